@@ -1,0 +1,51 @@
+rockspec_format = "3.0"
+package = "lua-infisical"
+version = "0.1.0-1"
+source = {
+   url = "git+https://github.com/lua-infisical/lua-infisical.git",
+   tag = "v0.1.0",
+}
+description = {
+   summary = "List Infisical machine-identity tokens from Lua (libcurl C core, native tables)",
+   detailed = [[
+A C module binds Infisical's token-listing call with libcurl and returns native Lua
+tables; a Lua layer adds paging iterators, filters, retries and clear errors.
+Works with Lua 5.1 to 5.4 and LuaJIT.]],
+   homepage = "https://github.com/lua-infisical/lua-infisical",
+   license = "MIT",
+   labels = { "infisical", "secrets", "curl", "openresty" },
+}
+dependencies = {
+   "lua >= 5.1",
+   "lua-cjson",
+}
+external_dependencies = {
+   -- Only the library is looked up: on Debian and Ubuntu curl/curl.h sits in the
+   -- multiarch folder (/usr/include/x86_64-linux-gnu), where LuaRocks does not look for
+   -- headers, while the C compiler finds it on its own. Set CURL_INCDIR if yours does not.
+   CURL = { library = "curl" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      ["infisical.core"] = {
+         sources = {
+            "src/core.c", "src/config.c", "src/errors.c", "src/request.c",
+            "src/response.c", "src/session.c", "src/xfer.c",
+         },
+         defines = { "_POSIX_C_SOURCE=200809L" },
+         libraries = { "curl" },
+         incdirs = { "$(CURL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)" },
+      },
+      ["infisical"] = "lua/infisical/init.lua",
+      ["infisical.options"] = "lua/infisical/options.lua",
+      ["infisical.filters"] = "lua/infisical/filters.lua",
+      ["infisical.walk"] = "lua/infisical/walk.lua",
+      ["infisical.retry"] = "lua/infisical/retry.lua",
+   },
+}
+test = {
+   type = "command",
+   command = "make test",
+}

@@ -1,0 +1,257 @@
+--- lua-infisical: list Infisical machine-identity tokens from Lua.
+--
+--     local infisical = require "infisical"
+--     local client = assert(infisical.new{ base_url = "https://eu.infisical.com" })
+--     for token in client:each_token(identity_id, { revoked = false }) do ... end
+--
+-- @module infisical
+
+local core = require "infisical.core"
+local options = require "infisical.options"
+local filters = require "infisical.filters"
+local walk = require "infisical.walk"
+local retry = require "infisical.retry"
+
+local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
+local getenv, find, sub = os.getenv, string.find, string.sub
+
+local _M = { _VERSION = "0.1.0" }
+local Client = {}
+local mt = { __index = Client, __name = "infisical.Client" }
+_M.Client = Client
+
+--- Secrets live here, keyed by client, not in the client table: `pairs(client)`, a
+-- debugger's dump or `tostring` never show them.
+local secrets = setmetatable({}, { __mode = "k" })
+_M._secrets = secrets
+
+local DEFAULT_BASE = "https://us.infisical.com"
+
+_M.defaults = {
+  timeout = 60, connect_timeout = 10, retries = 3, backoff = 0.5, max_backoff = 30,
+  max_retry_wait = 60, verify_tls = true, max_body = 8 * 1024 * 1024, page_size = 100,
+  compress = true,
+}
+
+local new_spec = {
+  base_url = "string", token = "string",
+  timeout = "seconds", connect_timeout = "seconds", low_speed_time = "seconds",
+  retries = options.int(0, 20), backoff = "seconds0", max_backoff = "seconds0",
+  max_retry_wait = "seconds0",
+  ca_file = "string", ca_path = "string", verify_tls = "boolean", compress = "boolean",
+  max_body = options.int(1, 1024 * 1024 * 1024), max_headers = options.int(1024, 1024 * 1024),
+  user_agent = "string", proxy = "string", page_size = options.int(1, 100),
+  sleep = "function",
+}
+_M.new_spec = new_spec
+
+--- A base URL as Infisical's SDKs take it: with or without a trailing `/` or `/api`.
+local function normalize_base(url)
+  url = url:gsub("/+$", ""):gsub("/api$", ""):gsub("/+$", "")
+  if not url:find("^https?://[^/?#%s]+[^?#%s]*$") then return nil end
+  return url
+end
+_M.normalize_base = normalize_base
+
+local function config_error(message)
+  return core.error{ kind = "config", message = message }
+end
+
+--- Creates a client.
+-- @tparam[opt] table opts see README "infisical.new"
+-- @return client, or nil and an error (kind "config") when no token or a bad base URL is given
+function _M.new(opts)
+  opts = options.check("new", opts, new_spec)
+  local self = { opts = opts }
+  for k, v in pairs(_M.defaults) do
+    if opts[k] == nil then opts[k] = v end
+  end
+
+  local base = opts.base_url or getenv("INFISICAL_API_URL")
+  if base == nil or base == "" then base = DEFAULT_BASE end
+  self.base_url = normalize_base(base)
+  if not self.base_url then
+    return nil, config_error("base_url must be an http:// or https:// URL without query or fragment")
+  end
+
+  local token = opts.token or getenv("INFISICAL_TOKEN")
+  opts.token = nil
+  if token == nil or token == "" then
+    return nil, config_error("no access token: pass opts.token or set INFISICAL_TOKEN")
+  end
+  if find(token, "[%c]") then
+    error("infisical: new: bad argument 'token' (must not contain CR, LF, NUL or other control characters)", 2)
+  end
+
+  opts.user_agent = opts.user_agent
+    or ("lua-infisical/%s libcurl/%s %s"):format(_M._VERSION, core.curl_version, _VERSION)
+  self.sleep = opts.sleep or (ngx and ngx.sleep) or core.sleep
+  opts.sleep = nil
+
+  local sopts = {}
+  for k, v in pairs(opts) do sopts[k] = v end
+  sopts.page_size, sopts.retries, sopts.backoff, sopts.max_backoff, sopts.max_retry_wait,
+    sopts.base_url = nil, nil, nil, nil, nil, nil
+  sopts.token = token
+  self.session = core.session(sopts)
+  secrets[self] = token
+  return setmetatable(self, mt)
+end
+
+function mt.__tostring(self)
+  return ("infisical.Client (%s%s)"):format(self.session and "" or "closed, ", self.base_url)
+end
+
+local function check_client(self, fname)
+  if getmetatable(self) ~= mt then
+    error(("infisical: %s: bad self (client expected; use client:%s(...))"):format(fname, fname), 3)
+  end
+  if not self.session then error("infisical: client is closed", 3) end
+end
+
+--- Replaces every occurrence of the bearer token in the error's strings: a hostile or
+-- careless server may echo the Authorization header back.
+local function redact(value, token, depth)
+  if type(value) == "string" then
+    local i = find(value, token, 1, true)
+    while i do
+      value = sub(value, 1, i - 1) .. "[REDACTED]" .. sub(value, i + #token)
+      i = find(value, token, i + 10, true)
+    end
+    return value
+  elseif type(value) == "table" and depth < 8 then
+    for k, v in pairs(value) do
+      local nv = redact(v, token, depth + 1)
+      if nv ~= v then value[k] = nv end
+    end
+  end
+  return value
+end
+_M._redact = redact
+
+--- One request with retries: returns what `parse` returns for the final answer.
+function Client:_request(method, url, parse, headers, body)
+  local attempt = 0
+  while true do
+    local status, rbody, rheaders = self.session:perform(method, url, headers, body)
+    local res, err
+    if status then
+      res, err = parse(status, rbody, rheaders, method, url)
+    else
+      err = rbody
+    end
+    if res ~= nil then return res end
+    err = redact(err, secrets[self], 0)
+    local wait = retry.delay(self.opts, err, attempt)
+    if not wait then
+      if attempt > 0 then err.attempts = attempt + 1 end
+      return nil, err
+    end
+    attempt = attempt + 1
+    self.sleep(wait)
+  end
+end
+
+local list_spec = { offset = options.int(0, 100), limit = options.int(1, 100) }
+
+--- One page: one API call (plus retries).
+-- @return `{ tokens = {...} }`, or nil and an error
+function Client:list_tokens(identity_id, opts)
+  check_client(self, "list_tokens")
+  options.identity_id("list_tokens", identity_id)
+  opts = options.check("list_tokens", opts, list_spec)
+  local url = core.tokens_url(self.base_url, identity_id, opts.offset or 0, opts.limit or 20)
+  return self:_request("GET", url, core.parse_tokens)
+end
+
+local walk_spec = { page_size = options.int(1, 100), partial = "boolean" }
+setmetatable(walk_spec, { __index = filters.spec })
+_M.walk_spec = walk_spec
+
+--- Checks a walk's arguments and returns a new walk.
+function Client:_walk(fname, identity_id, opts)
+  check_client(self, fname)
+  options.identity_id(fname, identity_id, 3)
+  opts = options.check(fname, opts, walk_spec, 3)
+  return walk.new(identity_id, opts.page_size or self.opts.page_size, filters.compile(opts),
+    opts.partial == true), opts
+end
+
+--- Fetches the walk's next page and feeds it; returns the accepted tokens or nil, err.
+function Client:_step(w)
+  local offset, limit = w:next_request()
+  local page, err = self:_request("GET", core.tokens_url(self.base_url, w.identity_id, offset, limit),
+    core.parse_tokens)
+  if not page then return nil, err end
+  return w:feed(page)
+end
+
+--- Iterates over every (filtered, de-duplicated) token of the identity, page by page.
+-- A failure mid-walk is raised (the error object), never mistaken for the end; so is
+-- reaching the 200-token wall, after the last token, unless `partial = true`.
+function Client:each_token(identity_id, opts)
+  local w = self:_walk("each_token", identity_id, opts)
+  local buf, i, finished = {}, 0, false
+  return function()
+    while not finished do
+      i = i + 1
+      local t = buf[i]
+      if t ~= nil then return t end
+      if w.done then
+        finished = true
+        if w.truncated and not w.partial then error(w:truncated_error(), 0) end
+        return nil
+      end
+      local err
+      buf, err = self:_step(w)
+      i = 0
+      if not buf then
+        finished = true
+        error(err, 0)
+      end
+    end
+    return nil
+  end
+end
+
+--- Every (filtered, de-duplicated) token of the identity, collected.
+-- @return tokens, or nil and an error; at the 200-token wall the error has kind
+-- "truncated" and carries `tokens`; with `partial = true`: tokens and that error
+function Client:all_tokens(identity_id, opts)
+  local w = self:_walk("all_tokens", identity_id, opts)
+  local tokens = {}
+  while not w.done do
+    local got, err = self:_step(w)
+    if not got then
+      err.tokens = tokens
+      return nil, err
+    end
+    for j = 1, #got do tokens[#tokens + 1] = got[j] end
+  end
+  if w.truncated then
+    local err = w:truncated_error(tokens)
+    if w.partial then return tokens, err end
+    return nil, err
+  end
+  return tokens
+end
+
+--- Transport counters of the client's connection (`new_connections` for the last call).
+function Client:info()
+  check_client(self, "info")
+  return self.session:info()
+end
+
+--- Frees the connection now (the garbage collector would do it later). Safe to call twice.
+function Client:close()
+  if getmetatable(self) ~= mt then error("infisical: close: bad self (client expected)", 2) end
+  if self.session then
+    self.session:close()
+    self.session = nil
+  end
+  secrets[self] = nil
+end
+mt.__close = Client.close
+mt.__gc = nil
+
+return _M

@@ -1,0 +1,85 @@
+--- Option and argument checking shared by the client's functions.
+-- Programmer errors raise here, naming the function and the argument, before any
+-- request is sent.
+-- @module infisical.options
+
+local type, pairs, tostring, error, floor = type, pairs, tostring, error, math.floor
+local huge = math.huge
+
+local _M = {}
+
+--- Raises "infisical: FN: bad argument 'NAME' (WHY)" at the caller's caller.
+function _M.bad(fname, name, why, level)
+  error(("infisical: %s: bad argument '%s' (%s)"):format(fname, name, why), (level or 2) + 1)
+end
+
+function _M.is_int(v, lo, hi)
+  return type(v) == "number" and v == v and v ~= huge and v ~= -huge
+     and v == floor(v) and v >= lo and v <= hi
+end
+
+--- An identity id: a non-empty string of at most 256 bytes without NUL.
+function _M.identity_id(fname, v, level)
+  level = (level or 2) + 1
+  if type(v) ~= "string" then
+    _M.bad(fname, "identity_id", "non-empty string expected, got " .. type(v), level)
+  elseif v == "" then
+    _M.bad(fname, "identity_id", "empty string", level)
+  elseif #v > 256 then
+    _M.bad(fname, "identity_id", "longer than 256 bytes", level)
+  elseif v:find("%z") then
+    _M.bad(fname, "identity_id", "contains a NUL byte", level)
+  end
+  return v
+end
+
+-- Checkers by kind: return nil when fine, else the reason.
+local kinds = {
+  string = function(v) if type(v) ~= "string" or v == "" then return "non-empty string expected, got " .. (v == "" and "empty string" or type(v)) end end,
+  boolean = function(v) if type(v) ~= "boolean" then return "boolean expected, got " .. type(v) end end,
+  ["function"] = function(v) if type(v) ~= "function" then return "function expected, got " .. type(v) end end,
+  seconds = function(v)
+    if type(v) ~= "number" or not (v > 0 and v <= 86400) then
+      return "number of seconds > 0 and <= 86400 expected, got " .. tostring(v)
+    end
+  end,
+  seconds0 = function(v)
+    if type(v) ~= "number" or not (v >= 0 and v <= 86400) then
+      return "number of seconds >= 0 and <= 86400 expected, got " .. tostring(v)
+    end
+  end,
+}
+_M.kinds = kinds
+
+--- Checks an options table against a spec `{ name = kind or checker }`.
+-- Unknown names and wrong kinds raise. Returns a shallow copy (options are copied on entry).
+function _M.check(fname, opts, spec, level)
+  level = (level or 2) + 1
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    _M.bad(fname, "opts", "table expected, got " .. type(opts), level)
+  end
+  local copy = {}
+  for k, v in pairs(opts) do
+    local kind = spec[k]
+    if kind == nil then
+      error(("infisical: %s: unknown option '%s'"):format(fname, tostring(k)), level)
+    end
+    local check = type(kind) == "function" and kind or kinds[kind]
+    local why = check(v)
+    if why then _M.bad(fname, k, why, level) end
+    copy[k] = v
+  end
+  return copy
+end
+
+--- A checker for integers in [lo, hi].
+function _M.int(lo, hi)
+  return function(v)
+    if not _M.is_int(v, lo, hi) then
+      return ("integer from %d to %d expected, got %s"):format(lo, hi, tostring(v))
+    end
+  end
+end
+
+return _M

@@ -1,0 +1,127 @@
+/* request.c: the request half of the transport seam. Whatever carries the bytes
+ * (libcurl here, an nginx cosocket elsewhere) gets its URL and headers from here.
+ *
+ *   core.escape_segment(s)                              -> "%2E%2E%2Fx"
+ *   core.tokens_url(base, identity_id[, offset[, limit]]) -> base .. "/api/v1/auth/token-auth/identities/<id>/tokens?offset=O&limit=L"
+ *   core.request_headers(token, user_agent)             -> { "Authorization: Bearer …", "Accept: …", "User-Agent: …" }
+ */
+#include <string.h>
+#include <math.h>
+#include <lauxlib.h>
+#include "compat.h"
+#include "request.h"
+
+#define MAX_ID_LEN 256
+
+/* Percent-escapes everything but unreserved letters, digits, '-', '_' and '~'.
+ * '.' is escaped too, so that an id of ".." can never be read as a dot-segment. */
+static void add_escaped(luaL_Buffer *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+            || c == '-' || c == '_' || c == '~') {
+            luaL_addchar(b, (char)c);
+        } else {
+            luaL_addchar(b, '%');
+            luaL_addchar(b, hex[c >> 4]);
+            luaL_addchar(b, hex[c & 15]);
+        }
+    }
+}
+
+static int escape_segment(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    add_escaped(&b, s, n);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* An integer argument in [lo, hi]; raises naming the argument otherwise. */
+static lua_Integer check_range(lua_State *L, int idx, const char *name, lua_Integer def,
+                               lua_Integer lo, lua_Integer hi)
+{
+    lua_Number v;
+    if (lua_isnoneornil(L, idx))
+        return def;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return luaL_error(L, "bad argument '%s' (integer expected, got %s)", name, luaL_typename(L, idx));
+    v = lua_tonumber(L, idx);
+    if (v != floor(v) || v < (lua_Number)lo || v > (lua_Number)hi)
+        return luaL_error(L, "bad argument '%s' (must be an integer from %d to %d)", name, (int)lo, (int)hi);
+    return (lua_Integer)v;
+}
+
+static int tokens_url(lua_State *L)
+{
+    size_t baselen, idlen;
+    const char *base = luaL_checklstring(L, 1, &baselen);
+    const char *id;
+    lua_Integer offset, limit;
+    luaL_Buffer b;
+
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "bad argument 'identity_id' (string expected, got %s)", luaL_typename(L, 2));
+    id = lua_tolstring(L, 2, &idlen);
+    if (idlen == 0)
+        return luaL_error(L, "bad argument 'identity_id' (empty string)");
+    if (idlen > MAX_ID_LEN)
+        return luaL_error(L, "bad argument 'identity_id' (longer than %d bytes)", MAX_ID_LEN);
+    if (strlen(id) != idlen)
+        return luaL_error(L, "bad argument 'identity_id' (contains a NUL byte)");
+    offset = check_range(L, 3, "offset", 0, 0, 100);
+    limit = check_range(L, 4, "limit", 20, 1, 100);
+    luaL_argcheck(L, baselen > 0 && strlen(base) == baselen && strpbrk(base, " \r\n?#") == NULL, 1,
+                  "base URL must be non-empty, without spaces, '?', '#', CR, LF or NUL");
+
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, base, baselen);
+    luaL_addstring(&b, "/api/v1/auth/token-auth/identities/");
+    add_escaped(&b, id, idlen);
+    luaL_addstring(&b, "/tokens");
+    lua_pushfstring(L, "?offset=%d&limit=%d", (int)offset, (int)limit);
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int request_headers(lua_State *L)
+{
+    size_t n, i;
+    const char *tok = luaL_checklstring(L, 1, &n);
+    const char *ua = luaL_checkstring(L, 2);
+    luaL_argcheck(L, n > 0, 1, "token must not be empty");
+    for (i = 0; i < n; i++)
+        if ((unsigned char)tok[i] < 0x20 || tok[i] == 0x7f)
+            luaL_argerror(L, 1, "token must not contain CR, LF, NUL or other control characters");
+    luaL_argcheck(L, strpbrk(ua, "\r\n") == NULL, 2, "user agent must not contain CR or LF");
+    lua_createtable(L, 3, 0);
+    lua_pushliteral(L, "Authorization: Bearer ");
+    lua_pushvalue(L, 1);
+    lua_concat(L, 2);
+    lua_rawseti(L, -2, 1);
+    lua_pushliteral(L, "Accept: application/json");
+    lua_rawseti(L, -2, 2);
+    lua_pushliteral(L, "User-Agent: ");
+    lua_pushvalue(L, 2);
+    lua_concat(L, 2);
+    lua_rawseti(L, -2, 3);
+    return 1;
+}
+
+void request_open(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"escape_segment", escape_segment},
+        {"tokens_url", tokens_url},
+        {"request_headers", request_headers},
+        {NULL, NULL}
+    };
+    luaL_setfuncs(L, funcs, 0);
+}

@@ -1,0 +1,348 @@
+/* response.c: turning a status, body and headers into native Lua values or an error.
+ *
+ *   core.decode(json)                                    -> value | nil, message
+ *   core.parse(status, body, headers[, method, url])     -> value | nil, err     (2xx: decoded JSON)
+ *   core.parse_tokens(status, body, headers[, method, url]) -> { tokens = {...} } | nil, err
+ *
+ * JSON goes through a private lua-cjson instance (cjson.safe.new()), so the host's
+ * global cjson settings are neither used nor changed. What cjson gives back is then
+ * made native: JSON null becomes an absent field (cjson.null never reaches a user),
+ * and whole numbers become Lua integers on 5.3+. */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <time.h>
+#include <lauxlib.h>
+#include <curl/curl.h>
+#include "compat.h"
+#include "errors.h"
+#include "response.h"
+
+#define MAX_MESSAGE 512
+#define DECODER lua_upvalueindex(1)
+
+/* Rewrites the table at the top of the stack in place. Depth is bounded by cjson's
+ * decode_max_depth (1000), so this recursion is too. */
+static void normalize(lua_State *L)
+{
+    luaL_checkstack(L, 6, "JSON nested too deeply");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        int t = lua_type(L, -1);
+        if (t == LUA_TTABLE) {
+            normalize(L);
+            lua_pop(L, 1);
+        } else if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
+            /* cjson.null: clearing a field that exists is allowed during lua_next */
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+#if LUA_VERSION_NUM >= 503
+        } else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+            lua_Number n = lua_tonumber(L, -1);
+            lua_Integer i;
+            lua_pop(L, 1);
+            if (n == floor(n) && lua_numbertointeger(n, &i)) {
+                lua_pushvalue(L, -1);
+                lua_pushinteger(L, i);
+                lua_rawset(L, -4);
+            }
+#endif
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+}
+
+/* Decodes the string at idx: pushes the value and returns 1, or pushes a message and returns 0. */
+static int decode_at(lua_State *L, int idx)
+{
+    lua_pushvalue(L, DECODER);
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2) || (lua_type(L, -2) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -2) == NULL)) {
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "JSON null");
+        }
+        lua_remove(L, -2);
+        return 0;
+    }
+    lua_pop(L, 1);
+    if (lua_istable(L, -1))
+        normalize(L);
+#if LUA_VERSION_NUM >= 503
+    else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+        lua_Number n = lua_tonumber(L, -1);
+        lua_Integer i;
+        if (n == floor(n) && lua_numbertointeger(n, &i)) {
+            lua_pop(L, 1);
+            lua_pushinteger(L, i);
+        }
+    }
+#endif
+    return 1;
+}
+
+static int l_decode(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    if (decode_at(L, 1))
+        return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* Pushes s, cut to MAX_MESSAGE bytes: a hostile server's message must stay short. */
+static void push_capped(lua_State *L, const char *s, size_t n)
+{
+    if (n > MAX_MESSAGE) {
+        lua_pushlstring(L, s, MAX_MESSAGE);
+        lua_pushliteral(L, "...");
+        lua_concat(L, 2);
+    } else {
+        lua_pushlstring(L, s, n);
+    }
+}
+
+/* err[to] = body[from] when that is a string. */
+static void copy_str(lua_State *L, int body, const char *from, int err, const char *to)
+{
+    lua_getfield(L, body, from);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+        push_capped(L, s, n);
+        lua_setfield(L, err, to);
+    }
+    lua_pop(L, 1);
+}
+
+/* Pushes a readable sentence from a validation answer's array of issues:
+ * "offset: Number must be less than or equal to 100; limit: ..." */
+static void issues_sentence(lua_State *L, int issues)
+{
+    int i, j, n = (int)lua_rawlen(L, issues);
+    lua_pushliteral(L, "");
+    for (i = 1; i <= n && i <= 20; i++) {
+        int acc = lua_gettop(L);
+        lua_rawgeti(L, issues, i);              /* acc+1: the issue */
+        if (!lua_istable(L, acc + 1)) {
+            lua_settop(L, acc);
+            continue;
+        }
+        lua_getfield(L, acc + 1, "path");       /* acc+2 */
+        lua_getfield(L, acc + 1, "message");    /* acc+3 */
+        lua_pushvalue(L, acc);                  /* acc+4: the sentence so far */
+        if (lua_rawlen(L, acc) > 0) {
+            lua_pushliteral(L, "; ");
+            lua_concat(L, 2);
+        }
+        if (lua_istable(L, acc + 2)) {
+            int m = (int)lua_rawlen(L, acc + 2);
+            for (j = 1; j <= m && j <= 8; j++) {
+                lua_rawgeti(L, acc + 2, j);
+                if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+                    if (j > 1) {
+                        lua_pushliteral(L, ".");
+                        lua_insert(L, -2);
+                        lua_concat(L, 3);
+                    } else {
+                        lua_concat(L, 2);
+                    }
+                } else {
+                    lua_pop(L, 1);
+                }
+            }
+            if (m > 0) {
+                lua_pushliteral(L, ": ");
+                lua_concat(L, 2);
+            }
+        }
+        if (lua_type(L, acc + 3) == LUA_TSTRING) {
+            lua_pushvalue(L, acc + 3);
+            lua_concat(L, 2);
+        }
+        lua_replace(L, acc);
+        lua_settop(L, acc);
+    }
+    {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (len > MAX_MESSAGE) {
+            push_capped(L, s, len);
+            lua_remove(L, -2);
+        }
+    }
+}
+
+static const char *header(lua_State *L, int headers, const char *name)
+{
+    const char *v = NULL;
+    if (lua_istable(L, headers)) {
+        lua_getfield(L, headers, name);
+        v = lua_tostring(L, -1);
+        lua_pop(L, 1);   /* the string stays alive in the headers table */
+    }
+    return v;
+}
+
+/* Retry-After is either delay-seconds or an HTTP date. */
+static void set_retry_after(lua_State *L, int headers)
+{
+    const char *v = header(L, headers, "retry-after");
+    lua_Integer secs = -1;
+    if (v == NULL)
+        return;
+    if (*v >= '0' && *v <= '9') {
+        char *end;
+        double d = strtod(v, &end);
+        if (d >= 0 && d < 1e9)
+            secs = (lua_Integer)ceil(d);
+    } else {
+        time_t when = curl_getdate(v, NULL);
+        if (when != (time_t)-1) {
+            double d = difftime(when, time(NULL));
+            secs = d > 0 ? (lua_Integer)ceil(d) : 0;
+        }
+    }
+    if (secs >= 0)
+        ierr_setint(L, "retry_after", secs);
+}
+
+/* Pushes nil and an "http" error for a non-2xx answer; returns 2. */
+static int http_error(lua_State *L, long status, int body, int headers)
+{
+    size_t blen;
+    int err;
+    lua_tolstring(L, body, &blen);
+    lua_pushnil(L);
+    ierr_new(L, "http");
+    err = lua_gettop(L);
+    ierr_setint(L, "status", (lua_Integer)status);
+    ierr_setstr(L, "method", lua_tostring(L, 4));
+    ierr_setstr(L, "url", lua_tostring(L, 5));
+    set_retry_after(L, headers);
+    if (blen > 0 && decode_at(L, body) && lua_istable(L, -1)) {
+        int v = lua_gettop(L);
+        copy_str(L, v, "error", err, "error");
+        copy_str(L, v, "reqId", err, "req_id");
+        lua_getfield(L, v, "details");
+        lua_setfield(L, err, "details");
+        lua_getfield(L, v, "message");
+        if (lua_istable(L, -1)) {
+            lua_pushvalue(L, -1);
+            lua_setfield(L, err, "issues");
+            issues_sentence(L, lua_gettop(L));
+            lua_setfield(L, err, "message");
+        } else {
+            copy_str(L, v, "message", err, "message");
+        }
+    } else {
+        const char *ct = header(L, headers, "content-type");
+        if (blen == 0)
+            lua_pushliteral(L, "empty response body");
+        else
+            lua_pushfstring(L, "unexpected %s response of %d bytes", ct ? ct : "untyped", (int)blen);
+        lua_setfield(L, err, "message");
+    }
+    if (status >= 300 && status < 400) {
+        const char *loc = header(L, headers, "location");
+        lua_pushfstring(L, "redirect%s not followed", loc ? " to another location" : "");
+        lua_setfield(L, err, "message");
+    }
+    lua_settop(L, err);
+    return 2;
+}
+
+static int decode_error(lua_State *L, long status, const char *what)
+{
+    lua_pushnil(L);
+    ierr_new(L, "decode");
+    ierr_setint(L, "status", (lua_Integer)status);
+    ierr_setstr(L, "method", lua_tostring(L, 4));
+    ierr_setstr(L, "url", lua_tostring(L, 5));
+    lua_pushstring(L, what);
+    lua_setfield(L, -2, "message");
+    return 2;
+}
+
+/* Shared front of parse and parse_tokens: leaves the decoded value at index 6 and returns 0,
+ * or pushes nil, err and returns 2. */
+static int parse_common(lua_State *L, long *status)
+{
+    size_t blen;
+    *status = (long)luaL_checkinteger(L, 1);
+    luaL_checklstring(L, 2, &blen);
+    if (!lua_isnoneornil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_optstring(L, 4, NULL);
+    luaL_optstring(L, 5, NULL);
+    lua_settop(L, 5);
+    if (*status < 200 || *status > 299)
+        return http_error(L, *status, 2, 3);
+    if (blen == 0)
+        return decode_error(L, *status, "empty response body");
+    if (!decode_at(L, 2)) {
+        lua_pushfstring(L, "invalid JSON in response: %s", lua_tostring(L, -1));
+        return decode_error(L, *status, lua_tostring(L, -1));
+    }
+    return 0;
+}
+
+static int l_parse(lua_State *L)
+{
+    long status;
+    int n = parse_common(L, &status);
+    return n ? n : 1;
+}
+
+static int l_parse_tokens(lua_State *L)
+{
+    long status;
+    int i, n = parse_common(L, &status);
+    if (n)
+        return n;
+    if (!lua_istable(L, 6))
+        return decode_error(L, status, "response is not a JSON object");
+    lua_getfield(L, 6, "tokens");
+    if (!lua_istable(L, -1))
+        return decode_error(L, status, "response has no 'tokens' array");
+    n = (int)lua_rawlen(L, -1);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, 7, i);
+        if (!lua_istable(L, -1))
+            return decode_error(L, status, lua_pushfstring(L, "token %d is not an object", i));
+        lua_getfield(L, -1, "id");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return decode_error(L, status, lua_pushfstring(L, "token %d has no string 'id'", i));
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+void response_open(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"decode", l_decode},
+        {"parse", l_parse},
+        {"parse_tokens", l_parse_tokens},
+        {NULL, NULL}
+    };
+    /* A private decoder: cjson.safe.new() has its own settings, untouched by the host's. */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson.safe");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "new");
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "decode_invalid_numbers");
+    lua_pushboolean(L, 0);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode");
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    luaL_setfuncs(L, funcs, 1);
+}

@@ -1,0 +1,220 @@
+/* session.c: infisical.Session. One easy handle per client, so the pages of a walk
+ * and the identities of an audit reuse one kept-alive connection (and TLS session).
+ *
+ *   s = core.session{ token=, timeout=, connect_timeout=, verify_tls=, ca_file=, ca_path=,
+ *                     max_body=, max_headers=, user_agent=, proxy=, compress=, low_speed_time= }
+ *   status, body, headers = s:perform(method, url[, extra_headers[, body]])   -- or nil, err
+ *   s:set_token(token); s:close(); tostring(s)
+ */
+#include <string.h>
+#include <lauxlib.h>
+#include "compat.h"
+#include "config.h"
+#include "errors.h"
+#include "xfer.h"
+#include "session.h"
+
+typedef struct isession {
+    CURL *curl;
+    iconfig cfg;
+    ixfer xfer;
+    int busy;       /* guards against re-entry from another coroutine during a perform */
+} isession;
+
+static isession *check_open(lua_State *L)
+{
+    isession *s = luaL_checkudata(L, 1, ISESSION_MT);
+    if (s->curl == NULL)
+        luaL_error(L, "session is closed");
+    return s;
+}
+
+/* The one cleanup for close(), __gc and __close; safe to run twice. */
+static void session_release(isession *s)
+{
+    if (s->curl != NULL) {
+        curl_easy_cleanup(s->curl);
+        s->curl = NULL;
+    }
+    iconfig_free(&s->cfg);
+    ixfer_free(&s->xfer);
+}
+
+static int session_new(lua_State *L)
+{
+    isession *s;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    /* Userdata and metatable first: if anything below raises, __gc frees what was made. */
+    s = lua_newuserdata(L, sizeof *s);
+    memset(s, 0, sizeof *s);
+    luaL_setmetatable(L, ISESSION_MT);
+    iconfig_read(L, 1, &s->cfg);
+    ixfer_init(&s->xfer, s->cfg.max_body, s->cfg.max_headers);
+    s->curl = curl_easy_init();
+    if (s->curl == NULL)
+        return luaL_error(L, "curl_easy_init failed");
+    if (iconfig_apply(&s->cfg, s->curl) != CURLE_OK)
+        return luaL_error(L, "could not configure libcurl (is it too old?)");
+    return 1;
+}
+
+static int session_set_token(lua_State *L)
+{
+    isession *s = check_open(L);
+    iconfig_set_token(L, &s->cfg, 2);
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);
+    return 0;
+}
+
+/* Header lines from an optional array argument, checked before anything is allocated. */
+static int check_extra_headers(lua_State *L, int idx)
+{
+    int i, n;
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    n = (int)lua_rawlen(L, idx);
+    for (i = 1; i <= n; i++) {
+        size_t len;
+        const char *h;
+        lua_rawgeti(L, idx, i);
+        h = lua_tolstring(L, -1, &len);
+        if (lua_type(L, -1) != LUA_TSTRING || strlen(h) != len || strpbrk(h, "\r\n") != NULL
+            || strchr(h, ':') == NULL)
+            luaL_argerror(L, idx, "headers must be 'Name: value' strings without CR, LF or NUL");
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+static int slist_push(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*list, line);
+    if (n == NULL)
+        return 0;
+    *list = n;
+    return 1;
+}
+
+static int session_perform(lua_State *L)
+{
+    isession *s = check_open(L);
+    const char *method = luaL_checkstring(L, 2);
+    size_t urllen, bodylen = 0;
+    const char *url = luaL_checklstring(L, 3, &urllen);
+    int nextra = check_extra_headers(L, 4);
+    const char *body = luaL_optlstring(L, 5, NULL, &bodylen);
+    struct curl_slist *list = NULL, *it;
+    CURLcode rc;
+    int i;
+
+    luaL_argcheck(L, strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0, 2,
+                  "method must be 'GET' or 'POST'");
+    luaL_argcheck(L, strlen(url) == urllen && strpbrk(url, " \r\n") == NULL, 3,
+                  "url must not contain spaces, CR, LF or NUL");
+    if (s->busy)
+        return luaL_error(L, "session is busy with another request");
+
+    /* Everything that can raise is done; from here on no Lua error until the list is freed. */
+    if (nextra > 0) {
+        int ok = 1;
+        for (it = s->cfg.headers; it != NULL && ok; it = it->next)
+            ok = slist_push(&list, it->data);
+        for (i = 1; i <= nextra && ok; i++) {
+            lua_rawgeti(L, 4, i);
+            ok = slist_push(&list, lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        if (!ok) {
+            curl_slist_free_all(list);
+            return luaL_error(L, "not enough memory");
+        }
+    }
+
+    rc = ixfer_attach(&s->xfer, s->curl);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_URL, url);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, list ? list : s->cfg.headers);
+    if (rc == CURLE_OK) {
+        if (method[0] == 'P') {
+            curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
+            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+            rc = curl_easy_setopt(s->curl, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+        } else {
+            rc = curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
+        }
+    }
+    if (rc == CURLE_OK) {
+        s->busy = 1;
+        rc = curl_easy_perform(s->curl);
+        s->busy = 0;
+    }
+    /* The handle must not keep pointing at a list we free now. */
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);
+    curl_slist_free_all(list);
+    return ixfer_push_result(L, &s->xfer, s->curl, rc, method, url);
+}
+
+static int session_info(lua_State *L)
+{
+    isession *s = check_open(L);
+    long conns = 0;
+    double t = 0;
+    lua_newtable(L);
+    curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &conns);
+    lua_pushinteger(L, conns);
+    lua_setfield(L, -2, "new_connections");
+    curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME, &t);
+    lua_pushnumber(L, t);
+    lua_setfield(L, -2, "total_time");
+    return 1;
+}
+
+static int session_close(lua_State *L)
+{
+    isession *s = luaL_checkudata(L, 1, ISESSION_MT);
+    if (s->busy)
+        return luaL_error(L, "session is busy with another request");
+    session_release(s);
+    return 0;
+}
+
+static int session_gc(lua_State *L)
+{
+    session_release(luaL_checkudata(L, 1, ISESSION_MT));
+    return 0;
+}
+
+static int session_tostring(lua_State *L)
+{
+    isession *s = luaL_checkudata(L, 1, ISESSION_MT);
+    lua_pushfstring(L, "infisical.Session (%s%p)", s->curl ? "" : "closed, ", (void *)s);
+    return 1;
+}
+
+void session_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"perform", session_perform},
+        {"set_token", session_set_token},
+        {"info", session_info},
+        {"close", session_close},
+        {NULL, NULL}
+    };
+    static const luaL_Reg meta[] = {
+        {"__gc", session_gc},
+#if LUA_VERSION_NUM >= 504
+        {"__close", session_gc},
+#endif
+        {"__tostring", session_tostring},
+        {NULL, NULL}
+    };
+    luaL_newmetatable(L, ISESSION_MT);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, ISESSION_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, session_new);
+    lua_setfield(L, -2, "session");
+}
