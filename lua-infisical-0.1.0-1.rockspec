@@ -43,6 +43,7 @@ build = {
       ["infisical.filters"] = "lua/infisical/filters.lua",
       ["infisical.walk"] = "lua/infisical/walk.lua",
       ["infisical.retry"] = "lua/infisical/retry.lua",
+      ["infisical.transport.curl"] = "lua/infisical/transport/curl.lua",
    },
 }
 test = {

@@ -11,6 +11,7 @@ local options = require "infisical.options"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
 local retry = require "infisical.retry"
+local curl_transport = require "infisical.transport.curl"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
 local getenv, find, sub = os.getenv, string.find, string.sub
@@ -88,25 +89,29 @@ function _M.new(opts)
   self.sleep = opts.sleep or (ngx and ngx.sleep) or core.sleep
   opts.sleep = nil
 
-  local sopts = {}
-  for k, v in pairs(opts) do sopts[k] = v end
-  sopts.page_size, sopts.retries, sopts.backoff, sopts.max_backoff, sopts.max_retry_wait,
-    sopts.base_url = nil, nil, nil, nil, nil, nil
-  sopts.token = token
-  self.session = core.session(sopts)
+  local topts = {}
+  for k in pairs(_M.transport_options) do topts[k] = opts[k] end
+  self.transport = curl_transport.new(topts, token)
   secrets[self] = token
   return setmetatable(self, mt)
 end
 
+--- Options handed to the transport (the rest are the Lua layer's own).
+_M.transport_options = {
+  timeout = true, connect_timeout = true, low_speed_time = true, verify_tls = true,
+  ca_file = true, ca_path = true, max_body = true, max_headers = true, user_agent = true,
+  proxy = true, compress = true,
+}
+
 function mt.__tostring(self)
-  return ("infisical.Client (%s%s)"):format(self.session and "" or "closed, ", self.base_url)
+  return ("infisical.Client (%s%s)"):format(self.transport and "" or "closed, ", self.base_url)
 end
 
 local function check_client(self, fname)
   if getmetatable(self) ~= mt then
     error(("infisical: %s: bad self (client expected; use client:%s(...))"):format(fname, fname), 3)
   end
-  if not self.session then error("infisical: client is closed", 3) end
+  if not self.transport then error("infisical: client is closed", 3) end
 end
 
 --- Replaces every occurrence of the bearer token in the error's strings: a hostile or
@@ -133,7 +138,7 @@ _M._redact = redact
 function Client:_request(method, url, parse, headers, body)
   local attempt = 0
   while true do
-    local status, rbody, rheaders = self.session:perform(method, url, headers, body)
+    local status, rbody, rheaders = self.transport:request(method, url, headers, body)
     local res, err
     if status then
       res, err = parse(status, rbody, rheaders, method, url)
@@ -239,15 +244,15 @@ end
 --- Transport counters of the client's connection (`new_connections` for the last call).
 function Client:info()
   check_client(self, "info")
-  return self.session:info()
+  return self.transport:info()
 end
 
 --- Frees the connection now (the garbage collector would do it later). Safe to call twice.
 function Client:close()
   if getmetatable(self) ~= mt then error("infisical: close: bad self (client expected)", 2) end
-  if self.session then
-    self.session:close()
-    self.session = nil
+  if self.transport then
+    self.transport:close()
+    self.transport = nil
   end
   secrets[self] = nil
 end
