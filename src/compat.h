@@ -11,7 +11,7 @@
 
 #if LUA_VERSION_NUM < 502
 
-static void icompat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+static inline void icompat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
     luaL_checkstack(L, nup + 1, "too many upvalues");
     for (; l->name != NULL; l++) {
@@ -24,7 +24,7 @@ static void icompat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     lua_pop(L, nup);
 }
 
-static void *icompat_testudata(lua_State *L, int ud, const char *tname)
+static inline void *icompat_testudata(lua_State *L, int ud, const char *tname)
 {
     void *p = lua_touserdata(L, ud);
     if (p != NULL && lua_getmetatable(L, ud)) {
