@@ -1,0 +1,1 @@
+"""Modules of the fake Infisical API server (see spec/fake_server.py)."""
