@@ -1,0 +1,261 @@
+-- The C module infisical.core on its own: request building, decoding, sessions, errors.
+local core = require "infisical.core"
+local H = require "spec.helpers"
+local cjson = require "cjson"
+
+describe("infisical.core request building", function()
+  it("escapes the identity id as exactly one path segment", function()
+    local url = core.tokens_url("http://h", "../../x?y#z/w", 0, 100)
+    assert.equal("http://h/api/v1/auth/token-auth/identities/%2E%2E%2F%2E%2E%2Fx%3Fy%23z%2Fw/tokens?offset=0&limit=100", url)
+    assert.equal("a-b_c~1%20%25", core.escape_segment("a-b_c~1 %"))
+  end)
+
+  it("sends offset and limit as plain integers", function()
+    assert.matches("%?offset=100&limit=1$", core.tokens_url("http://h", "id", 100.0, 1.0))
+  end)
+
+  it("raises naming the argument for a bad identity id, offset or limit", function()
+    for _, case in ipairs{
+      { { "http://h", nil }, "identity_id" }, { { "http://h", "" }, "identity_id" },
+      { { "http://h", ("x"):rep(257) }, "identity_id" }, { { "http://h", "a\0b" }, "identity_id" },
+      { { "http://h", "id", -1 }, "offset" }, { { "http://h", "id", 101 }, "offset" },
+      { { "http://h", "id", 1.5 }, "offset" }, { { "http://h", "id", 0 / 0 }, "offset" },
+      { { "http://h", "id", 0, 0 }, "limit" }, { { "http://h", "id", 0, 101 }, "limit" },
+      { { "http://h", "id", 0, math.huge }, "limit" }, { { "http://h", "id", "1" }, "offset" },
+    } do
+      local ok, err = pcall(core.tokens_url, table.unpack(case[1], 1, 4))
+      assert.is_false(ok)
+      assert.matches(case[2], err, 1, true)
+    end
+  end)
+
+  it("builds the request headers and refuses CR/LF in the token without echoing it", function()
+    local h = core.request_headers("tok", "ua/1")
+    assert.same({ "Authorization: Bearer tok", "Accept: application/json", "User-Agent: ua/1" }, h)
+    local ok, err = pcall(core.request_headers, "secret\r\nX-Evil: 1", "ua")
+    assert.is_false(ok)
+    assert.not_matches("secret", err)
+  end)
+end)
+
+describe("infisical.core decoding", function()
+  it("turns JSON null into absent fields and whole numbers into integers", function()
+    local v = core.decode('{"a":2592000,"b":null,"c":[{"x":null,"y":1.5}],"d":-0,"e":1e400}')
+    assert.is_nil(v.b)
+    assert.is_nil(v.c[1].x)
+    assert.equal(1.5, v.c[1].y)
+    assert.equal(2592000, v.a)
+    if math.type then
+      assert.equal("integer", math.type(v.a))
+      assert.equal("integer", math.type(v.d))
+      assert.equal("float", math.type(v.c[1].y))
+    end
+    assert.equal(math.huge, v.e)
+    for _, s in pairs(v) do assert.is_not.equal("userdata", type(s)) end
+  end)
+
+  it("does not change the host's global cjson settings", function()
+    local before = cjson.decode_invalid_numbers()
+    core.decode("[1]")
+    assert.equal(before, cjson.decode_invalid_numbers())
+    -- the private instance rejects NaN/Infinity/hex even when the global one accepts them
+    cjson.decode_invalid_numbers(true)
+    assert.is_nil((core.decode("NaN")))
+    assert.is_nil((core.decode("[0x10]")))
+  end)
+
+  it("returns nil and a message for bad JSON", function()
+    for _, s in ipairs{ "", "[1,2", "{", "nul", ("["):rep(2000) .. ("]"):rep(2000) } do
+      local v, err = core.decode(s)
+      assert.is_nil(v)
+      assert.is_string(err)
+    end
+  end)
+
+  it("parses a page and keeps unknown fields", function()
+    local page = assert(core.parse_tokens(200,
+      '{"tokens":[{"id":"t1","accessTokenTTL":60,"scopeOrgId":"o","name":null}]}', {}))
+    assert.equal("t1", page.tokens[1].id)
+    assert.equal("o", page.tokens[1].scopeOrgId)
+    assert.is_nil(page.tokens[1].name)
+  end)
+
+  it("rejects answers of the wrong shape with kind 'decode'", function()
+    for _, body in ipairs{ "", "[]", '"x"', "{}", '{"tokens":5}', '{"tokens":[5]}',
+        '{"tokens":[{"name":"no id"}]}', "<html></html>" } do
+      local page, err = core.parse_tokens(200, body, {}, "GET", "http://h/x")
+      assert.is_nil(page)
+      assert.equal("decode", err.kind)
+      assert.equal(200, err.status)
+      assert.is_true(core.is_error(err))
+    end
+  end)
+
+  it("turns error answers into http errors with the server's fields", function()
+    local _, err = core.parse_tokens(403,
+      '{"reqId":"req-9","statusCode":403,"message":"You are not allowed to read on identity","error":"PermissionDenied","details":[{"action":"read"}]}',
+      { ["content-type"] = "application/json" }, "GET", "http://h/x")
+    assert.equal("http", err.kind)
+    assert.equal(403, err.status)
+    assert.equal("PermissionDenied", err.error)
+    assert.equal("req-9", err.req_id)
+    assert.equal("read", err.details[1].action)
+    assert.equal("infisical: http error (GET http://h/x): HTTP 403 PermissionDenied: You are not allowed to read on identity [req-9]", tostring(err))
+  end)
+
+  it("keeps the 422 issues array and makes message a sentence", function()
+    local _, err = core.parse_tokens(422, cjson.encode{ reqId = "r", statusCode = 422,
+      error = "ValidationFailure", message = {
+        { code = "too_big", maximum = 100, path = { "offset" }, message = "Number must be less than or equal to 100" },
+        { code = "too_small", minimum = 1, path = { "limit" }, message = "Number must be greater than or equal to 1" } } }, {})
+    assert.equal(2, #err.issues)
+    assert.equal("too_big", err.issues[1].code)
+    assert.equal("offset: Number must be less than or equal to 100; limit: Number must be greater than or equal to 1", err.message)
+  end)
+
+  it("reads retry-after as seconds or as an HTTP date", function()
+    local _, err = core.parse_tokens(429, '{"message":"slow down"}', { ["retry-after"] = "7" })
+    assert.equal(7, err.retry_after)
+    local date = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 30)
+    _, err = core.parse_tokens(503, "", { ["retry-after"] = date })
+    assert.is_true(err.retry_after >= 28 and err.retry_after <= 31)
+  end)
+
+  it("gives a short error for a proxy's HTML page, not the page", function()
+    local page = "<html>" .. ("x"):rep(5000) .. "</html>"
+    local _, err = core.parse_tokens(502, page, { ["content-type"] = "text/html" })
+    assert.equal(502, err.status)
+    assert.equal("unexpected text/html response of 5013 bytes", err.message)
+    assert.is_true(#tostring(err) < 200)
+  end)
+
+  it("caps a huge server message and keeps the error on one line", function()
+    local _, err = core.parse_tokens(500, cjson.encode{ message = ("a\n"):rep(5000), error = "E" }, {})
+    assert.is_true(#err.message <= 515)
+    assert.not_matches("\n", tostring(err))
+  end)
+
+  it("reports a 3xx as an http error, never following it", function()
+    local _, err = core.parse(301, "", { location = "http://elsewhere/" })
+    assert.equal("http", err.kind)
+    assert.equal(301, err.status)
+    assert.matches("not followed", err.message)
+  end)
+end)
+
+describe("infisical.core sessions", function()
+  local srv
+  setup(function() srv = H.fake.start{ fixture = H.FIXTURE } end)
+  teardown(function() srv:stop() end)
+
+  local function url(q) return srv:tokens_url(H.ID1, q or "offset=0&limit=5") end
+
+  it("performs a request with the session's headers", function()
+    local s = core.session{ token = H.TOKEN, user_agent = "spec-agent/1" }
+    local status, body, headers = s:perform("GET", url())
+    assert.equal(200, status)
+    assert.equal(5, #core.decode(body).tokens)
+    assert.matches("application/json", headers["content-type"])
+    local r = H.api_requests(srv)
+    r = r[#r]
+    assert.equal("spec-agent/1", r.headers["user-agent"])
+    assert.equal("application/json", r.headers["accept"])
+    assert.matches("^Bearer %x+$", r.headers["authorization"])
+    s:close()
+  end)
+
+  it("reuses one connection for successive calls", function()
+    srv:reset(H.state())
+    local s = core.session{ token = H.TOKEN }
+    for _ = 1, 5 do assert.equal(200, (s:perform("GET", url()))) end
+    assert.equal(1, srv:stats().connections)
+    s:close()
+  end)
+
+  it("can be closed twice, raises when used closed, and says so in tostring", function()
+    local s = core.session{ token = H.TOKEN }
+    s:close()
+    s:close()
+    assert.matches("closed", tostring(s))
+    assert.error_matches(function() s:perform("GET", url()) end, "session is closed")
+  end)
+
+  it("is closed by <close> on Lua 5.4", function()
+    if not _VERSION:find("5.4") then return end
+    local f = assert(load([[
+      local core, url = ...
+      local s <close> = core.session{ token = "t" }
+      return s
+    ]]))
+    local s = f(core, url())
+    assert.matches("closed", tostring(s))
+  end)
+
+  it("checks options and refuses CR/LF in the token", function()
+    assert.error_matches(function() core.session{ timeout = -1 } end, "timeout")
+    assert.error_matches(function() core.session{ verify_tls = "no" } end, "verify_tls")
+    assert.error_matches(function() core.session{ max_body = 0 } end, "max_body")
+    local ok, err = pcall(core.session, { token = "abc\r\nX: y" })
+    assert.is_false(ok)
+    assert.matches("CR, LF", err)
+    assert.not_matches("abc", err)
+  end)
+
+  it("caps the body at max_body with kind too_large", function()
+    local s = core.session{ token = H.TOKEN, max_body = 1000 }
+    local ok, err = s:perform("GET", url("offset=0&limit=50"))
+    assert.is_nil(ok)
+    assert.equal("too_large", err.kind)
+    -- and the session is still usable afterwards
+    s:close()
+  end)
+
+  it("maps a refused connection to kind network", function()
+    local s = core.session{ token = "t", connect_timeout = 2 }
+    local ok, err = s:perform("GET", "http://127.0.0.1:1/x")
+    assert.is_nil(ok)
+    assert.equal("network", err.kind)
+    assert.equal("GET", err.method)
+    assert.matches("^infisical: network error", tostring(err))
+  end)
+
+  it("maps a slow answer past the timeout to kind timeout", function()
+    srv:faults{ { delay = 3, status = 200, body = { tokens = {} } } }
+    local s = core.session{ token = H.TOKEN, timeout = 0.5 }
+    local t0 = core.monotime()
+    local ok, err = s:perform("GET", url())
+    assert.is_nil(ok)
+    assert.equal("timeout", err.kind)
+    assert.is_true(core.monotime() - t0 < 2.5)
+    srv:clear_faults()
+  end)
+
+  it("does not follow redirects", function()
+    srv:faults{ { status = 302, headers = { Location = "http://127.0.0.1:1/stolen" }, body = "" } }
+    local s = core.session{ token = H.TOKEN }
+    local status, _, headers = s:perform("GET", url())
+    assert.equal(302, status)
+    assert.equal("http://127.0.0.1:1/stolen", headers.location)
+  end)
+
+  it("refuses non-HTTP URLs", function()
+    local s = core.session{ token = "t" }
+    local ok, err = s:perform("GET", "file:///etc/passwd")
+    assert.is_nil(ok)
+    assert.equal("network", err.kind)
+  end)
+
+  it("validates perform's arguments", function()
+    local s = core.session{ token = "t" }
+    assert.error_matches(function() s:perform("DELETE", url()) end, "method")
+    assert.error_matches(function() s:perform("GET", "http://x/a b") end, "url")
+    assert.error_matches(function() s:perform("GET", url(), { "X-Bad: a\r\nY: b" }) end, "headers")
+    assert.error_matches(function() s:perform("GET", url(), { 5 }) end, "headers")
+  end)
+
+  it("survives being collected without close", function()
+    for _ = 1, 50 do core.session{ token = "t" } end
+    collectgarbage()
+    collectgarbage()
+  end)
+end)
