@@ -30,8 +30,11 @@ deps:
 test: all
 	sh .ci/test
 
+# Run from the checkout: the modules come from lua/ and build/.
+RUN_ENV = LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
+
 demo: all
-	$(LUA) examples/demo.lua
+	@$(RUN_ENV) $(LUA) examples/demo.lua
 
 rock:
 	luarocks --lua-version=$(LUA_VERSION) make --deps-mode=none --tree=build/rocks lua-infisical-0.1.0-1.rockspec

@@ -1,0 +1,98 @@
+-- Every script in examples/ runs against the fake server, as a user would run it.
+local H = require "spec.helpers"
+local fake = H.fake
+
+local ENV = 'LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./build/lua5.4/?.so;;"'
+
+local function run(env, script, args)
+  local e = {}
+  for k, v in pairs(env) do e[#e + 1] = k .. "=" .. fake.shellquote(v) end
+  local q = {}
+  for i, a in ipairs(args or {}) do q[i] = fake.shellquote(a) end
+  return fake.run(("env -u INFISICAL_TOKEN -u INFISICAL_API_URL %s %s lua5.4 %s %s 2>&1")
+    :format(ENV, table.concat(e, " "), script, table.concat(q, " ")))
+end
+
+describe("examples", function()
+  local srv, env
+  setup(function()
+    srv = fake.start{ fixture = H.FIXTURE }
+    env = { INFISICAL_API_URL = srv.url .. "/api", INFISICAL_TOKEN = H.TOKEN }
+  end)
+  teardown(function() srv:stop() end)
+
+  it("list_tokens.lua prints every token as an aligned table", function()
+    local out, rc = run(env, "examples/list_tokens.lua", { H.ID1 })
+    assert.equal(0, rc)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.matches("^ID%s+NAME%s+STATE%s+USES%s+LAST USED%s+CREATED$", lines[1])
+    assert.equal("26 tokens", lines[#lines])
+    assert.equal(26 + 2, #lines)
+    local col = lines[1]:find("STATE", 1, true)
+    local states = {}
+    for i = 2, #lines - 1 do
+      local state = lines[i]:sub(col):match("^(%a+)")
+      states[state] = (states[state] or 0) + 1
+    end
+    assert.same({ "live", "revoked" }, (function()
+      local k = {}
+      for s in pairs(states) do k[#k + 1] = s end
+      table.sort(k)
+      return k
+    end)())
+  end)
+
+  it("list_tokens.lua says when the 200-token wall was hit", function()
+    local out, rc = run(env, "examples/list_tokens.lua", { H.ID2 })
+    assert.equal(0, rc)
+    assert.matches("200 tokens %(the API lists at most 200: more exist%)", out)
+  end)
+
+  it("list_tokens.lua fails with the error and status 1", function()
+    local out, rc = run(env, "examples/list_tokens.lua", { H.ID3 })
+    assert.equal(1, rc)
+    assert.matches("HTTP 400 BadRequest: The identity does not have Token Auth", out)
+    assert.not_matches(H.TOKEN, out)
+  end)
+
+  it("audit.lua reports revoked, never used and near-limit tokens, exit 1 on findings", function()
+    local out, rc = run(env, "examples/audit.lua", { H.ID1 })
+    assert.equal(1, rc)
+    local client = H.client(srv)
+    local tokens = assert(client:all_tokens(H.ID1))
+    local revoked, unused, near = 0, 0, 0
+    for _, t in ipairs(tokens) do
+      if t.isAccessTokenRevoked then revoked = revoked + 1
+      else
+        if not t.accessTokenLastUsedAt then unused = unused + 1 end
+        local l = t.accessTokenNumUsesLimit or 0
+        if l > 0 and t.accessTokenNumUses >= 0.9 * l then near = near + 1 end
+      end
+    end
+    assert.is_true(revoked > 0 and unused > 0 and near > 0)
+    assert.matches("revoked:%s+" .. revoked .. " ", out)
+    assert.matches("never used:%s+" .. unused .. " ", out)
+    assert.matches("near use limit:%s+" .. near .. " ", out)
+  end)
+
+  it("audit.lua exits 2 when an identity fails, and still reports the others", function()
+    local out, rc = run(env, "examples/audit.lua", { H.ID3, H.ID1 })
+    assert.equal(2, rc)
+    assert.matches(H.ID3 .. ": ERROR", out, 1, true)
+    assert.matches(H.ID1 .. ": 26 tokens", out, 1, true)
+  end)
+
+  it("audit.lua and list_tokens.lua say what to set when there is no token", function()
+    local out, rc = run({}, "examples/audit.lua", { H.ID1 })
+    assert.equal(2, rc)
+    assert.matches("INFISICAL_TOKEN", out)
+  end)
+
+  it("demo.lua lists the bundled sample data when no token is set, saying so", function()
+    local out, rc = run({}, "examples/demo.lua", {})
+    assert.equal(0, rc)
+    assert.matches("INFISICAL_TOKEN is not set: listing sample data from the bundled fake server", out)
+    assert.matches("26 tokens", out)
+  end)
+end)
