@@ -11,7 +11,7 @@ local options = require "infisical.options"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
 local retry = require "infisical.retry"
-local curl_transport = require "infisical.transport.curl"
+local transports = require "infisical.transport.auto"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
 local getenv, find, sub = os.getenv, string.find, string.sub
@@ -43,6 +43,9 @@ local new_spec = {
   max_body = options.int(1, 1024 * 1024 * 1024), max_headers = options.int(1024, 1024 * 1024),
   user_agent = "string", proxy = "string", page_size = options.int(1, 100),
   sleep = "function",
+  transport = function(v)
+    if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end
+  end,
 }
 _M.new_spec = new_spec
 
@@ -86,12 +89,14 @@ function _M.new(opts)
 
   opts.user_agent = opts.user_agent
     or ("lua-infisical/%s libcurl/%s %s"):format(_M._VERSION, core.curl_version, _VERSION)
-  self.sleep = opts.sleep or (ngx and ngx.sleep) or core.sleep
+  self.sleep = opts.sleep or transports.sleep
   opts.sleep = nil
 
   local topts = {}
   for k in pairs(_M.transport_options) do topts[k] = opts[k] end
-  self.transport = curl_transport.new(topts, token)
+  local terr
+  self.transport, terr = transports.new(topts, token, opts.transport)
+  if not self.transport then return nil, terr end
   secrets[self] = token
   return setmetatable(self, mt)
 end
