@@ -1,0 +1,244 @@
+--- Token lifecycle: timestamps, expiry and derived status of token records, and the
+-- `status`, `unused_for` and `name` filters built on them.
+--
+-- How the Infisical server decides that an access token is still valid (read in
+-- Infisical/infisical, backend/src/services/identity-access-token/
+-- identity-access-token-service.ts, `validateAccessTokenExp`, called by
+-- `fnValidateIdentityAccessToken` on every authenticated request, and `renewAccessToken`):
+--
+-- * revoked: the lookup is `findOne({ id, isAccessTokenRevoked: false })`, so a revoked
+--   token is refused before anything else;
+-- * use limit: refused when `accessTokenNumUsesLimit > 0 && accessTokenNumUses > 0 &&
+--   accessTokenNumUses >= accessTokenNumUsesLimit`; a limit of 0 means unlimited. The
+--   server checks this before the TTL, so a token both used up and past its TTL is
+--   "exhausted" here too;
+-- * TTL: only when `accessTokenTTL > 0`; the token expires `accessTokenTTL` seconds after
+--   `accessTokenLastRenewedAt`, or after `createdAt` when it was never renewed, and is
+--   refused when `now > expiry` (strictly). A TTL of 0 never expires: the JWT is then
+--   signed without `expiresIn` (identity-token-auth-service.ts, `createTokenAuthToken`);
+-- * max TTL: enforced by `renewAccessToken` only, for non-periodic tokens
+--   (`accessTokenPeriod == 0`) with `accessTokenMaxTTL > 0`: a renewal may not extend
+--   past `createdAt + accessTokenMaxTTL`. So the expiry never passes that instant; we
+--   cap it there, which also covers records renewed before that check existed.
+--
+-- Newer servers also cap each issued JWT by a deployment setting
+-- (MAX_MACHINE_IDENTITY_TOKEN_AGE, identity-access-token-fns.ts `computeIssuedTtl`) that
+-- a client cannot see; a token record alone cannot tell that, so it is not modelled.
+-- @module infisical.status
+
+local type, tonumber, floor, min = type, tonumber, math.floor, math.min
+local ipairs, pcall, find, match, time = ipairs, pcall, string.find, string.match, os.time
+local tointeger = math.tointeger or function(x) return x end
+local filters = require "infisical.filters"
+
+local _M = {}
+
+--- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+-- days_from_civil): no os.time, whose argument is local time.
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+_M.days_from_civil = days_from_civil
+
+local MDAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function month_days(y, m)
+  if m == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then return 29 end
+  return MDAYS[m]
+end
+
+--- Parses an ISO-8601 date-time as Infisical sends it (`2023-11-07T05:31:56.000Z`).
+-- Also accepted: no fraction, any number of fraction digits, a space for `T`, a
+-- `+HH:MM`/`-HH:MM`/`+HHMM` offset instead of `Z`. A time without zone is taken as UTC.
+-- @param iso the string (anything else, e.g. nil for a JSON null, gives nil)
+-- @return epoch seconds (an integer, or a float when there is a fraction), or nil
+function _M.parse_time(iso)
+  if type(iso) ~= "string" or #iso > 64 then return nil end
+  local y, mo, d, h, mi, s, rest = match(iso, "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+  if mo < 1 or mo > 12 or d < 1 or d > month_days(y, mo) or h > 23 or mi > 59 or s > 60 then
+    return nil
+  end
+  local frac = 0
+  local digits, zone = match(rest, "^%.(%d+)(.*)$")
+  if digits then
+    frac = tonumber("0." .. digits)
+    rest = zone
+  end
+  local offset = 0
+  if rest == "Z" or rest == "z" or rest == "" then
+    offset = 0
+  else
+    local sign, oh, om = match(rest, "^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    oh, om = tonumber(oh), tonumber(om)
+    if oh > 23 or om > 59 then return nil end
+    offset = (oh * 3600 + om * 60) * (sign == "-" and -1 or 1)
+  end
+  local t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + s - offset
+  if frac ~= 0 then return t + frac end
+  return tointeger(t) or t
+end
+local parse_time = _M.parse_time
+
+-- A numeric field; whole floats (a decoder without integer support) become integers so
+-- that epoch results print without ".0".
+local function num(v, default)
+  if v == nil then return default end
+  v = tonumber(v)
+  return v and (tointeger(v) or v)
+end
+
+--- When the token stops being accepted (see the module comment for the rules).
+-- @tparam table token a token record
+-- @return epoch seconds; or nil and `"never"` (TTL 0), or nil and `"unknown"` (a missing
+-- or unreadable TTL or timestamp: we cannot tell, and do not guess)
+function _M.expires_at(token)
+  local ttl = num(token.accessTokenTTL, nil)
+  if ttl == nil then return nil, "unknown" end
+  if ttl <= 0 then return nil, "never" end
+  local created = parse_time(token.createdAt)
+  local base
+  if token.accessTokenLastRenewedAt ~= nil then
+    base = parse_time(token.accessTokenLastRenewedAt)
+  else
+    base = created
+  end
+  if base == nil then return nil, "unknown" end
+  local exp = base + ttl
+  local max_ttl, period = num(token.accessTokenMaxTTL, 0), num(token.accessTokenPeriod, 0)
+  if max_ttl and max_ttl > 0 and period == 0 and created then
+    exp = min(exp, created + max_ttl)
+  end
+  return exp
+end
+local expires_at = _M.expires_at
+
+--- Whether the token's use limit is reached (limit 0 = unlimited).
+function _M.exhausted(token)
+  local limit, uses = num(token.accessTokenNumUsesLimit, 0), num(token.accessTokenNumUses, 0)
+  return limit ~= nil and uses ~= nil and limit > 0 and uses > 0 and uses >= limit
+end
+local exhausted = _M.exhausted
+
+--- The token's status as the server would judge it at `now`.
+-- @tparam table token a token record
+-- @tparam[opt] number now epoch seconds (default: the current time)
+-- @return `"revoked"`, `"exhausted"`, `"expired"` or `"active"` (checked in that order,
+-- the server's order); a token whose expiry is unknown is never "expired"
+function _M.token_status(token, now)
+  if type(token) ~= "table" then
+    error("infisical: token_status: bad argument 'token' (table expected, got " .. type(token) .. ")", 2)
+  end
+  if now ~= nil and type(now) ~= "number" then
+    error("infisical: token_status: bad argument 'now' (number expected, got " .. type(now) .. ")", 2)
+  end
+  if token.isAccessTokenRevoked == true then return "revoked" end
+  if exhausted(token) then return "exhausted" end
+  local exp = expires_at(token)
+  if exp and (now or time()) > exp then return "expired" end
+  return "active"
+end
+local token_status = _M.token_status
+
+--- When the token was last used, or created when it never was (nil when unknown).
+function _M.last_activity(token)
+  if token.accessTokenLastUsedAt ~= nil then return parse_time(token.accessTokenLastUsedAt) end
+  return parse_time(token.createdAt)
+end
+local last_activity = _M.last_activity
+
+_M.STATUSES = { revoked = true, expired = true, exhausted = true, active = true }
+
+-- Filter options ------------------------------------------------------------------
+
+local function check_status(v)
+  if type(v) == "string" then
+    if _M.STATUSES[v] then return end
+    return "one of 'revoked', 'expired', 'exhausted', 'active' expected, got '" .. v .. "'"
+  end
+  if type(v) == "table" and #v > 0 then
+    for _, s in ipairs(v) do
+      if not _M.STATUSES[s] then
+        return "list of 'revoked', 'expired', 'exhausted', 'active' expected, got " .. tostring(s)
+      end
+    end
+    return
+  end
+  return "status name or list of status names expected, got " .. type(v)
+end
+
+_M.filter_spec = {
+  status = check_status,
+  unused_for = function(v)
+    if type(v) ~= "number" or v ~= v or v < 0 or v == math.huge then
+      return "number of seconds >= 0 expected, got " .. tostring(v)
+    end
+  end,
+  name = function(v)
+    if type(v) ~= "string" then return "Lua pattern (string) expected, got " .. type(v) end
+    local ok, err = pcall(find, "", v)
+    if not ok then return "malformed pattern: " .. tostring(err):gsub("^.-:%d+: ", "") end
+  end,
+  now = function(v)
+    if type(v) ~= "number" or v ~= v then return "epoch seconds expected, got " .. tostring(v) end
+  end,
+}
+
+--- Builds the predicate of the status/unused_for/name options (nil when none is set).
+-- `now` (epoch seconds, default the time of the call) is the instant both compare to.
+function _M.build_filter(opts)
+  local tests = {}
+  local now = opts.now or time()
+  if opts.status ~= nil then
+    local want = {}
+    if type(opts.status) == "string" then want[opts.status] = true
+    else for _, s in ipairs(opts.status) do want[s] = true end end
+    tests[#tests + 1] = function(t) return want[token_status(t, now)] == true end
+  end
+  if opts.unused_for ~= nil then
+    local cut = now - opts.unused_for
+    -- Unknown timestamps do not match: "unused for 30 days" is a claim we cannot make.
+    tests[#tests + 1] = function(t)
+      local last = last_activity(t)
+      return last ~= nil and last <= cut
+    end
+  end
+  if opts.name ~= nil then
+    local pat = opts.name
+    tests[#tests + 1] = function(t)
+      return type(t.name) == "string" and find(t.name, pat) ~= nil
+    end
+  end
+  if #tests == 0 then return nil end
+  return function(t)
+    for i = 1, #tests do
+      if not tests[i](t) then return false end
+    end
+    return true
+  end
+end
+
+--- Parses a duration like `30d`, `12h`, `90m`, `45s`, `2w` or plain seconds.
+-- @return seconds, or nil
+function _M.parse_duration(s)
+  if type(s) == "number" then return s >= 0 and s or nil end
+  if type(s) ~= "string" then return nil end
+  local n, unit = match(s, "^(%d+%.?%d*)([smhdw]?)$")
+  n = tonumber(n)
+  if not n then return nil end
+  local mult = ({ [""] = 1, s = 1, m = 60, h = 3600, d = 86400, w = 604800 })[unit]
+  return n * mult
+end
+
+-- Every walk (each_token, all_tokens, list_many) gets these options from here.
+filters.register(_M.filter_spec, _M.build_filter)
+
+return _M
