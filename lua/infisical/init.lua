@@ -11,6 +11,8 @@ local options = require "infisical.options"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
 local retry = require "infisical.retry"
+local status = require "infisical.status"
+local auth = require "infisical.auth"
 local transports = require "infisical.transport.auto"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
@@ -43,6 +45,7 @@ local new_spec = {
   max_body = options.int(1, 1024 * 1024 * 1024), max_headers = options.int(1024, 1024 * 1024),
   user_agent = "string", proxy = "string", page_size = options.int(1, 100),
   sleep = "function",
+  client_id = "string", client_secret = "string", clock = "function",
   transport = function(v)
     if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end
   end,
@@ -56,6 +59,12 @@ local function normalize_base(url)
   return url
 end
 _M.normalize_base = normalize_base
+
+local function nonempty_env(name)
+  local v = getenv(name)
+  if v == "" then return nil end
+  return v
+end
 
 local function config_error(message)
   return core.error{ kind = "config", message = message }
@@ -78,19 +87,35 @@ function _M.new(opts)
     return nil, config_error("base_url must be an http:// or https:// URL without query or fragment")
   end
 
-  local token = opts.token or getenv("INFISICAL_TOKEN")
-  opts.token = nil
-  if token == nil or token == "" then
-    return nil, config_error("no access token: pass opts.token or set INFISICAL_TOKEN")
+  -- Explicit options first, then the environment: a token, else the Universal Auth pair.
+  local token, client_id, client_secret = opts.token, opts.client_id, opts.client_secret
+  opts.token, opts.client_id, opts.client_secret = nil, nil, nil
+  if token ~= nil and (client_id ~= nil or client_secret ~= nil) then
+    error("infisical: new: bad argument 'token' (give either token or client_id/client_secret, not both)", 2)
   end
-  if find(token, "[%c]") then
+  if token == nil and client_id == nil and client_secret == nil then token = nonempty_env("INFISICAL_TOKEN") end
+  if token == nil then
+    client_id = client_id or nonempty_env("INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+    client_secret = client_secret or nonempty_env("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET")
+    if client_id == nil and client_secret == nil then
+      return nil, config_error("no access token: pass opts.token or set INFISICAL_TOKEN, or give"
+        .. " Universal Auth credentials (opts.client_id and opts.client_secret, or set"
+        .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)")
+    elseif client_id == nil then
+      return nil, config_error("no Universal Auth client id: pass opts.client_id or set INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+    elseif client_secret == nil then
+      return nil, config_error("no Universal Auth client secret: pass opts.client_secret or set INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET")
+    end
+  end
+  if token ~= nil and find(token, "[%c]") then
     error("infisical: new: bad argument 'token' (must not contain CR, LF, NUL or other control characters)", 2)
   end
 
   opts.user_agent = opts.user_agent
     or ("lua-infisical/%s libcurl/%s %s"):format(_M._VERSION, core.curl_version, _VERSION)
   self.sleep = opts.sleep or transports.sleep
-  opts.sleep = nil
+  self.clock = opts.clock or (ngx and ngx.now) or core.monotime
+  opts.sleep, opts.clock = nil, nil
 
   local topts = {}
   for k in pairs(_M.transport_options) do topts[k] = opts[k] end
@@ -98,6 +123,7 @@ function _M.new(opts)
   self.transport, terr = transports.new(topts, token, opts.transport)
   if not self.transport then return nil, terr end
   secrets[self] = token
+  if token == nil then auth.setup(self, client_id, client_secret) end
   return setmetatable(self, mt)
 end
 
@@ -122,6 +148,7 @@ end
 --- Replaces every occurrence of the bearer token in the error's strings: a hostile or
 -- careless server may echo the Authorization header back.
 local function redact(value, token, depth)
+  if token == nil then return value end
   if type(value) == "string" then
     local i = find(value, token, 1, true)
     while i do
@@ -139,10 +166,24 @@ local function redact(value, token, depth)
 end
 _M._redact = redact
 
+--- Makes sure the client holds a usable access token (Universal Auth: logs in on first
+-- use and shortly before expiry). Call it before every request sent outside `_request`.
+-- @return true, or nil and the login error
+function Client:_ensure_token()
+  if not auth.due(self, self.clock()) then return true end
+  local token, err = auth.login(self, redact, self.clock)
+  if not token then return nil, err end
+  secrets[self] = token
+  self.transport:set_token(token)
+  return true
+end
+
 --- One request with retries: returns what `parse` returns for the final answer.
 function Client:_request(method, url, parse, headers, body)
-  local attempt = 0
+  local attempt, relogin = 0, true
   while true do
+    local ok, aerr = self:_ensure_token()
+    if not ok then return nil, aerr end
     local status, rbody, rheaders = self.transport:request(method, url, headers, body)
     local res, err
     if status then
@@ -151,14 +192,19 @@ function Client:_request(method, url, parse, headers, body)
       err = rbody
     end
     if res ~= nil then return res end
-    err = redact(err, secrets[self], 0)
-    local wait = retry.delay(self.opts, err, attempt)
-    if not wait then
-      if attempt > 0 then err.attempts = attempt + 1 end
-      return nil, err
+    err = auth.redact(self, redact(err, secrets[self], 0), redact)
+    if relogin and auth.rejected(self, err) then
+      relogin = false              -- once: a second refusal is the answer
+      auth.expire(self)
+    else
+      local wait = retry.delay(self.opts, err, attempt)
+      if not wait then
+        if attempt > 0 then err.attempts = attempt + 1 end
+        return nil, err
+      end
+      attempt = attempt + 1
+      self.sleep(wait)
     end
-    attempt = attempt + 1
-    self.sleep(wait)
   end
 end
 
@@ -246,6 +292,26 @@ function Client:all_tokens(identity_id, opts)
   return tokens
 end
 
+--- Revokes one token (`POST /api/v1/auth/token-auth/tokens/{tokenId}/revoke`).
+-- @tparam string token_id the token's `id`
+-- @return true, or nil and an error; a token that is already revoked (or never existed:
+-- the server cannot tell them apart) gives kind "already_revoked", status 404
+function Client:revoke_token(token_id)
+  check_client(self, "revoke_token")
+  if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%z") then
+    options.bad("revoke_token", "token_id", "non-empty string of at most 256 bytes expected, got "
+      .. (type(token_id) == "string" and ("%q"):format(token_id:sub(1, 40)) or type(token_id)), 2)
+  end
+  local url = self.base_url .. "/api/v1/auth/token-auth/tokens/" .. core.escape_segment(token_id) .. "/revoke"
+  local res, err = self:_request("POST", url, core.parse)
+  if res ~= nil then return true end
+  if err.kind == "http" and err.status == 404 and type(err.message) == "string"
+     and find(err.message, "revoked", 1, true) then
+    err.kind = "already_revoked"
+  end
+  return nil, err
+end
+
 --- Transport counters of the client's connection (`new_connections` for the last call).
 function Client:info()
   check_client(self, "info")
@@ -260,8 +326,13 @@ function Client:close()
     self.transport = nil
   end
   secrets[self] = nil
+  auth.forget(self)
 end
 mt.__close = Client.close
+
+_M.token_status = status.token_status
+_M.expires_at = status.expires_at
+_M.parse_time = status.parse_time
 mt.__gc = nil
 
 return _M
