@@ -31,7 +31,7 @@ build = {
       ["infisical.core"] = {
          sources = {
             "src/core.c", "src/config.c", "src/errors.c", "src/request.c",
-            "src/response.c", "src/session.c", "src/xfer.c",
+            "src/response.c", "src/session.c", "src/xfer.c", "src/multi.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl" },
@@ -43,6 +43,7 @@ build = {
       ["infisical.filters"] = "lua/infisical/filters.lua",
       ["infisical.walk"] = "lua/infisical/walk.lua",
       ["infisical.retry"] = "lua/infisical/retry.lua",
+      ["infisical.many"] = "lua/infisical/many.lua",
       ["infisical.transport.curl"] = "lua/infisical/transport/curl.lua",
    },
 }

@@ -92,6 +92,9 @@ class Faults:
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of connections
+    # (list_many at concurrency 64), which then arrive a 1 s retransmit later.
+    request_queue_size = 128
 
     def __init__(self, addr, handler, state, ssl_ctx=None, quiet=False):
         self.state = state
@@ -120,6 +123,9 @@ class FakeServer(ThreadingHTTPServer):
 
     def _conn_thread(self, request, client_address, conn):
         try:
+            # Headers and body go out in two writes: without this, Nagle holds the body
+            # back until the client's delayed ACK (40 ms) on every answer.
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_ctx is not None:
                 request.settimeout(10)
                 request = self.ssl_ctx.wrap_socket(request, server_side=True)

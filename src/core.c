@@ -9,6 +9,7 @@
 #include "request.h"
 #include "response.h"
 #include "session.h"
+#include "multi.h"
 
 /* core.sleep(seconds): for retries outside nginx (where ngx.sleep is used instead). */
 static int core_sleep(lua_State *L)
@@ -54,5 +55,6 @@ int luaopen_infisical_core(lua_State *L)
     request_open(L);
     response_open(L);
     session_open(L);
+    multi_open(L);
     return 1;
 }

@@ -335,4 +335,6 @@ _M.expires_at = status.expires_at
 _M.parse_time = status.parse_time
 mt.__gc = nil
 
+require("infisical.many").install(_M)   -- list_many, stream_many
+
 return _M

@@ -10,13 +10,32 @@ local _M = { name = "curl" }
 local T = {}
 T.__index = T
 
+-- The token for a multi made later, keyed by transport: never a field of the transport.
+local tokens = setmetatable({}, { __mode = "k" })
+
 --- opts: the client's transport options (timeout, connect_timeout, low_speed_time,
 -- verify_tls, ca_file, ca_path, max_body, max_headers, user_agent, proxy, compress).
 function _M.new(opts, token)
   local s = {}
   for k, v in pairs(opts) do s[k] = v end
   s.token = token
-  return setmetatable({ session = core.session(s) }, T)
+  local self = setmetatable({ session = core.session(s) }, T)
+  s.token = nil
+  self.multi_opts = s
+  tokens[self] = token
+  return self
+end
+
+--- The engine `list_many` runs many requests on (infisical.core's Multi): made on first
+-- use, kept with the transport so its connections serve every later `list_many`.
+function T:multi()
+  if not self.engine then
+    local s = {}
+    for k, v in pairs(self.multi_opts) do s[k] = v end
+    s.token = tokens[self]
+    self.engine = core.multi(s)
+  end
+  return self.engine
 end
 
 function T:request(method, url, headers, body)
@@ -25,6 +44,8 @@ end
 
 function T:set_token(token)
   self.session:set_token(token)
+  tokens[self] = token
+  if self.engine then self.engine:set_token(token) end
 end
 
 function T:info()
@@ -33,6 +54,8 @@ end
 
 function T:close()
   self.session:close()
+  if self.engine then self.engine:close() end
+  tokens[self] = nil
 end
 
 return _M

@@ -1,0 +1,359 @@
+--- Many identities at once: `client:list_many` and `client:stream_many`.
+--
+-- A scheduler runs one paging walk (infisical.walk) per identity and keeps at most
+-- `concurrency` identities in progress; each has at most one request in flight, so at
+-- most `concurrency` transfers are in flight. A failed request that may be retried
+-- (infisical.retry) is scheduled for later while the other transfers go on.
+--
+-- The scheduler knows nothing of libcurl. It drives an *engine*:
+--
+--     engine:add(tag, method, url)      start a request (tag: an integer)
+--     engine:wait(seconds)              run until a request finished or the time is up
+--     engine:next()                     tag, status, body, headers | tag, nil, err | nothing
+--     engine:running()                  requests in flight, finished ones not yet taken
+--     engine:abort()                    drop every request (an abandoned stream)
+--
+-- `transport:multi()` gives it (infisical.core's Multi for the curl transport). A transport
+-- without one gets the serial engine below, one request at a time, so the results are
+-- the same everywhere; an nginx engine (ngx.thread + cosockets) can plug in the same way.
+-- @module infisical.many
+
+local core = require "infisical.core"
+local options = require "infisical.options"
+local filters = require "infisical.filters"
+local walk = require "infisical.walk"
+local retry = require "infisical.retry"
+
+local type, pairs, tostring, setmetatable, getmetatable, error, pcall, require = type, pairs,
+  tostring, setmetatable, getmetatable, error, pcall, require
+local remove = table.remove
+local monotime, parse_tokens, tokens_url = core.monotime, core.parse_tokens, core.tokens_url
+
+local _M = { DEFAULT_CONCURRENCY = 8, MAX_CONCURRENCY = 256 }
+
+---------------------------------------------------------------------------
+-- The serial engine: any transport's `request`, one at a time.
+
+local Serial = {}
+Serial.__index = Serial
+
+function _M.serial_engine(transport, sleep)
+  return setmetatable({ transport = transport, sleep = sleep, queue = {}, done = {} }, Serial)
+end
+
+function Serial:add(tag, method, url, headers, body)
+  self.queue[#self.queue + 1] = { tag, method, url, headers, body }
+end
+
+function Serial:wait(seconds)
+  if #self.done == 0 then
+    local q = remove(self.queue, 1)
+    if q then
+      local status, body, headers = self.transport:request(q[2], q[3], q[4], q[5])
+      self.done[#self.done + 1] = { q[1], status, body, headers }
+    elseif seconds > 0 then
+      self.sleep(seconds)
+    end
+  end
+  return #self.done
+end
+
+function Serial:next()
+  local d = remove(self.done, 1)
+  if d then return d[1], d[2], d[3], d[4] end
+end
+
+function Serial:running() return #self.queue, #self.done end
+
+function Serial:abort() self.queue, self.done = {}, {} end
+
+---------------------------------------------------------------------------
+-- Argument checks: everything is checked before the first request.
+
+local function bad(fname, name, why, level)
+  error(("infisical: %s: bad argument '%s' (%s)"):format(fname, name, why), level + 1)
+end
+
+local function id_problem(v)
+  if type(v) ~= "string" then return "non-empty string expected, got " .. type(v) end
+  if v == "" then return "empty string" end
+  if #v > 256 then return "longer than 256 bytes" end
+  if v:find("%z") then return "contains a NUL byte" end
+end
+
+local function check_ids(fname, ids, level)
+  if type(ids) ~= "table" then
+    bad(fname, "identity_ids", "array of identity ids expected, got " .. type(ids), level + 1)
+  end
+  local n = #ids
+  for k in pairs(ids) do
+    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then
+      bad(fname, "identity_ids", "must be an array (found key " .. tostring(k) .. ")", level + 1)
+    end
+  end
+  for i = 1, n do
+    local why = id_problem(ids[i])
+    if why then bad(fname, ("identity_ids[%d]"):format(i), why, level + 1) end
+  end
+  return n
+end
+
+---------------------------------------------------------------------------
+-- A run: the state of one list_many/stream_many call.
+
+local Run = {}
+Run.__index = Run
+
+-- The run that currently drives each engine: a new run takes the engine over and the
+-- old one, if unfinished, is told so instead of reading someone else's answers.
+local owners = setmetatable({}, { __mode = "k" })
+
+local function abandon(run)
+  if run.finished then return end
+  run.finished, run.abandoned = true, true
+  if owners[run.engine] == run then
+    owners[run.engine] = nil
+    run.engine:abort()
+  end
+end
+Run.__close = abandon
+_M.abandon = abandon
+
+--- Starts a request for the job's next page (or ends the job when the login fails).
+function Run:send(job)
+  local client = self.client
+  if client._ensure_token then
+    local ok, err = client:_ensure_token()
+    if not ok then
+      err.tokens = job.tokens
+      return self:complete(job, nil, err)
+    end
+  end
+  local offset, limit = job.walk:next_request()
+  job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
+  job.bearer = self.secrets[client]
+  self.engine:add(job.tag, "GET", job.url)
+end
+
+--- Takes the next identity from the source, if any; false when there is none left.
+function Run:start_one()
+  local id = self.source()
+  if id == nil then return false end
+  local tag = self.serial + 1
+  self.serial = tag
+  local job = {
+    tag = tag, attempt = 0, relogin = true, tokens = {},
+    walk = walk.new(id, self.page_size, self.filter, self.partial),
+  }
+  self.jobs[tag] = job
+  self.active = self.active + 1
+  self:send(job)
+  return true
+end
+
+--- An identity is done: queue `id, tokens, err` for the caller, free its place.
+function Run:complete(job, tokens, err)
+  self.jobs[job.tag] = nil
+  self.active = self.active - 1
+  local q = self.ready
+  q[#q + 1] = { job.walk.identity_id, tokens, err }
+end
+
+--- The end of a walk, said the way `all_tokens` says it.
+function Run:finish_walk(job)
+  local w, tokens = job.walk, job.tokens
+  if w.truncated then
+    local err = w:truncated_error(tokens)
+    if w.partial then return self:complete(job, tokens, err) end
+    return self:complete(job, nil, err)
+  end
+  self:complete(job, tokens)
+end
+
+--- One answer for a job: feed the page, or decide between retry, re-login and failure
+-- exactly as `Client:_request` does for a single call.
+function Run:on_answer(job, status, body, headers)
+  local client = self.client
+  local res, err
+  if status then
+    res, err = parse_tokens(status, body, headers, "GET", job.url)
+  else
+    err = body
+  end
+  if res ~= nil then
+    job.attempt, job.relogin = 0, true
+    local got = job.walk:feed(res)
+    local tokens = job.tokens
+    for j = 1, #got do tokens[#tokens + 1] = got[j] end
+    if job.walk.done then return self:finish_walk(job) end
+    return self:send(job)
+  end
+  err = self.redact(err, self.secrets[client], 0)
+  local auth = self.auth
+  if auth then err = auth.redact(client, err, self.redact) end
+  if auth and job.relogin and auth.rejected(client, err) then
+    job.relogin = false
+    -- Answers to requests sent with an older token must not throw away a newer one.
+    if job.bearer == self.secrets[client] then auth.expire(client) end
+    return self:send(job)
+  end
+  local wait = retry.delay(client.opts, err, job.attempt)
+  if not wait then
+    if job.attempt > 0 then err.attempts = job.attempt + 1 end
+    err.tokens = job.tokens
+    return self:complete(job, nil, err)
+  end
+  job.attempt = job.attempt + 1
+  job.at = monotime() + wait
+  self.delayed[#self.delayed + 1] = job
+end
+
+--- Waits for the engine once and handles every answer it has.
+function Run:pump()
+  local now, next_at = monotime(), nil
+  local delayed = self.delayed
+  local i = 1
+  while i <= #delayed do
+    local job = delayed[i]
+    if job.at <= now then
+      remove(delayed, i)
+      self:send(job)
+    else
+      if next_at == nil or job.at < next_at then next_at = job.at end
+      i = i + 1
+    end
+  end
+  local engine = self.engine
+  local running, finished = engine:running()
+  if finished == 0 then
+    if running == 0 and next_at == nil then
+      if self.active > 0 and #self.ready == 0 then
+        error("infisical: internal error: identities in progress but nothing to wait for")
+      end
+      return
+    end
+    local wait = 30
+    if next_at then wait = next_at - now; if wait < 0 then wait = 0 end end
+    engine:wait(wait)
+  end
+  while true do
+    local tag, status, body, headers = engine:next()
+    if tag == nil then break end
+    local job = self.jobs[tag]
+    if job then self:on_answer(job, status, body, headers) end
+  end
+end
+
+--- The next finished identity: `id, tokens, err` (as `all_tokens` gives them), or nil.
+function Run:next()
+  if self.abandoned then
+    error(("infisical: %s: stream abandoned (another list_many or stream_many started on"
+      .. " this client, or the loop was left)"):format(self.fname), 2)
+  end
+  local ready = self.ready
+  while true do
+    if self.rhead <= #ready then
+      local r = ready[self.rhead]
+      ready[self.rhead] = false
+      self.rhead = self.rhead + 1
+      if self.rhead > #ready then self.ready, self.rhead = {}, 1 end
+      return r[1], r[2], r[3]
+    end
+    if self.finished then return nil end
+    if not self.client.transport then error("infisical: client is closed", 2) end
+    -- New identities start only once the caller took the finished ones: memory stays
+    -- bounded by `concurrency` whatever the number of identities.
+    while self.active < self.concurrency and not self.exhausted do
+      if not self:start_one() then self.exhausted = true end
+    end
+    if self.active == 0 then
+      self.finished = true
+      if owners[self.engine] == self then owners[self.engine] = nil end
+      if #self.ready == 0 then return nil end
+    else
+      self:pump()
+    end
+    ready = self.ready
+  end
+end
+
+---------------------------------------------------------------------------
+-- The client's methods.
+
+local many_spec = { concurrency = options.int(1, _M.MAX_CONCURRENCY) }
+
+--- Adds `list_many` and `stream_many` to the client class of `infisical` (its module table).
+function _M.install(infisical)
+  local Client = infisical.Client
+  setmetatable(many_spec, { __index = infisical.walk_spec })
+  local ok_auth, auth = pcall(require, "infisical.auth")
+  if not ok_auth or type(auth) ~= "table" or type(auth.rejected) ~= "function" then auth = nil end
+
+  local function check_client(self, fname)
+    if type(self) ~= "table" or getmetatable(self) == nil or getmetatable(self).__index ~= Client then
+      error(("infisical: %s: bad self (client expected; use client:%s(...))"):format(fname, fname), 4)
+    end
+    if not self.transport then error("infisical: client is closed", 4) end
+  end
+
+  local function new_run(self, fname, ids, opts, unique)
+    check_client(self, fname)
+    local n = check_ids(fname, ids, 3)
+    opts = options.check(fname, opts, many_spec, 3)
+    local i, seen = 0, unique and {} or nil
+    local source = function()
+      while i < n do
+        i = i + 1
+        local id = ids[i]
+        if not seen then return id end
+        if not seen[id] then seen[id] = true; return id end
+      end
+    end
+    -- The auto transport picks curl or cosockets per nginx phase: ask it which one is current.
+    local transport = self.transport
+    if not transport.multi and transport.current then transport = transport:current() end
+    local engine = transport.multi and transport:multi() or _M.serial_engine(transport, self.sleep)
+    local prev = owners[engine]
+    if prev then abandon(prev) end
+    engine:abort()   -- what a run left behind when a filter raised in its middle
+    local run = setmetatable({
+      client = self, fname = fname, engine = engine, source = source,
+      secrets = infisical._secrets, redact = infisical._redact, auth = auth,
+      concurrency = opts.concurrency or _M.DEFAULT_CONCURRENCY,
+      page_size = opts.page_size or self.opts.page_size,
+      filter = filters.compile(opts), partial = opts.partial == true,
+      jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
+      finished = false, exhausted = false,
+    }, Run)
+    owners[engine] = run
+    return run
+  end
+
+  --- Lists the tokens of many identities at once (all pages, like `all_tokens`).
+  -- @tparam {string,...} identity_ids
+  -- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
+  -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first
+  -- (the tokens) or else its error; `errors[id]` holds its error when there is one
+  -- (with `partial = true` a truncated identity has both)
+  function Client:list_many(identity_ids, opts)
+    local run = new_run(self, "list_many", identity_ids, opts, true)
+    local results, errors = {}, {}
+    while true do
+      local id, tokens, err = run:next()
+      if id == nil then break end
+      results[id] = tokens or err
+      errors[id] = err
+    end
+    return results, errors
+  end
+
+  --- Like `list_many`, as an iterator yielding `identity_id, tokens, err` as each identity
+  -- completes (in completion order; a repeated id is listed again). Only the identities in
+  -- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers.
+  function Client:stream_many(identity_ids, opts)
+    local run = new_run(self, "stream_many", identity_ids, opts, false)
+    return function() return run:next() end, nil, nil, run
+  end
+end
+
+return _M
