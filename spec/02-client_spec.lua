@@ -137,6 +137,31 @@ describe("client", function()
     end)
   end)
 
+  describe("proxies", function()
+    it("uses the proxy named by the usual environment variables", function()
+      local out = lua_with_env({ http_proxy = srv.url, INFISICAL_TOKEN = H.TOKEN },
+        [[local c = require("infisical").new{ base_url = "http://infisical.example.invalid", retries = 0 }
+          local p, err = c:list_tokens("x") print(err and err.status)]])
+      assert.equal("404", out)
+      local seen = false
+      for _, q in ipairs(srv:stats().requests) do
+        if q.path:find("infisical.example.invalid", 1, true) then seen = true end
+      end
+      assert.is_true(seen, "the request did not go through the proxy")
+    end)
+
+    it("uses the proxy option", function()
+      local c = H.client(srv, { base_url = "http://infisical.example.invalid", proxy = srv.url, retries = 0 })
+      local _, err = c:list_tokens("x")
+      assert.equal(404, err.status)
+      local seen = false
+      for _, q in ipairs(srv:stats().requests) do
+        if q.path:find("infisical.example.invalid", 1, true) then seen = true end
+      end
+      assert.is_true(seen)
+    end)
+  end)
+
   describe("errors", function()
     local function err_of(opts, id)
       local c = H.client(srv, opts)
