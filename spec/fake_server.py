@@ -31,6 +31,7 @@ sys.dont_write_bytecode = True  # keep spec/fake/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake import api  # noqa: E402
 from fake.state import State  # noqa: E402
+from fake import hostile  # noqa: E402
 
 REDACT_BODY_KEYS = ("accessToken", "clientSecret")
 
@@ -273,6 +274,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _fault(self, f):
         """Answer (or not) as the fault says; -> status recorded in stats."""
+        if f.get("hostile"):
+            return hostile.serve(self, f)
         trickle = float(f.get("trickle") or 0)
         if f.get("close"):
             self.close_connection = True

@@ -22,15 +22,20 @@
 #define DECODER lua_upvalueindex(1)
 
 /* Rewrites the table at the top of the stack in place. Depth is bounded by cjson's
- * decode_max_depth (1000), so this recursion is too. */
-static void normalize(lua_State *L)
+ * decode_max_depth (1000), so this recursion is too. Returns 0, with only the table
+ * left on the stack, when a number is not finite: cjson reads 1e400 as inf, and a TTL
+ * of inf would silently mean "never expires". */
+static int normalize(lua_State *L)
 {
     luaL_checkstack(L, 6, "JSON nested too deeply");
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         int t = lua_type(L, -1);
         if (t == LUA_TTABLE) {
-            normalize(L);
+            if (!normalize(L)) {
+                lua_pop(L, 2);
+                return 0;
+            }
             lua_pop(L, 1);
         } else if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
             /* cjson.null: clearing a field that exists is allowed during lua_next */
@@ -38,12 +43,19 @@ static void normalize(lua_State *L)
             lua_pushvalue(L, -1);
             lua_pushnil(L);
             lua_rawset(L, -4);
-#if LUA_VERSION_NUM >= 503
-        } else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+        } else if (t == LUA_TNUMBER) {
             lua_Number n = lua_tonumber(L, -1);
+#if LUA_VERSION_NUM >= 503
             lua_Integer i;
+            int isint = lua_isinteger(L, -1);
+#endif
             lua_pop(L, 1);
-            if (n == floor(n) && lua_numbertointeger(n, &i)) {
+            if (!isfinite(n)) {
+                lua_pop(L, 1);
+                return 0;
+            }
+#if LUA_VERSION_NUM >= 503
+            if (!isint && n == floor(n) && lua_numbertointeger(n, &i)) {
                 lua_pushvalue(L, -1);
                 lua_pushinteger(L, i);
                 lua_rawset(L, -4);
@@ -53,11 +65,19 @@ static void normalize(lua_State *L)
             lua_pop(L, 1);
         }
     }
+    return 1;
 }
 
 /* Decodes the string at idx: pushes the value and returns 1, or pushes a message and returns 0. */
 static int decode_at(lua_State *L, int idx)
 {
+    size_t len;
+    const char *text = lua_tolstring(L, idx, &len);
+    /* cjson stops at a NUL byte and ignores the rest: "{}\0<anything>" would pass. */
+    if (text != NULL && memchr(text, '\0', len) != NULL) {
+        lua_pushliteral(L, "NUL byte in JSON text");
+        return 0;
+    }
     lua_pushvalue(L, DECODER);
     lua_pushvalue(L, idx);
     lua_call(L, 1, 2);
@@ -70,10 +90,14 @@ static int decode_at(lua_State *L, int idx)
         return 0;
     }
     lua_pop(L, 1);
-    if (lua_istable(L, -1))
-        normalize(L);
+    if ((lua_istable(L, -1) && !normalize(L))
+        || (lua_type(L, -1) == LUA_TNUMBER && !isfinite(lua_tonumber(L, -1)))) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "number out of range");
+        return 0;
+    }
 #if LUA_VERSION_NUM >= 503
-    else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
         lua_Number n = lua_tonumber(L, -1);
         lua_Integer i;
         if (n == floor(n) && lua_numbertointeger(n, &i)) {
@@ -311,6 +335,30 @@ static int l_parse_tokens(lua_State *L)
     if (!lua_istable(L, -1))
         return decode_error(L, status, "response has no 'tokens' array");
     n = (int)lua_rawlen(L, -1);
+    {
+        /* cjson gives {"id":"a"} and [] the same type: count the keys to tell an object. */
+        int keys = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 7)) {
+            lua_pop(L, 1);
+            if (++keys > n) {
+                lua_pop(L, 1);
+                return decode_error(L, status, "response's 'tokens' is not an array");
+            }
+        }
+    }
+    {
+        /* More rows than the page asked for is a lying server, not a page: the limit is
+         * read back from the URL tokens_url built, so every caller gets this check. */
+        const char *url = lua_tostring(L, 5), *q = url ? strchr(url, '?') : NULL;
+        const char *lim = q ? strstr(q, "limit=") : NULL;
+        if (lim != NULL && (lim[-1] == '?' || lim[-1] == '&')) {
+            long want = strtol(lim + 6, NULL, 10);
+            if (want > 0 && n > want)
+                return decode_error(L, status,
+                    lua_pushfstring(L, "server sent %d tokens for a page of %d", n, (int)want));
+        }
+    }
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, 7, i);
         if (!lua_istable(L, -1))
