@@ -1,0 +1,378 @@
+-- list_many and stream_many against the fake server: the same answers as all_tokens per
+-- identity, failures kept per identity, the concurrency limit, retries scheduled per
+-- request, connection reuse, bounded memory when streaming, argument errors.
+local infisical = require "infisical"
+local core = require "infisical.core"
+local H = require "spec.helpers"
+local fake = H.fake
+
+local function gen_id(n) return fake.identity_id(100 + n) end
+
+--- The fixture's identities plus generated ones with the given token counts.
+local function state_with(counts, extra)
+  local s = H.state(nil, extra)
+  for i, n in ipairs(counts) do s.identities[gen_id(i)] = { generate = n } end
+  return s
+end
+
+--- What the server's answers overlapped most: a request is in flight from its arrival
+-- until its answer (arrival + latency); the next request of the same identity is only
+-- sent after that, so this counts transfers the client had in flight at once.
+local function max_in_flight(reqs, latency)
+  local ev = {}
+  for _, r in ipairs(reqs) do
+    ev[#ev + 1] = { r.time, 1 }
+    ev[#ev + 1] = { r.time + latency, -1 }
+  end
+  table.sort(ev, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
+  local cur, top = 0, 0
+  for _, e in ipairs(ev) do
+    cur = cur + e[2]
+    if cur > top then top = cur end
+  end
+  return top
+end
+
+--- Compares one identity's list_many result with all_tokens' answer.
+local function assert_same_answer(id, tokens, err, want_tokens, want_err)
+  if want_tokens then
+    assert.is_table(tokens, id)
+    assert.same(H.ids(want_tokens), H.ids(tokens))
+    assert.same(want_tokens, tokens)
+  else
+    assert.is_nil(tokens, id)
+  end
+  if want_err then
+    assert.is_true(core.is_error(err), id)
+    for _, k in ipairs{ "kind", "status", "error", "message", "method", "url", "attempts",
+        "identity_id", "retry_after" } do
+      assert.same(want_err[k], err[k], id .. " " .. k)
+    end
+    assert.same(H.ids(want_err.tokens or {}), H.ids(err.tokens or {}))
+  else
+    assert.is_nil(err, id)
+  end
+end
+
+describe("list_many", function()
+  local srv
+  setup(function() srv = fake.start{ fixture = H.FIXTURE } end)
+  teardown(function() srv:stop() end)
+  before_each(function() srv:reset(H.state()) end)
+
+  -- 0, 1, a page boundary, two pages, the wall exactly, past it; plus the fixture's
+  -- 30 tokens, 250 (truncated), no Token Auth (400) and an unknown identity (404).
+  local COUNTS = { 0, 1, 20, 21, 99, 100, 101, 150, 200, 230 }
+  local function all_ids()
+    local ids = { H.ID1, H.ID2, H.ID3, fake.identity_id(77), "not-a-uuid" }
+    for i = 1, #COUNTS do ids[#ids + 1] = gen_id(i) end
+    return ids
+  end
+
+  for _, case in ipairs{
+    { name = "defaults", opts = nil },
+    { name = "small pages and filters", opts = { page_size = 20, revoked = false,
+        where = function(t) return t.name ~= nil end } },
+    { name = "partial", opts = { partial = true, page_size = 60 } },
+  } do
+    it("gives each identity what all_tokens gives (" .. case.name .. ")", function()
+      srv:reset(state_with(COUNTS))
+      local c = H.client(srv)
+      local ids = all_ids()
+      local results, errors = c:list_many(ids, case.opts)
+      local n = 0
+      for _ in pairs(results) do n = n + 1 end
+      assert.equal(#ids, n)
+      for _, id in ipairs(ids) do
+        local want, werr = c:all_tokens(id, case.opts)
+        local got = results[id]
+        if core.is_error(got) then
+          assert.equal(errors[id], got)
+          assert_same_answer(id, nil, errors[id], want, werr)
+        else
+          assert_same_answer(id, got, errors[id], want, werr)
+        end
+      end
+      -- and the cases the comparison is about did happen
+      assert.equal("truncated", errors[H.ID2].kind)
+      assert.equal(400, errors[H.ID3].status)
+      assert.equal(404, errors[fake.identity_id(77)].status)
+      assert.is_nil(errors[gen_id(8)])
+    end)
+  end
+
+  it("stream_many yields the same answers, each identity once", function()
+    srv:reset(state_with(COUNTS))
+    local c = H.client(srv)
+    local ids = all_ids()
+    local seen = {}
+    for id, tokens, err in c:stream_many(ids, { concurrency = 3 }) do
+      assert.is_nil(seen[id])
+      seen[id] = true
+      local want, werr = c:all_tokens(id)
+      assert_same_answer(id, tokens, err, want, werr)
+    end
+    for _, id in ipairs(ids) do assert.is_true(seen[id], id) end
+  end)
+
+  it("keeps one identity's malformed answer from hiding the others", function()
+    srv:reset(state_with{ 5, 5, 5, 5 })
+    srv:faults{ { match = gen_id(2), status = 200, body = "{\"tokens\": [" },
+      { match = gen_id(3), status = 200, body = { tokens = { { name = "no id" } } } } }
+    local results, errors = H.client(srv):list_many{ gen_id(1), gen_id(2), gen_id(3), gen_id(4) }
+    assert.equal(5, #results[gen_id(1)])
+    assert.equal(5, #results[gen_id(4)])
+    assert.same({ "decode", 200 }, { errors[gen_id(2)].kind, errors[gen_id(2)].status })
+    assert.matches("invalid JSON", errors[gen_id(2)].message)
+    assert.matches("token 1 has no string 'id'", errors[gen_id(3)].message)
+    assert.equal(errors[gen_id(2)], results[gen_id(2)])
+  end)
+
+  it("reports a mid-walk failure with the tokens got so far, like all_tokens", function()
+    srv:reset(state_with{ 150 })
+    srv:faults{ { match = gen_id(1), then_normal = true }, { match = gen_id(1), status = 404,
+      body = { statusCode = 404, error = "NotFound", message = "gone" } } }
+    local results, errors = H.client(srv):list_many({ gen_id(1) }, { page_size = 100 })
+    assert.same({ "http", 404 }, { errors[gen_id(1)].kind, errors[gen_id(1)].status })
+    assert.equal(100, #errors[gen_id(1)].tokens)
+    assert.equal(errors[gen_id(1)], results[gen_id(1)])
+  end)
+
+  it("gives every identity the token's 401/403 when the bearer is refused", function()
+    srv:reset(state_with{ 3, 3 })
+    for tok, status in pairs{ ["fake-revoked-token"] = 401, ["fake-expired-token"] = 403,
+        ["fake-noperm-token"] = 403 } do
+      local c = H.client(srv, { token = tok })
+      local _, errors = c:list_many{ gen_id(1), gen_id(2) }
+      for _, id in ipairs{ gen_id(1), gen_id(2) } do
+        local _, want = c:all_tokens(id)
+        assert_same_answer(id, nil, errors[id], nil, want)
+        assert.equal(status, errors[id].status)
+        H.assert_no_secret(errors[id], tok)
+        H.assert_no_secret(tostring(errors[id]), tok)
+      end
+    end
+  end)
+
+  it("never shows the token even when the server echoes it", function()
+    srv:reset(state_with{ 3, 3 })
+    srv:faults{ { match = gen_id(2), status = 400, body = { error = "Echo",
+      message = "you sent Bearer " .. H.TOKEN, details = { header = "Authorization: Bearer " .. H.TOKEN } } } }
+    local results, errors = H.client(srv):list_many{ gen_id(1), gen_id(2) }
+    assert.equal(3, #results[gen_id(1)])
+    assert.matches("%[REDACTED%]", errors[gen_id(2)].message)
+    assert.matches("%[REDACTED%]", errors[gen_id(2)].details.header)
+    H.assert_no_secret(errors)
+  end)
+
+  it("reports transport failures per identity: refused, timeout, too large", function()
+    -- a port nobody listens on: the fake server's, once stopped
+    local dead = fake.start{ fixture = H.FIXTURE }
+    local url = dead.url
+    dead:stop()
+    local c = assert(infisical.new{ base_url = url, token = H.TOKEN, retries = 1, backoff = 0.01 })
+    local _, errors = c:list_many{ H.ID1, gen_id(1) }
+    for _, id in ipairs{ H.ID1, gen_id(1) } do
+      assert.same({ "network", 2 }, { errors[id].kind, errors[id].attempts })
+      assert.same({}, errors[id].tokens)
+    end
+
+    srv:reset(state_with{ 3, 3 })
+    srv:faults{ { match = gen_id(1), delay = 3 } }
+    local t0 = core.monotime()
+    _, errors = H.client(srv, { timeout = 0.5 }):list_many{ gen_id(1), gen_id(2) }
+    assert.equal("timeout", errors[gen_id(1)].kind)
+    assert.is_nil(errors[gen_id(2)])
+    assert.is_true(core.monotime() - t0 < 2.5)
+
+    srv:reset(state_with{ 3, 80 })
+    local results
+    results, errors = H.client(srv, { max_body = 4096 }):list_many{ gen_id(1), gen_id(2) }
+    assert.equal(3, #results[gen_id(1)])
+    assert.equal("too_large", errors[gen_id(2)].kind)
+  end)
+
+  it("keeps at most `concurrency` transfers in flight (default 8)", function()
+    local latency = 0.15
+    local counts = {}
+    for i = 1, 12 do counts[i] = 1 end
+    for _, case in ipairs{ { 3, 3 }, { nil, 8 }, { 1, 1 } } do
+      srv:reset(state_with(counts, { latency = latency }))
+      local ids = {}
+      for i = 1, #counts do ids[i] = gen_id(i) end
+      local c = H.client(srv)
+      local results = c:list_many(ids, { concurrency = case[1] })
+      for _, id in ipairs(ids) do assert.equal(1, #results[id]) end
+      local reqs = H.api_requests(srv)
+      assert.equal(12, #reqs)
+      assert.equal(case[2], max_in_flight(reqs, latency))
+      assert.is_true(srv:stats().connections <= case[2])
+    end
+  end)
+
+  it("retries per request, and a retry-after wait does not hold up the others", function()
+    srv:reset(state_with({ 5, 250 }, { latency = 0.05 }))
+    srv:faults{ { match = gen_id(1), status = 429, headers = { ["retry-after"] = "1" },
+      body = { statusCode = 429, error = "RateLimitExceeded", message = "Please try again in 1 seconds" } } }
+    local c = H.client(srv)
+    local results, errors = c:list_many({ gen_id(1), gen_id(2) }, { page_size = 20, partial = true })
+    assert.equal(5, #results[gen_id(1)])
+    assert.is_nil(errors[gen_id(1)])
+    local first, retried, others = nil, nil, {}
+    for _, r in ipairs(H.api_requests(srv)) do
+      if r.path:find(gen_id(1), 1, true) then
+        if first then retried = r.time else first = r.time end
+      else
+        others[#others + 1] = r.time
+      end
+    end
+    assert.is_true(retried - first >= 1)
+    -- identity 2's pages kept coming while identity 1 waited
+    local during = 0
+    for _, t in ipairs(others) do if t > first and t < retried then during = during + 1 end end
+    assert.is_true(during >= 5, "requests during the wait: " .. during)
+  end)
+
+  it("retries 5xx and dropped connections, and says how many attempts failed", function()
+    srv:reset(state_with{ 5, 5, 5 })
+    srv:faults{ { match = gen_id(1), status = 503, body = "", ["repeat"] = 2 },
+      { match = gen_id(2), close = true },
+      { match = gen_id(3), status = 502, body = "", ["repeat"] = 5 } }
+    local results, errors = H.client(srv, { retries = 2 }):list_many{ gen_id(1), gen_id(2), gen_id(3) }
+    assert.equal(5, #results[gen_id(1)])
+    assert.equal(5, #results[gen_id(2)])
+    assert.same({ 502, 3 }, { errors[gen_id(3)].status, errors[gen_id(3)].attempts })
+    local per = {}
+    for _, r in ipairs(H.api_requests(srv)) do
+      local k = r.path:match("identities/([^/]+)/")
+      per[k] = (per[k] or 0) + 1
+    end
+    assert.same({ [gen_id(1)] = 3, [gen_id(2)] = 2, [gen_id(3)] = 3 }, per)
+  end)
+
+  it("reuses its connections across pages, identities and calls", function()
+    local counts = {}
+    for i = 1, 16 do counts[i] = 30 end
+    srv:reset(state_with(counts))
+    local ids = {}
+    for i = 1, #counts do ids[i] = gen_id(i) end
+    local c = H.client(srv)
+    c:list_many(ids, { concurrency = 4, page_size = 10 })
+    c:list_many(ids, { concurrency = 4, page_size = 10 })
+    assert.equal(2 * 16 * 4, #H.api_requests(srv))
+    assert.is_true(srv:stats().connections <= 4, "connections: " .. srv:stats().connections)
+  end)
+
+  it("collapses repeated ids and accepts an empty list", function()
+    srv:reset(state_with{ 2 })
+    local results, errors = H.client(srv):list_many{ gen_id(1), gen_id(1), gen_id(1) }
+    assert.equal(2, #results[gen_id(1)])
+    assert.same({}, errors)
+    assert.equal(1, #H.api_requests(srv))
+    results, errors = H.client(srv):list_many{}
+    assert.same({}, results)
+    assert.same({}, errors)
+  end)
+
+  it("raises for bad arguments before sending anything", function()
+    local c = H.client(srv)
+    local function raises(pattern, ...)
+      local args = table.pack(...)
+      assert.error_matches(function() c:list_many(table.unpack(args, 1, args.n)) end, pattern)
+      assert.error_matches(function() c:stream_many(table.unpack(args, 1, args.n)) end, pattern)
+    end
+    raises("bad argument 'identity_ids' %(array of identity ids expected, got string%)", H.ID1)
+    raises("bad argument 'identity_ids' %(must be an array", { H.ID1, x = H.ID1 })
+    raises("bad argument 'identity_ids%[2%]' %(non%-empty string expected, got number%)", { H.ID1, 7 })
+    raises("bad argument 'identity_ids%[1%]' %(empty string%)", { "" })
+    raises("bad argument 'identity_ids%[1%]' %(longer than 256 bytes%)", { ("x"):rep(257) })
+    raises("bad argument 'identity_ids%[1%]' %(contains a NUL byte%)", { "a\0b" })
+    raises("unknown option 'concurency'", { H.ID1 }, { concurency = 2 })
+    raises("bad argument 'concurrency'", { H.ID1 }, { concurrency = 0 })
+    raises("bad argument 'concurrency'", { H.ID1 }, { concurrency = 257 })
+    raises("bad argument 'concurrency'", { H.ID1 }, { concurrency = 1.5 })
+    raises("bad argument 'page_size'", { H.ID1 }, { page_size = 101 })
+    raises("bad argument 'revoked'", { H.ID1 }, { revoked = "no" })
+    raises("bad argument 'opts'", { H.ID1 }, "fast")
+    assert.error_matches(function() infisical.Client.list_many({}, { H.ID1 }) end, "bad self")
+    assert.equal(0, #H.api_requests(srv))
+    c:close()
+    assert.error_matches(function() c:list_many{ H.ID1 } end, "client is closed")
+  end)
+
+  it("streams with memory for the identities in progress only", function()
+    local counts = {}
+    for i = 1, 40 do counts[i] = 3 end
+    srv:reset(state_with(counts))
+    local ids = {}
+    for i = 1, #counts do ids[i] = gen_id(i) end
+    local c = H.client(srv)
+    local iter, _, _, run = c:stream_many(ids, { concurrency = 4 })
+    local yielded = setmetatable({}, { __mode = "v" })
+    local n, max_held = 0, 0
+    for id, tokens in iter do
+      n = n + 1
+      assert.equal(3, #tokens)
+      yielded[#yielded + 1] = tokens
+      local held = run.active + (#run.ready - run.rhead + 1)
+      if held > max_held then max_held = held end
+      -- identities start only as earlier ones are taken: never all of them at once
+      if n == 1 then assert.is_true(#H.api_requests(srv) <= 8) end
+      local jobs = 0
+      for _ in pairs(run.jobs) do jobs = jobs + 1 end
+      assert.is_true(jobs <= 4)
+    end
+    assert.equal(40, n)
+    assert.is_true(max_held <= 4, "held " .. max_held)
+    -- nothing keeps the yielded token arrays alive once the caller dropped them
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(next(yielded))
+  end)
+
+  it("stops the transfers of a stream left early, and the client goes on", function()
+    local counts = {}
+    for i = 1, 20 do counts[i] = 2 end
+    srv:reset(state_with(counts, { latency = 0.05 }))
+    local ids = {}
+    for i = 1, #counts do ids[i] = gen_id(i) end
+    local c = H.client(srv)
+    local iter, _, _, run = c:stream_many(ids, { concurrency = 4 })
+    local id = iter()
+    assert.is_string(id)
+    -- another call takes the engine over: the first stream says so instead of misreading
+    local results = c:list_many({ gen_id(1), gen_id(2) })
+    assert.equal(2, #results[gen_id(2)])
+    assert.error_matches(function() iter() end, "stream abandoned")
+    assert.is_true(run.abandoned)
+    if _VERSION >= "Lua 5.4" then
+      -- leaving a generic for closes the stream (its fourth value)
+      local load54 = load([[
+        local c, ids = ...
+        for id in c:stream_many(ids, { concurrency = 4 }) do break end
+        return c.transport:current():multi():running()
+      ]])
+      assert.equal(0, load54(c, ids))
+    end
+    assert.equal(20, (function() local k = 0
+      for _, t in pairs((c:list_many(ids))) do k = k + 1; assert.equal(2, #t) end
+      return k end)())
+  end)
+
+  it("gives the same answers over a transport without a multi engine", function()
+    srv:reset(state_with{ 0, 5, 120 })
+    local c = H.client(srv)
+    local real = c.transport
+    c.transport = setmetatable({}, { __index = function(_, k)
+      if k == "multi" or k == "current" then return nil end
+      return function(_, ...) return real[k](real, ...) end
+    end })
+    local ids = { gen_id(1), gen_id(2), gen_id(3), H.ID3 }
+    local results, errors = c:list_many(ids, { concurrency = 3 })
+    c.transport = real
+    for _, id in ipairs(ids) do
+      local want, werr = c:all_tokens(id)
+      assert_same_answer(id, not core.is_error(results[id]) and results[id] or nil, errors[id], want, werr)
+    end
+  end)
+end)
