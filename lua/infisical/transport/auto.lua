@@ -82,6 +82,14 @@ function A:name()
   return (cosocket.available() and not self.opts.proxy) and "cosocket" or "curl"
 end
 
+--- The `list_many` engine for the current phase: light threads over cosockets, else
+-- libcurl's multi interface when the curl transport has one (nil: many.lua goes serial).
+function A:multi()
+  local t = self:current()
+  if t.multi then return t:multi() end
+  return nil
+end
+
 function A:set_token(token)
   tokens[self] = token
   if self.curl then self.curl:set_token(token) end

@@ -322,6 +322,11 @@ function T:request(method, url, extra, body)
   return status, rbody, headers
 end
 
+--- The engine for `list_many`: light threads, a fresh one per run (see many_cosocket).
+function T:multi()
+  return require("infisical.many_cosocket").new(self)
+end
+
 --- Counters: `new_connections` for the last request (as with curl), plus totals.
 function T:info()
   return { new_connections = self.last_new or 0, requests = self.requests,

@@ -1,0 +1,275 @@
+-- lua-infisical inside a real nginx (Debian's nginx + libnginx-mod-http-lua, LuaJIT):
+-- the example handler, errors, non-blocking, connection reuse, init_by_lua, and the
+-- transport-independent behaviour cases (spec/openresty/cases.lua) on every transport.
+local fake = require "spec.fake_client"
+local H = require "spec.helpers"
+local nginx = require "spec.openresty.nginx"
+local cases = require "spec.openresty.cases"
+
+local ROOT = nginx.ROOT
+local TOKEN = H.TOKEN
+
+-- The LuaJIT build of the C core is what nginx loads; make it (a no-op when up to date).
+local function build_luajit()
+  local out, rc = fake.run("cd " .. fake.shellquote(ROOT) .. " && make -s luajit 2>&1")
+  assert(rc == 0, "make luajit failed: " .. out)
+end
+
+-- One CA and a server certificate for 127.0.0.1, and a second CA that did not sign it.
+local function make_certs(dir)
+  local cmd = ([[set -e; cd %s
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 -subj /CN=other-ca 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n' > ext.cnf
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null
+  ]]):format(fake.shellquote(dir)):gsub("%s+$", "")
+  local out, rc = fake.run(cmd)
+  assert(rc == 0, "openssl failed: " .. out)
+end
+
+-- The example's nginx.conf, made to run here: our port and build, the repository's Lua
+-- code first, one worker, and test locations next to the example's own.
+local function example_conf(certs)
+  local conf = assert(fake.read_file(ROOT .. "/examples/openresty/nginx.conf"))
+  local function sub(pattern, repl)
+    local n
+    conf, n = conf:gsub(pattern, function() return repl end)
+    assert(n == 1, "examples/openresty/nginx.conf: no single match for " .. pattern)
+  end
+  sub("worker_processes auto;", "worker_processes 1;")
+  sub("error_log logs/error.log notice;", "error_log logs/error.log info;")
+  sub('lua_package_path "%$prefix/', 'lua_package_path "%ROOT%/lua/?.lua;%ROOT%/lua/?/init.lua;%ROOT%/?.lua;$prefix/')
+  sub('lua_package_cpath "[^"]*";', 'lua_package_cpath "%ROOT%/build/luajit/?.so;;";')
+  sub("lua_ssl_trusted_certificate [^;]*;", "lua_ssl_trusted_certificate " .. certs .. "/ca.pem;")
+  sub("listen 127.0.0.1:8080;", "listen 127.0.0.1:%PORT%;")
+  -- init_by_lua: a client made and used right there, so through libcurl.
+  sub('require "handler"\n', [[require "handler"
+        local infisical = require "infisical"
+        local c = assert(infisical.new{ base_url = os.getenv("INFISICAL_API_URL"), retries = 0 })
+        local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 4 })
+        package.loaded.init_result = { n = page and #page.tokens, err = err and tostring(err),
+          transport = c:info().transport, phase = ngx.get_phase() }
+        c:close()
+]])
+  sub("        location ~ ", [[
+        location = / { return 204; }
+        location = /init { content_by_lua_block {
+            ngx.say(require("cjson").encode(package.loaded.init_result))
+        } }
+        location = /case { content_by_lua_block { require("spec.openresty.cases").serve() } }
+        location = /case_untrusted {
+            lua_ssl_trusted_certificate ]] .. certs .. [[/other.pem;
+            content_by_lua_block { require("spec.openresty.cases").serve() }
+        }
+
+        location ~ ]])
+  return conf
+end
+
+-- 20 identities of 3 tokens each, for the concurrency and reuse checks.
+local function many_identities(n)
+  local idents = {}
+  for i = 1, n do
+    local id = fake.identity_id(100 + i)
+    idents[id] = { tokens = H.records(id, 3) }
+  end
+  idents[H.ID1] = fake.load_fixture(H.FIXTURE).identities[H.ID1]
+  return idents
+end
+
+-- n requests to nginx at the same time (one curl process each); -> results, seconds.
+local function concurrent(base, paths)
+  local dir = fake.run("mktemp -d /tmp/lua-infisical-burst.XXXXXX")
+  local script = { "t0=$(date +%s.%N)" }
+  for i, p in ipairs(paths) do
+    script[#script + 1] = ("curl -s -o %s/%d.body -w '%%{http_code}' --max-time 30 %s > %s/%d.code &")
+      :format(dir, i, fake.shellquote(base .. p), dir, i)
+  end
+  script[#script + 1] = "wait"
+  script[#script + 1] = [[echo "$t0 $(date +%s.%N)"]]
+  local out = fake.run("{ " .. table.concat(script, "\n") .. "\n}")
+  local t0, t1 = out:match("([%d.]+) ([%d.]+)%s*$")
+  local res = {}
+  for i = 1, #paths do
+    res[i] = { status = tonumber(fake.read_file(dir .. "/" .. i .. ".code")),
+      body = fake.read_file(dir .. "/" .. i .. ".body") }
+    local ok, v = pcall(fake.json.decode, res[i].body or "")
+    if ok then res[i].json = v end
+  end
+  os.execute("rm -rf " .. fake.shellquote(dir))
+  return res, tonumber(t1) - tonumber(t0)
+end
+
+describe("OpenResty", function()
+  local srv, tls_srv, tls_srv2, web, certs
+
+  setup(function()
+    build_luajit()
+    certs = fake.run("mktemp -d /tmp/lua-infisical-certs.XXXXXX")
+    make_certs(certs)
+    srv = fake.start{ fixture = H.FIXTURE }
+    tls_srv = fake.start{ fixture = H.FIXTURE, tls = { cert = certs .. "/srv.pem", key = certs .. "/srv.key" } }
+    -- its own server: a connection verified and pooled by another test would be reused
+    tls_srv2 = fake.start{ fixture = H.FIXTURE, tls = { cert = certs .. "/srv.pem", key = certs .. "/srv.key" } }
+    web = nginx.start{
+      conf = example_conf(certs),
+      files = { ["handler.lua"] = assert(fake.read_file(ROOT .. "/examples/openresty/handler.lua")) },
+      env = { INFISICAL_TOKEN = TOKEN, INFISICAL_API_URL = srv.url },
+    }
+  end)
+
+  teardown(function()
+    if web then web:stop() end
+    if srv then srv:stop() end
+    if tls_srv then tls_srv:stop() end
+    if tls_srv2 then tls_srv2:stop() end
+    if certs then os.execute("rm -rf " .. fake.shellquote(certs)) end
+  end)
+
+  before_each(function()
+    srv:reset_fixture(H.FIXTURE)
+    srv:clear_faults()
+  end)
+
+  local function assert_no_token_in_log()
+    local log = web:error_log()
+    assert.is_nil(log:find(TOKEN, 1, true), "the token is in nginx's error log")
+  end
+
+  describe("the example handler", function()
+    it("serves an identity's active tokens as JSON", function()
+      local r = web:get("/identities/" .. H.ID1 .. "/tokens")
+      assert.equal(200, r.status, r.body)
+      assert.equal("application/json", r.headers["content-type"])
+      assert.equal(H.ID1, r.json.identity_id)
+      assert.equal(21, #r.json.tokens)   -- 26 token-auth records, 5 of them revoked
+      for _, t in ipairs(r.json.tokens) do
+        assert.is_false(t.isAccessTokenRevoked)
+        assert.equal(H.ID1, t.identityId)
+      end
+      assert.equal("MISS", r.headers["x-cache"])
+      local again = web:get("/identities/" .. H.ID1 .. "/tokens")
+      assert.equal("HIT", again.headers["x-cache"])
+      assert.same(r.json, again.json)
+      assert.equal(1, #H.api_requests(srv))
+    end)
+
+    it("turns Infisical's errors into HTTP errors without the token", function()
+      local id = fake.identity_id(900)   -- unknown: Infisical says 404
+      local r = web:get("/identities/" .. id .. "/tokens")
+      assert.equal(404, r.status)
+      assert.same({ "http", 404 }, { r.json.error, r.json.status })
+      assert.matches("Failed to find identity", r.json.message)
+
+      -- a server that echoes the bearer back, then fails over and over
+      srv:faults{ { status = 500, ["repeat"] = 10, body = { statusCode = 500,
+        error = "InternalServerError", message = "boom for Bearer " .. TOKEN } } }
+      r = web:get("/identities/" .. fake.identity_id(901) .. "/tokens")
+      assert.equal(502, r.status)
+      assert.same({ "http", 500 }, { r.json.error, r.json.status })
+      assert.is_nil(r.body:find(TOKEN, 1, true))
+      assert.matches("[REDACTED]", r.json.message, 1, true)
+      assert.matches("infisical: http error", web:error_log(), 1, true)
+      assert_no_token_in_log()
+    end)
+
+    it("does not block the worker: 20 requests of 1 s each finish together", function()
+      srv:reset(H.state(many_identities(20), { latency = 1.0 }))
+      local paths = {}
+      for i = 1, 20 do paths[i] = "/identities/" .. fake.identity_id(100 + i) .. "/tokens" end
+      local res, seconds = concurrent(web.url, paths)
+      for i = 1, 20 do
+        assert.equal(200, res[i].status, res[i].body)
+        assert.equal(3, #res[i].json.tokens)
+      end
+      assert.equal(20, #H.api_requests(srv))
+      -- Serial (a blocking transport) would take 20 s; cosockets overlap all twenty.
+      assert.is_true(seconds < 6, ("20 requests took %.2f s"):format(seconds))
+      print(("# 20 concurrent 1-second requests through one nginx worker: %.2f s"):format(seconds))
+    end)
+
+    it("answers a burst for one identity with one API call", function()
+      -- an identity no earlier test put in the cache
+      local id = fake.identity_id(300)
+      srv:reset(H.state({ [id] = { tokens = H.records(id, 3) } }, { latency = 0.5 }))
+      local paths = {}
+      for i = 1, 20 do paths[i] = "/identities/" .. id .. "/tokens" end
+      local res = concurrent(web.url, paths)
+      for i = 1, 20 do
+        assert.equal(200, res[i].status, res[i].body)
+        assert.equal(3, #res[i].json.tokens)
+      end
+      assert.equal(1, #H.api_requests(srv))
+    end)
+
+    it("reuses its connections to Infisical across requests", function()
+      -- identities 101-120 may still be in the cache: 5 others
+      local idents = {}
+      for i = 1, 5 do
+        local id = fake.identity_id(200 + i)
+        idents[id] = { tokens = H.records(id, 2) }
+      end
+      srv:reset(H.state(idents))
+      for i = 1, 5 do
+        local r = web:get("/identities/" .. fake.identity_id(200 + i) .. "/tokens")
+        assert.equal(200, r.status, r.body)
+      end
+      local reqs = H.api_requests(srv)
+      assert.equal(5, #reqs)
+      for i = 2, 5 do assert.equal(reqs[1].connection, reqs[i].connection) end
+      assert.is_true(srv:stats().connections <= 1)
+    end)
+  end)
+
+  it("loads in init_by_lua and lists there through libcurl", function()
+    local r = web:get("/init")
+    assert.equal(200, r.status, r.body)
+    assert.same({ n = 4, transport = "curl", phase = "init" }, r.json)
+  end)
+
+  describe("TLS through cosockets", function()
+    local function run(path, server, verify)
+      local r = web:get(("%s?case=one_page&transport=cosocket&base=%s&verify=%s"):format(path, server.url, verify))
+      assert.equal(200, r.status, r.body)
+      assert.is_true(r.json.ok, r.json.result)
+      return r.json.result
+    end
+
+    it("verifies the server against lua_ssl_trusted_certificate", function()
+      cases.one_page.check(run("/case", tls_srv, 1))
+    end)
+
+    it("refuses a server signed by another CA with a tls error", function()
+      local res = run("/case_untrusted", tls_srv2, 1)
+      assert.equal("tls", res.err.kind)
+      assert.matches("TLS handshake with 127.0.0.1:%d+: ", res.err.message)
+      assert.equal(0, #H.api_requests(tls_srv2))
+    end)
+
+    it("talks to it all the same with verify_tls = false", function()
+      cases.one_page.check(run("/case_untrusted", tls_srv2, 0))
+    end)
+  end)
+
+  -- Every behaviour case: here through libcurl, in nginx through cosockets (picked
+  -- automatically and forced) and through libcurl (forced).
+  describe("behaviour cases", function()
+    for _, c in ipairs(cases.list) do
+      it(c.name .. " (libcurl, plain Lua)", function()
+        if c.setup then c.setup(srv) end
+        c.check(c.run(require "infisical", { base = srv.url, transport = "curl" }), srv, "lua")
+      end)
+      for _, transport in ipairs{ "auto", "cosocket", "curl" } do
+        it(("%s (%s, in nginx)"):format(c.name, transport), function()
+          if c.setup then c.setup(srv) end
+          local r = web:get(("/case?case=%s&transport=%s&base=%s"):format(c.name, transport, srv.url))
+          assert.equal(200, r.status, r.body)
+          assert.is_true(r.json.ok, tostring(r.json.result))
+          c.check(r.json.result, srv, "nginx")
+        end)
+      end
+    end
+    it("never wrote the token to nginx's error log", assert_no_token_in_log)
+  end)
+end)

@@ -1,0 +1,300 @@
+--- Client behaviour cases that must come out the same on every transport. Each case's
+-- `run(infisical, ctx)` uses only the public API and returns plain data (errors made
+-- into tables by `summary`), so it can run in the busted process (libcurl) and inside
+-- nginx, in a request handler (cosockets, or libcurl when forced), whose JSON answer
+-- 30-openresty_spec.lua then checks with the same `check`.
+--
+-- ctx: { base = fake server URL, transport = "curl" | "cosocket" | nil }.
+-- `setup(srv)` (busted side) prepares the fake server; `check(res, srv, where)` asserts.
+
+local M = {}
+
+-- luassert on the busted side only (checks); inside nginx `assert` is Lua's own.
+local lua_assert = assert
+local assert = setmetatable({}, {
+  __index = function(_, k) return require("luassert")[k] end,
+  __call = function(_, ...) return lua_assert(...) end,
+})
+
+M.TOKEN = "fake-valid-token"
+M.ID1 = "a0000000-0000-4000-8000-000000000001"   -- 30 records, 26 token-auth, 21 not revoked
+M.ID2 = "a0000000-0000-4000-8000-000000000002"   -- 250 generated: past the 200-token wall
+M.ID3 = "a0000000-0000-4000-8000-000000000003"   -- no Token Auth
+
+--- An error object as plain data (what JSON can carry).
+function M.summary(err)
+  if err == nil then return nil end
+  if type(err) ~= "table" then return { raised = tostring(err) } end
+  return { kind = err.kind, status = err.status, error = err.error, message = err.message,
+    retry_after = err.retry_after, attempts = err.attempts, text = tostring(err),
+    ntokens = err.tokens and #err.tokens or nil }
+end
+
+local function client(infisical, ctx, opts)
+  local o = { base_url = ctx.base, token = ctx.token or M.TOKEN, transport = ctx.transport,
+    backoff = 0.01, max_backoff = 0.05, timeout = 10, verify_tls = ctx.verify_tls }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return assert(infisical.new(o))
+end
+
+local function ids(tokens)
+  local t = {}
+  for i, tok in ipairs(tokens or {}) do t[i] = tok.id end
+  return t
+end
+
+M.list = {}
+local function case(name, c)
+  c.name = name
+  M.list[#M.list + 1] = c
+  M[name] = c
+end
+
+case("one_page", {
+  run = function(infisical, ctx)
+    local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 5 })
+    if not page then return { err = M.summary(err) } end
+    local t = page.tokens[1]
+    return { n = #page.tokens, id = t.id, uses = t.accessTokenNumUses, uses_type = type(t.accessTokenNumUses),
+      renewed_is_nil = t.accessTokenLastRenewedAt == nil, revoked = t.isAccessTokenRevoked,
+      unknown_kept = t.scopeOrgId }
+  end,
+  check = function(res)
+    assert.same({ n = 5, id = "b0000000-0000-4000-8000-000000000001", uses = 3, uses_type = "number",
+      renewed_is_nil = true, revoked = false, unknown_kept = "d0000000-0000-4000-8000-000000000001" }, res)
+  end,
+})
+
+case("each_token_pages", {
+  run = function(infisical, ctx)
+    local out = {}
+    for tok in client(infisical, ctx):each_token(M.ID1, { page_size = 7 }) do out[#out + 1] = tok.id end
+    return { ids = out }
+  end,
+  check = function(res, srv)
+    assert.equal(26, #res.ids)
+    local seen = {}
+    for _, id in ipairs(res.ids) do assert.is_nil(seen[id]); seen[id] = true end
+    assert.equal(4, #require("spec.helpers").api_requests(srv))   -- 7+7+7+5
+  end,
+})
+
+case("filters", {
+  run = function(infisical, ctx)
+    local tokens, err = client(infisical, ctx):all_tokens(M.ID1, { revoked = false })
+    return { ids = ids(tokens), err = M.summary(err) }
+  end,
+  check = function(res)
+    assert.is_nil(res.err)
+    assert.equal(21, #res.ids)
+  end,
+})
+
+case("wall", {
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx)
+    local none, err = c:all_tokens(M.ID2)
+    local some, perr = c:all_tokens(M.ID2, { partial = true })
+    return { none = none == nil, err = M.summary(err), n = some and #some, perr = M.summary(perr) }
+  end,
+  check = function(res)
+    assert.is_true(res.none)
+    assert.equal("truncated", res.err.kind)
+    assert.equal(200, res.err.ntokens)
+    assert.equal(200, res.n)
+    assert.equal("truncated", res.perr.kind)
+  end,
+})
+
+case("http_errors", {
+  run = function(infisical, ctx)
+    local out = {}
+    local _, e1 = client(infisical, ctx):list_tokens("a0000000-0000-4000-8000-000000000777")
+    local _, e2 = client(infisical, ctx, { token = "fake-expired-token" }):list_tokens(M.ID1)
+    local _, e3 = client(infisical, ctx, { token = "fake-revoked-token" }):list_tokens(M.ID1)
+    local _, e4 = client(infisical, ctx):list_tokens(M.ID3)
+    out.notfound, out.expired, out.revoked, out.notokenauth = M.summary(e1), M.summary(e2),
+      M.summary(e3), M.summary(e4)
+    return out
+  end,
+  check = function(res)
+    assert.same({ "http", 404, "NotFound" }, { res.notfound.kind, res.notfound.status, res.notfound.error })
+    assert.same({ "http", 403, "TokenError" }, { res.expired.kind, res.expired.status, res.expired.error })
+    assert.same({ "http", 401, "UnauthorizedError" }, { res.revoked.kind, res.revoked.status, res.revoked.error })
+    assert.same({ "http", 400, "BadRequest" }, { res.notokenauth.kind, res.notokenauth.status, res.notokenauth.error })
+    assert.matches("^infisical: http error %(GET http://127%.0%.0%.1:%d+/api/v1/auth/token%-auth/identities/", res.notfound.text)
+  end,
+})
+
+case("retry_then_ok", {
+  setup = function(srv)
+    srv:faults{ { status = 503, body = "busy" }, { status = 502, body = "" } }
+  end,
+  run = function(infisical, ctx)
+    local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 3 })
+    return { n = page and #page.tokens, err = M.summary(err) }
+  end,
+  check = function(res, srv)
+    assert.same({ n = 3 }, res)
+    assert.equal(3, #require("spec.helpers").api_requests(srv))
+  end,
+})
+
+case("retry_after_429", {
+  setup = function(srv)
+    srv:faults{ { status = 429, headers = { ["Retry-After"] = "1" },
+      body = { statusCode = 429, error = "RateLimitExceeded", message = "Rate limit exceeded. Please try again in 1 seconds" } } }
+  end,
+  run = function(infisical, ctx)
+    local clock = ngx and ngx.now or os.time
+    if ngx then ngx.update_time() end
+    local t0 = clock()
+    local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 2 })
+    if ngx then ngx.update_time() end
+    return { n = page and #page.tokens, err = M.summary(err), waited = clock() - t0 }
+  end,
+  check = function(res)
+    assert.equal(2, res.n)
+    assert.is_true(res.waited >= 0.9, "waited " .. tostring(res.waited))
+  end,
+})
+
+case("no_retry_past_cap", {
+  setup = function(srv)
+    srv:faults{ { status = 429, headers = { ["Retry-After"] = "120" },
+      body = { statusCode = 429, error = "RateLimitExceeded", message = "Rate limit exceeded" } } }
+  end,
+  run = function(infisical, ctx)
+    local _, err = client(infisical, ctx, { max_retry_wait = 5 }):list_tokens(M.ID1)
+    return { err = M.summary(err) }
+  end,
+  check = function(res)
+    assert.same({ "http", 429, "RateLimitExceeded", 120 },
+      { res.err.kind, res.err.status, res.err.error, res.err.retry_after })
+  end,
+})
+
+case("timeout", {
+  setup = function(srv) srv:faults{ { hostile = "hold", seconds = 5 } } end,
+  run = function(infisical, ctx)
+    local _, err = client(infisical, ctx, { timeout = 1, retries = 0 }):list_tokens(M.ID1)
+    return { err = M.summary(err) }
+  end,
+  check = function(res) assert.equal("timeout", res.err.kind) end,
+})
+
+case("too_large", {
+  run = function(infisical, ctx)
+    local _, err = client(infisical, ctx, { max_body = 2000 }):list_tokens(M.ID1, { limit = 50 })
+    return { err = M.summary(err) }
+  end,
+  check = function(res) assert.equal("too_large", res.err.kind) end,
+})
+
+case("decode_error", {
+  setup = function(srv) srv:faults{ { status = 200, body = "<html>not json</html>" } } end,
+  run = function(infisical, ctx)
+    local _, err = client(infisical, ctx):list_tokens(M.ID1)
+    return { err = M.summary(err) }
+  end,
+  check = function(res) assert.same({ "decode", 200 }, { res.err.kind, res.err.status }) end,
+})
+
+case("proxy_html_502", {
+  setup = function(srv)
+    srv:faults{ { status = 502, body = "<html>Bad Gateway</html>", headers = { ["Content-Type"] = "text/html" }, ["repeat"] = 10 } }
+  end,
+  run = function(infisical, ctx)
+    local _, err = client(infisical, ctx, { retries = 1 }):list_tokens(M.ID1)
+    return { err = M.summary(err) }
+  end,
+  check = function(res)
+    assert.same({ "http", 502, 2 }, { res.err.kind, res.err.status, res.err.attempts })
+    assert.matches("text/html", res.err.message)
+  end,
+})
+
+-- A chunked answer, written by hand: the cosocket transport decodes chunks itself.
+local CHUNKED_BODY = '{"tokens":[{"id":"c1","name":"chunky"},{"id":"c2"}]}'
+case("chunked", {
+  setup = function(srv)
+    local a, b = CHUNKED_BODY:sub(1, 20), CHUNKED_BODY:sub(21)
+    srv:faults{ { raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+      .. ("%x\r\n%s\r\n%X;ext=1\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n"):format(#a, a, #b, b) } }
+  end,
+  run = function(infisical, ctx)
+    local page, err = client(infisical, ctx):list_tokens(M.ID1)
+    return { ids = page and ids(page.tokens), err = M.summary(err) }
+  end,
+  check = function(res) assert.same({ ids = { "c1", "c2" } }, res) end,
+})
+
+case("cut_body", {
+  setup = function(srv)
+    srv:faults{ { raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"tokens\":[" } }
+  end,
+  run = function(infisical, ctx)
+    local _, err = client(infisical, ctx, { retries = 0 }):list_tokens(M.ID1)
+    return { err = M.summary(err) }
+  end,
+  check = function(res) assert.equal("network", res.err.kind) end,
+})
+
+case("token_redacted", {
+  setup = function(srv)
+    srv:faults{ { status = 400, body = { statusCode = 400, error = "BadRequest",
+      message = "bad header Authorization: Bearer " .. M.TOKEN } } }
+  end,
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx)
+    local _, err = c:list_tokens(M.ID1)
+    return { err = M.summary(err), client_text = tostring(c) }
+  end,
+  check = function(res)
+    assert.equal("http", res.err.kind)
+    assert.not_matches(M.TOKEN, res.err.message, 1, true)
+    assert.not_matches(M.TOKEN, res.err.text, 1, true)
+    assert.matches("[REDACTED]", res.err.message, 1, true)
+    assert.not_matches(M.TOKEN, res.client_text, 1, true)
+  end,
+})
+
+case("list_many", {
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx)
+    local list = { M.ID1, M.ID2, M.ID3, "a0000000-0000-4000-8000-000000000777", M.ID1 }
+    local res, errs = c:list_many(list, { revoked = false, partial = true, concurrency = 3 })
+    local out = {}
+    for _, id in ipairs(list) do
+      local r = res[id]
+      out[id] = { n = errs[id] == r and 0 or #r, err = M.summary(errs[id]) }
+    end
+    return out
+  end,
+  check = function(res)
+    assert.same({ 21, nil }, { res[M.ID1].n, res[M.ID1].err })
+    assert.equal("truncated", res[M.ID2].err.kind)
+    assert.is_true(res[M.ID2].n > 100)
+    assert.same({ "http", 400 }, { res[M.ID3].err.kind, res[M.ID3].err.status })
+    assert.same({ "http", 404 }, { res["a0000000-0000-4000-8000-000000000777"].err.kind,
+      res["a0000000-0000-4000-8000-000000000777"].err.status })
+  end,
+})
+
+--- Runs a case by name inside nginx (a content handler) and prints its JSON result.
+function M.serve()
+  local cjson = require "cjson.safe"
+  local c = M[ngx.var.arg_case]
+  if type(c) ~= "table" or not c.run then
+    ngx.status = 404
+    return ngx.say("no such case")
+  end
+  local transport = ngx.var.arg_transport
+  if transport == "auto" then transport = nil end
+  local ok, res = pcall(c.run, require "infisical", { base = ngx.var.arg_base, transport = transport,
+    verify_tls = ngx.var.arg_verify ~= "0" })
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(cjson.encode{ ok = ok, result = ok and res or tostring(res) })
+end
+
+return M
