@@ -45,6 +45,17 @@ build = {
       ["infisical.retry"] = "lua/infisical/retry.lua",
       ["infisical.many"] = "lua/infisical/many.lua",
       ["infisical.transport.curl"] = "lua/infisical/transport/curl.lua",
+      ["infisical.status"] = "lua/infisical/status.lua",
+      ["infisical.auth"] = "lua/infisical/auth.lua",
+      ["infisical.cli"] = "lua/infisical/cli.lua",
+      ["infisical.cli.args"] = "lua/infisical/cli/args.lua",
+      ["infisical.cli.audit"] = "lua/infisical/cli/audit.lua",
+      ["infisical.cli.help"] = "lua/infisical/cli/help.lua",
+      ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
+   },
+   install = {
+      -- LuaRocks wraps it in a launcher that runs it with the tree's Lua and paths.
+      bin = { ["infisical-tokens"] = "bin/infisical-tokens" },
    },
 }
 test = {
