@@ -43,7 +43,7 @@ local new_spec = {
   max_retry_wait = "seconds0",
   ca_file = "string", ca_path = "string", verify_tls = "boolean", compress = "boolean",
   max_body = options.int(1, 1024 * 1024 * 1024), max_headers = options.int(1024, 1024 * 1024),
-  user_agent = "string", proxy = "string", page_size = options.int(1, 100),
+  user_agent = "header", proxy = "string", page_size = options.int(1, 100),
   sleep = "function",
   client_id = "string", client_secret = "string", clock = "function",
   transport = function(v)
@@ -158,7 +158,8 @@ local function redact(value, token, depth)
     return value
   elseif type(value) == "table" and depth < 8 then
     for k, v in pairs(value) do
-      local nv = redact(v, token, depth + 1)
+      -- kind is ours, never the server's, and retries are decided on it
+      local nv = k ~= "kind" and redact(v, token, depth + 1) or v
       if nv ~= v then value[k] = nv end
     end
   end
@@ -246,7 +247,7 @@ end
 -- A failure mid-walk is raised (the error object), never mistaken for the end; so is
 -- reaching the 200-token wall, after the last token, unless `partial = true`.
 function Client:each_token(identity_id, opts)
-  local w = self:_walk("each_token", identity_id, opts)
+  local w = Client._walk(self, "each_token", identity_id, opts)
   local buf, i, finished = {}, 0, false
   return function()
     while not finished do
@@ -274,7 +275,7 @@ end
 -- @return tokens, or nil and an error; at the 200-token wall the error has kind
 -- "truncated" and carries `tokens`; with `partial = true`: tokens and that error
 function Client:all_tokens(identity_id, opts)
-  local w = self:_walk("all_tokens", identity_id, opts)
+  local w = Client._walk(self, "all_tokens", identity_id, opts)
   local tokens = {}
   while not w.done do
     local got, err = self:_step(w)
@@ -298,7 +299,7 @@ end
 -- the server cannot tell them apart) gives kind "already_revoked", status 404
 function Client:revoke_token(token_id)
   check_client(self, "revoke_token")
-  if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%z") then
+  if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%c") then
     options.bad("revoke_token", "token_id", "non-empty string of at most 256 bytes expected, got "
       .. (type(token_id) == "string" and ("%q"):format(token_id:sub(1, 40)) or type(token_id)), 2)
   end

@@ -79,6 +79,7 @@ local function id_problem(v)
   if v == "" then return "empty string" end
   if #v > 256 then return "longer than 256 bytes" end
   if v:find("%z") then return "contains a NUL byte" end
+  if v:find("%c") then return "contains a control character (CR, LF, ...)" end
 end
 
 local function check_ids(fname, ids, level)

@@ -29,13 +29,24 @@ function _M.identity_id(fname, v, level)
     _M.bad(fname, "identity_id", "longer than 256 bytes", level)
   elseif v:find("%z") then
     _M.bad(fname, "identity_id", "contains a NUL byte", level)
+  elseif v:find("%c") then
+    -- escaping would keep CR/LF out of the request line, but no id holds one: a caller bug
+    _M.bad(fname, "identity_id", "contains a control character (CR, LF, ...)", level)
   end
   return v
 end
 
 -- Checkers by kind: return nil when fine, else the reason.
 local kinds = {
-  string = function(v) if type(v) ~= "string" or v == "" then return "non-empty string expected, got " .. (v == "" and "empty string" or type(v)) end end,
+  string = function(v)
+    if type(v) ~= "string" or v == "" then return "non-empty string expected, got " .. (v == "" and "empty string" or type(v)) end
+    if v:find("%z") then return "must not contain NUL bytes" end
+  end,
+  -- a value that goes into a header line verbatim
+  header = function(v)
+    if type(v) ~= "string" or v == "" then return "non-empty string expected, got " .. (v == "" and "empty string" or type(v)) end
+    if v:find("%c") then return "must not contain CR, LF, NUL or other control characters" end
+  end,
   boolean = function(v) if type(v) ~= "boolean" then return "boolean expected, got " .. type(v) end end,
   ["function"] = function(v) if type(v) ~= "function" then return "function expected, got " .. type(v) end end,
   seconds = function(v)
