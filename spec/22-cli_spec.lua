@@ -420,6 +420,25 @@ describe("infisical-tokens", function()
       assert.equal(2, rc)
     end)
 
+    it("shows a progress line on a terminal's stderr when the run is long, never in a pipe", function()
+      srv:reset(H.state(nil, { latency = 0.4 }))
+      local argv = { "audit", ID1, ID2, "--concurrency", "1", "--format", "json" }
+      local _, rc, err = cli(argv, env)
+      assert.equal(1, rc)
+      assert.is_nil(err:find("audit: ", 1, true))
+      -- script(1) gives the command a terminal; its stdout and stderr both land in the file
+      local log = os.tmpname()
+      local parts = { "lua5.4", "bin/infisical-tokens" }
+      for _, a in ipairs(argv) do parts[#parts + 1] = a end
+      fake.run("INFISICAL_API_URL=" .. srv.url .. " INFISICAL_TOKEN=" .. H.TOKEN
+        .. " script -qec " .. shq(table.concat(parts, " ") .. " >/dev/null") .. " " .. shq(log) .. " >/dev/null")
+      local out = fake.read_file(log) or ""
+      os.remove(log)
+      -- the first identity (one page) is done within the first second: no line yet
+      assert.is_nil(out:find("audit: 1/2", 1, true))
+      assert.matches("\raudit: 2/2 identities\r\27[K", out, 1, true)
+    end)
+
     it("logs in with the Universal Auth pair from the environment; the secret is never printed", function()
       local out, rc, err = cli({ "audit", ID1, "--format", "json", "--now", NOW }, { INFISICAL_API_URL = srv.url,
         INFISICAL_UNIVERSAL_AUTH_CLIENT_ID = "fake-client-id",
