@@ -41,3 +41,6 @@ rock:
 
 clean:
 	rm -rf build
+
+# make asan, make fuzz: see sanitize/sanitize.mk
+include sanitize/sanitize.mk

@@ -181,6 +181,8 @@ end
 
 --- One request with retries: returns what `parse` returns for the final answer.
 function Client:_request(method, url, parse, headers, body)
+  -- an each_token iterator can outlive close()
+  if not self.transport then error("infisical: client is closed", 3) end
   local attempt, relogin = 0, true
   while true do
     local ok, aerr = self:_ensure_token()

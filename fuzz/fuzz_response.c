@@ -1,0 +1,100 @@
+/* fuzz_response: the C code that turns an answer into Lua values.
+ *
+ * One selector byte picks the status and the path; two length-prefixed parts become
+ * the retry-after and content-type headers; the rest is the body:
+ *   core.decode(body)
+ *   core.parse(status, body, headers, "GET", url)
+ *   core.parse_tokens(status, body, headers, "GET", url with limit=20)
+ *   ixfer_push_result over raw header bytes and a curl result code (xfer.c's header
+ *   table and errors.c's curl errors)
+ * Every error object is also turned into its one-line tostring. */
+#include <string.h>
+#include <curl/curl.h>
+#include "harness.h"
+#include "xfer.h"
+
+static const int statuses[] = { 200, 201, 204, 301, 302, 400, 401, 403, 404, 422, 429, 500, 502, 503, 599, 100 };
+
+/* tostring of every value on the stack from `from` (errors use __tostring). */
+static void stringify(lua_State *L, int from)
+{
+    int i, top = lua_gettop(L);
+    for (i = from; i <= top; i++) {
+        luaL_tolstring(L, i, NULL);
+        lua_pop(L, 1);
+    }
+}
+
+static int call_core(lua_State *L, const char *fname, int nargs)
+{
+    int base = lua_gettop(L) - nargs;
+    lua_getglobal(L, "core");
+    lua_getfield(L, -1, fname);
+    lua_remove(L, -2);
+    lua_insert(L, base + 1);
+    lua_call(L, nargs, LUA_MULTRET);
+    return base + 1;
+}
+
+static int run(lua_State *L)
+{
+    fz *z = lua_touserdata(L, 1);
+    unsigned sel = fz_byte(z);
+    int status = statuses[sel & 15], mode = (sel >> 4) & 3;
+    lua_settop(L, 0);
+    lua_newtable(L);                                   /* 1: headers */
+    fz_push_part(L, z);
+    lua_setfield(L, 1, "retry-after");
+    fz_push_part(L, z);
+    lua_setfield(L, 1, "content-type");
+    if (sel & 0x40) {
+        lua_pushliteral(L, "http://elsewhere.example/x");
+        lua_setfield(L, 1, "location");
+    }
+    lua_pushlstring(L, (const char *)z->p, z->n);     /* 2: body */
+    if (mode == 0) {
+        lua_pushvalue(L, 2);
+        stringify(L, call_core(L, "decode", 1));
+    } else if (mode == 1 || mode == 2) {
+        lua_pushinteger(L, status);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 1);
+        lua_pushliteral(L, "GET");
+        lua_pushliteral(L, "http://127.0.0.1/api/v1/auth/token-auth/identities/x/tokens?offset=0&limit=20");
+        stringify(L, call_core(L, mode == 1 ? "parse" : "parse_tokens", 5));
+    } else {
+        static CURL *c = NULL;
+        ixfer x;
+        size_t half = z->n / 2;
+        CURLcode rc = (sel & 0x80) ? CURLE_OK : (CURLcode)(sel % 100);
+        if (c == NULL && (c = curl_easy_init()) == NULL)
+            abort();
+        ixfer_init(&x, 8u << 20, 64u << 10);
+        /* The buffers are C memory that a Lua error would leak: only OOM raises here. */
+        if (half > 0) {
+            x.hdr = malloc(half);
+            memcpy(x.hdr, z->p, half);
+            x.hlen = x.hcap = half;
+        }
+        if (z->n - half > 0) {
+            x.body = malloc(z->n - half);
+            memcpy(x.body, z->p + half, z->n - half);
+            x.len = x.cap = z->n - half;
+        }
+        x.overflow = (int)(sel % 3);
+        {
+            int top = lua_gettop(L);
+            ixfer_push_result(L, &x, c, rc, "GET", "http://127.0.0.1/x");
+            stringify(L, top + 1);
+        }
+        ixfer_free(&x);
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz z = { data, size };
+    fuzz_pcall(fuzz_state(), run, &z);
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* harness.h: what the libFuzzer targets share: one Lua state holding infisical.core
+ * (linked in, not loaded), and a pcall wrapper, so a Lua error raised on purpose by
+ * argument checking is an expected outcome while a crash, a sanitizer report or a leak
+ * is a finding. */
+#ifndef INFISICAL_FUZZ_HARNESS_H
+#define INFISICAL_FUZZ_HARNESS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <lauxlib.h>
+
+int luaopen_infisical_core(lua_State *L);
+
+/* A fresh state per input, with the module table as global "core": when the input is
+ * done the state is closed, so every malloc of the run has its free and libFuzzer's
+ * leak check (run only when the counts differ) points at a real leak. */
+static lua_State *fuzz_state(void)
+{
+    lua_State *L = luaL_newstate();
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    luaL_requiref(L, "infisical.core", luaopen_infisical_core, 0);
+    lua_setglobal(L, "core");
+    lua_settop(L, 0);
+    return L;
+}
+
+/* Runs f in protected mode with the given light userdata argument (a Lua error raised
+ * by argument checking is an expected outcome), then closes the state. */
+static void fuzz_pcall(lua_State *L, lua_CFunction f, void *arg)
+{
+    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, arg);
+    (void)lua_pcall(L, 1, 0, 0);
+    lua_close(L);
+}
+
+/* A cursor over the fuzzer's bytes. */
+typedef struct fz { const uint8_t *p; size_t n; } fz;
+
+static unsigned fz_byte(fz *z)
+{
+    unsigned b;
+    if (z->n == 0)
+        return 0;
+    b = *z->p;
+    z->p++;
+    z->n--;
+    return b;
+}
+
+/* Pushes a string of up to the next byte's value in length (taken from what is left). */
+static void fz_push_part(lua_State *L, fz *z)
+{
+    size_t len = fz_byte(z);
+    if (len > z->n)
+        len = z->n;
+    lua_pushlstring(L, (const char *)z->p, len);
+    z->p += len;
+    z->n -= len;
+}
+
+#endif
