@@ -51,6 +51,7 @@ local function case(name, c)
 end
 
 case("one_page", {
+  auto = true,
   run = function(infisical, ctx)
     local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 5 })
     if not page then return { err = M.summary(err) } end
@@ -62,6 +63,25 @@ case("one_page", {
   check = function(res)
     assert.same({ n = 5, id = "b0000000-0000-4000-8000-000000000001", uses = 3, uses_type = "number",
       renewed_is_nil = true, revoked = false, unknown_kept = "d0000000-0000-4000-8000-000000000001" }, res)
+  end,
+})
+
+case("transport_used", {
+  auto = true,
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx)
+    local page, err = c:list_tokens(M.ID1, { limit = 1 })
+    local info = c:info()
+    return { n = page and #page.tokens, err = M.summary(err), transport = info.transport,
+      new_connections = info.new_connections }
+  end,
+  check = function(res, _, where, transport)
+    assert.equal(1, res.n)
+    -- the curl transport's info has no name; the picker adds it
+    local want = (where == "nginx" and transport ~= "curl") and "cosocket"
+      or (transport == "auto" and "curl" or nil)
+    assert.equal(want, res.transport)
+    assert.is_number(res.new_connections)
   end,
 })
 
@@ -107,6 +127,7 @@ case("wall", {
 })
 
 case("http_errors", {
+  auto = true,
   run = function(infisical, ctx)
     local out = {}
     local _, e1 = client(infisical, ctx):list_tokens("a0000000-0000-4000-8000-000000000777")
@@ -141,6 +162,7 @@ case("retry_then_ok", {
 })
 
 case("retry_after_429", {
+  auto = true,
   setup = function(srv)
     srv:faults{ { status = 429, headers = { ["Retry-After"] = "1" },
       body = { statusCode = 429, error = "RateLimitExceeded", message = "Rate limit exceeded. Please try again in 1 seconds" } } }
@@ -260,6 +282,7 @@ case("token_redacted", {
 })
 
 case("list_many", {
+  auto = true,
   run = function(infisical, ctx)
     local c = client(infisical, ctx)
     local list = { M.ID1, M.ID2, M.ID3, "a0000000-0000-4000-8000-000000000777", M.ID1 }
@@ -280,6 +303,56 @@ case("list_many", {
       res["a0000000-0000-4000-8000-000000000777"].err.status })
   end,
 })
+
+-- Hostile answers (see spec/40-hostile_spec.lua, which runs them through libcurl only).
+local function hostile(name, faults, opts, kind, pattern)
+  case(name, {
+    setup = function(srv)
+      for _, f in ipairs(faults) do f.match = M.ID1 end
+      srv:faults(faults)
+    end,
+    run = function(infisical, ctx)
+      local o = { retries = 0, timeout = 2 }
+      for k, v in pairs(opts or {}) do o[k] = v end
+      local c = client(infisical, ctx, o)
+      local _, err = c:list_tokens(M.ID1)
+      -- the connection after a bad answer must be clean (or replaced)
+      local page, err2 = c:list_tokens(M.ID2, { limit = 3 })
+      return { err = M.summary(err), after = page and #page.tokens, err2 = M.summary(err2) }
+    end,
+    check = function(res)
+      assert.equal(kind, res.err.kind, res.err.text)
+      if pattern then assert.matches(pattern, res.err.message) end
+      assert.equal(3, res.after, res.err2 and res.err2.text)
+    end,
+  })
+end
+local TE = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+hostile("endless_body", { { hostile = "endless", chunk = ("x"):rep(16384), seconds = 5 } },
+  { max_body = 256 * 1024 }, "too_large", "max_body")
+hostile("slow_endless_body", { { hostile = "endless", chunk = "1", interval = 0.2, seconds = 5 } },
+  { timeout = 1 }, "timeout")
+hostile("headers_then_silence", { { hostile = "hold", seconds = 4,
+  raw = "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" } }, { timeout = 1 }, "timeout")
+hostile("short_content_length", { { raw = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{"tokens":[]}' } },
+  nil, "decode")
+hostile("huge_content_length", { { raw = "HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n{" } },
+  nil, "too_large")
+hostile("negative_content_length", { { raw = 'HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{"tokens":[]}' } },
+  nil, "network")
+hostile("bad_chunk_size", { { raw = TE .. 'zz\r\n{"tokens":[]}\r\n0\r\n\r\n' } }, nil, "network")
+hostile("chunk_longer_than_said", { { raw = TE .. '5\r\n{"tokens":[]}\r\n0\r\n\r\n' } }, nil, "network")
+hostile("endless_chunk_size", { { raw = TE .. 'ffffffffffffffffffff\r\n{}' } }, nil, "network")
+hostile("cut_chunk", { { raw = TE .. '100\r\n{"tokens":[]}' } }, nil, "network")
+-- twice: a kept-alive connection that dies before answering is replayed once on a new
+-- one (curl does the same), and that one must fail too
+hostile("closed_at_once", { { close = true, ["repeat"] = 2 } }, nil, "network")
+hostile("not_http", { { raw = "SSH-2.0-OpenSSH_9.2\r\n\r\n" } }, nil, "network")
+hostile("huge_header", { { hostile = "huge_header", size = 60 * 1024 } }, { max_headers = 16 * 1024 },
+  "too_large")
+hostile("many_headers", { { hostile = "many_headers", count = 10000 } }, nil, "too_large", "headers")
+hostile("fake_gzip", { { raw = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 13\r\n\r\n"
+  .. '{"tokens":[]}' } }, nil, "decode")
 
 --- Runs a case by name inside nginx (a content handler) and prints its JSON result.
 function M.serve()

@@ -52,7 +52,8 @@ function _M.new(opts, token)
   local self = setmetatable({
     timeout = opts.timeout, connect_timeout = opts.connect_timeout,
     verify_tls = opts.verify_tls ~= false, max_body = opts.max_body,
-    max_headers = opts.max_headers or 100 * 1024, user_agent = opts.user_agent,
+    max_headers = opts.max_headers or 64 * 1024,   -- the C core's default
+    user_agent = opts.user_agent,
     requests = 0, new_connections = 0, reused = 0,
   }, T)
   self:set_token(token)
@@ -93,48 +94,91 @@ local function kind_of(err, tls)
   return "network"
 end
 
---- One CRLF-terminated line of at most `cap` bytes (a chunk-size or trailer line):
--- receive("*l") would buffer a hostile endless line whole.
-local function read_line(sock, cap)
-  local reader = sock:receiveuntil("\r\n")
-  local line, err = reader(cap + 1)
-  if not line then return nil, err end
-  if #line > cap then return nil, "line too long" end
-  local rest
-  rest, err = reader(1)   -- consumes the delimiter: nil, nil
-  if rest ~= nil or err then return nil, err or "line too long" end
-  return line
+-- A buffered reader over receiveany. nginx re-arms a socket's read timeout whenever a
+-- byte arrives, so receive(n) on a server trickling one byte a second never times out;
+-- here every wait is cut to what is left of the request's total deadline instead.
+local Reader = {}
+Reader.__index = Reader
+
+local function new_reader(sock, deadline)
+  return setmetatable({ sock = sock, deadline = deadline, buf = "", pos = 1 }, Reader)
+end
+
+--- Reads what the socket has (at most `max` bytes) within the deadline: data or nil, err.
+function Reader:more(limit)
+  local left = floor((self.deadline - ngx.now()) * 1000)
+  if left <= 0 then return nil, "timeout" end
+  self.sock:settimeout(left)
+  return self.sock:receiveany(limit or CHUNK)
+end
+
+--- Bytes up to `delim` (not included; the delimiter is consumed), at most `cap` of them:
+-- data, or nil and "timeout", "closed", "too long", ...
+function Reader:until_(delim, cap)
+  while true do
+    local i = find(self.buf, delim, self.pos, true)
+    if i then
+      if i - self.pos > cap then return nil, "too long" end
+      local data = sub(self.buf, self.pos, i - 1)
+      self.pos = i + #delim
+      return data
+    end
+    if #self.buf - self.pos + 1 > cap + #delim then return nil, "too long" end
+    local data, err = self:more()
+    if not data then return nil, err end
+    self.buf = sub(self.buf, self.pos) .. data
+    self.pos = 1
+  end
+end
+
+--- Exactly n bytes (parts are appended to `parts`): true or nil, err.
+function Reader:take(n, parts)
+  local avail = #self.buf - self.pos + 1
+  if avail >= n then
+    parts[#parts + 1] = sub(self.buf, self.pos, self.pos + n - 1)
+    self.pos = self.pos + n
+    return true
+  end
+  if avail > 0 then parts[#parts + 1] = sub(self.buf, self.pos) end
+  self.buf, self.pos = "", 1
+  n = n - avail
+  while n > 0 do
+    -- never more than this body: what follows belongs to the next answer
+    local data, err = self:more(min(n, CHUNK))
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    n = n - #data
+  end
+  return true
+end
+
+--- Everything until the server closes, at most `cap` bytes: true or nil, err.
+function Reader:rest(cap, parts)
+  local size = #self.buf - self.pos + 1
+  if size > 0 then parts[#parts + 1] = sub(self.buf, self.pos) end
+  self.buf, self.pos = "", 1
+  while true do
+    if size > cap then return nil, "too large" end
+    local data, err = self:more()
+    if not data then
+      if err == "closed" then return true end
+      return nil, err
+    end
+    size = size + #data
+    parts[#parts + 1] = data
+  end
 end
 
 --- Reads one request's answer. Returns status, body, headers, keepalive or nil, kind, message.
 local function read_response(self, sock, method, deadline)
-  local function settimeout()
-    local left = deadline - ngx.now()
-    if left <= 0 then return false end
-    sock:settimeout(max(1, floor(left * 1000)))
-    return true
-  end
-
-  -- The header block, capped: receiveuntil hands it over in pieces of at most CHUNK bytes.
+  local r = new_reader(sock, deadline)
   local status, headers, version
   repeat
-    local reader = sock:receiveuntil("\r\n\r\n")
-    local parts, size = {}, 0
-    while true do
-      if not settimeout() then return nil, "timeout", "timed out reading the response headers" end
-      -- pieces of at most CHUNK bytes; nil and no error once the delimiter is reached
-      local data, err = reader(CHUNK)
-      if not data then
-        if err then return nil, kind_of(err), "reading the response headers: " .. err end
-        break
-      end
-      size = size + #data
-      if size > self.max_headers then
-        return nil, "too_large", "response headers larger than the limit"
-      end
-      parts[#parts + 1] = data
+    local block, err = r:until_("\r\n\r\n", self.max_headers)
+    if not block then
+      if err == "too long" then return nil, "too_large", "response headers larger than the limit" end
+      return nil, kind_of(err), "reading the response headers: " .. err
     end
-    local block = concat(parts)
     local line_end = find(block, "\r\n", 1, true) or #block + 1
     local v, code = match(sub(block, 1, line_end - 1), "^HTTP/1%.([01]) (%d%d%d)")
     if not v then return nil, "network", "malformed HTTP status line" end
@@ -155,74 +199,60 @@ local function read_response(self, sock, method, deadline)
   if conn and find(lower(conn), "close", 1, true) then keepalive = false end
 
   -- The body: none, chunked, by length, or until the server closes.
-  local body
+  local parts = {}
   local te = headers["transfer-encoding"]
   local cl = headers["content-length"]
+  local ok, err
   if method == "HEAD" or status == 204 or status == 304 then
-    body = ""
+    ok = true
   elseif te and lower(te) ~= "identity" then
     if not find(lower(te), "chunked%s*$") then
       return nil, "network", "unsupported transfer-encoding"
     end
-    local parts, size = {}, 0
+    local size = 0
     while true do
-      if not settimeout() then return nil, "timeout", "timed out reading the response body" end
-      local line, err = read_line(sock, 1024)
+      local line
+      line, err = r:until_("\r\n", 1024)
       if not line then return nil, kind_of(err), "reading a chunk size: " .. err end
-      local hex = match(line, "^(%x+)%s*[;]?.-$")
+      local hex = match(line, "^(%x+)[ \t]*;?")
       if not hex or #hex > 12 then return nil, "network", "malformed chunk size" end
       local n = tonumber(hex, 16)
       if n == 0 then
-        -- trailers, if any, until the empty line
-        repeat
-          if not settimeout() then return nil, "timeout", "timed out reading the trailers" end
-          line, err = read_line(sock, 8192)
+        repeat   -- trailers, if any, until the empty line
+          line, err = r:until_("\r\n", 8192)
           if not line then return nil, kind_of(err), "reading the trailers: " .. err end
         until line == ""
         break
       end
       size = size + n
       if size > self.max_body then return nil, "too_large", "response body larger than max_body" end
-      local data
-      data, err = sock:receive(n)
-      if not data then return nil, kind_of(err), "reading a chunk: " .. err end
-      parts[#parts + 1] = data
-      data, err = sock:receive(2)
-      if data ~= "\r\n" then return nil, err and kind_of(err) or "network", "malformed chunk end" end
+      ok, err = r:take(n, parts)
+      if not ok then return nil, kind_of(err), "reading a chunk: " .. err end
+      local crlf = {}
+      ok, err = r:take(2, crlf)
+      if not ok then return nil, kind_of(err), "reading a chunk: " .. err end
+      if crlf[1] .. (crlf[2] or "") ~= "\r\n" then return nil, "network", "malformed chunk end" end
     end
-    body = concat(parts)
+    ok = true
   elseif cl then
-    local n = match(cl, "^(%d+)$")
+    local n = #cl <= 15 and match(cl, "^(%d+)$")
     n = n and tonumber(n)
-    if not n or #cl > 15 then return nil, "network", "malformed or repeated content-length" end
+    if not n then return nil, "network", "malformed or repeated content-length" end
     if n > self.max_body then return nil, "too_large", "declared response size larger than max_body" end
-    local parts, got = {}, 0
-    while got < n do
-      if not settimeout() then return nil, "timeout", "timed out reading the response body" end
-      local data, err = sock:receive(min(CHUNK, n - got))
-      if not data then return nil, kind_of(err), "reading the response body: " .. err end
-      parts[#parts + 1] = data
-      got = got + #data
-    end
-    body = concat(parts)
+    ok, err = r:take(n, parts)
+    if not ok then return nil, kind_of(err), "reading the response body: " .. err end
   else
     keepalive = false
-    local parts, size = {}, 0
-    while true do
-      if not settimeout() then return nil, "timeout", "timed out reading the response body" end
-      local data, err, partial = sock:receive(CHUNK)
-      data = data or partial
-      if data and data ~= "" then
-        size = size + #data
-        if size > self.max_body then return nil, "too_large", "response body larger than max_body" end
-        parts[#parts + 1] = data
-      end
-      if err == "closed" then break end
-      if err then return nil, kind_of(err), "reading the response body: " .. err end
+    ok, err = r:rest(self.max_body, parts)
+    if not ok then
+      if err == "too large" then return nil, "too_large", "response body larger than max_body" end
+      return nil, kind_of(err), "reading the response body: " .. err
     end
-    body = concat(parts)
   end
-  return status, body, headers, keepalive
+  -- Bytes past the answer (a server that sent more than it declared) would be read as
+  -- the start of the next one: such a connection is not kept.
+  if #r.buf - r.pos + 1 > 0 then keepalive = false end
+  return status, concat(parts), headers, keepalive
 end
 
 --- One attempt on one connection. Returns status, body, headers or nil, kind, message, replay
@@ -268,6 +298,7 @@ local function attempt(self, method, url, extra, body, scheme, host, port, hosth
   req[#req + 1] = "\r\n"
   if body then req[#req + 1] = body end
   local sent
+  sock:settimeout(max(1, floor((deadline - ngx.now()) * 1000)))
   sent, err = sock:send(req)
   if not sent then
     sock:close()
@@ -279,7 +310,7 @@ local function attempt(self, method, url, extra, body, scheme, host, port, hosth
     sock:close()
     -- A pooled connection that the server closed while idle fails before any answer.
     local replay = reused > 0 and rbody == "network"
-      and find(headers, "^reading the response headers: ") ~= nil
+      and find(headers, "^reading the response headers: closed") ~= nil
     return nil, rbody, headers, replay
   end
   if keepalive then
@@ -319,6 +350,11 @@ function T:request(method, url, extra, body)
       hosthdr, target)
   end
   if not status then return fail(rbody, headers, method, url) end
+  -- Nothing asked for compression; a server that compresses anyway is not understood.
+  local ce = headers["content-encoding"]
+  if ce and lower(ce) ~= "identity" and rbody ~= "" then
+    return fail("decode", "unrequested content-encoding " .. ce:sub(1, 40), method, url, status)
+  end
   return status, rbody, headers
 end
 
@@ -329,7 +365,7 @@ end
 
 --- Counters: `new_connections` for the last request (as with curl), plus totals.
 function T:info()
-  return { new_connections = self.last_new or 0, requests = self.requests,
+  return { transport = "cosocket", new_connections = self.last_new or 0, requests = self.requests,
     connections = self.new_connections, reused = self.reused }
 end
 
