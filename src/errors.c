@@ -80,43 +80,47 @@ int ierr_push_curl(lua_State *L, CURLcode rc, const char *errbuf, int overflow,
     return 2;
 }
 
-/* Appends field k of the error at index 1 to the buffer, when it is a string or number. */
-static int add_field(luaL_Buffer *b, lua_State *L, const char *k, const char *pre, const char *post)
+/* Pushes pre .. field k of the error at index 1 .. post when the field is a string or a
+ * number; returns how many strings it pushed (0 or 1). Each piece gets its own buffer:
+ * pushing values while a luaL_Buffer is open corrupts it once it grows (Lua 5.4 keeps
+ * its box at the top of the stack), which a long server message did. */
+static int push_field(lua_State *L, const char *k, const char *pre, const char *post)
 {
-    int shown = 0;
+    int t;
     lua_getfield(L, 1, k);
-    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+    t = lua_type(L, -1);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
         size_t n;
-        const char *s;
-        lua_pushvalue(L, -1);
-        s = lua_tolstring(L, -1, &n);
-        luaL_addstring(b, pre);
+        const char *s = lua_tolstring(L, -1, &n);   /* anchored below the buffer */
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, pre);
         /* one line: never let a server-sent newline split the message */
         for (; n > 0; n--, s++)
-            luaL_addchar(b, (*s == '\n' || *s == '\r') ? ' ' : *s);
-        luaL_addstring(b, post);
-        lua_pop(L, 1);
-        shown = 1;
+            luaL_addchar(&b, (*s == '\n' || *s == '\r') ? ' ' : *s);
+        luaL_addstring(&b, post);
+        luaL_pushresult(&b);
+        lua_remove(L, -2);
+        return 1;
     }
     lua_pop(L, 1);
-    return shown;
+    return 0;
 }
 
 static int err_tostring(lua_State *L)
 {
-    luaL_Buffer b;
+    int n = 1, m;
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "infisical: ");
-    add_field(&b, L, "kind", "", " error");
-    if (add_field(&b, L, "method", " (", ""))
-        add_field(&b, L, "url", " ", ")");
-    add_field(&b, L, "status", ": HTTP ", "");
-    add_field(&b, L, "error", " ", "");
-    add_field(&b, L, "message", ": ", "");
-    add_field(&b, L, "req_id", " [", "]");
-    luaL_pushresult(&b);
+    lua_pushliteral(L, "infisical: ");
+    n += push_field(L, "kind", "", " error");
+    if ((m = push_field(L, "method", " (", "")) > 0)
+        n += m + push_field(L, "url", " ", ")");
+    n += push_field(L, "status", ": HTTP ", "");
+    n += push_field(L, "error", " ", "");
+    n += push_field(L, "message", ": ", "");
+    n += push_field(L, "req_id", " [", "]");
+    lua_concat(L, n);
     return 1;
 }
 
