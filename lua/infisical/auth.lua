@@ -40,7 +40,8 @@ end
 --- Forgets the access token, so the next request logs in again.
 function _M.expire(client)
   local st = states[client]
-  if st then st.token = nil end
+  -- the old token is still redacted: a refused login may echo it back
+  if st then st.old, st.token = st.token or st.old, nil end
 end
 
 --- Whether the server refused the access token itself, so logging in again may help:
@@ -61,6 +62,7 @@ local function redact_all(client, err, redact)
   local st = states[client]
   err = redact(err, st.secret, 0)
   if st.token then err = redact(err, st.token, 0) end
+  if st.old then err = redact(err, st.old, 0) end
   return err
 end
 

@@ -26,7 +26,13 @@ _M.Client = Client
 --- Secrets live here, keyed by client, not in the client table: `pairs(client)`, a
 -- debugger's dump or `tostring` never show them.
 local secrets = setmetatable({}, { __mode = "k" })
-_M._secrets = secrets
+-- Other modules (many.lua) read a client's token through this read-only view: it holds
+-- no entries itself, so a dump of the module table (package.loaded) shows no token.
+_M._secrets = setmetatable({}, {
+  __index = function(_, client) return secrets[client] end,
+  __newindex = function() error("infisical: _secrets is read-only", 2) end,
+  __metatable = false,
+})
 
 local DEFAULT_BASE = "https://us.infisical.com"
 
@@ -303,7 +309,7 @@ function Client:revoke_token(token_id)
   check_client(self, "revoke_token")
   if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%c") then
     options.bad("revoke_token", "token_id", "non-empty string of at most 256 bytes expected, got "
-      .. (type(token_id) == "string" and ("%q"):format(token_id:sub(1, 40)) or type(token_id)), 2)
+      .. (type(token_id) == "string" and ("a string of %d bytes"):format(#token_id) or type(token_id)), 2)
   end
   local url = self.base_url .. "/api/v1/auth/token-auth/tokens/" .. core.escape_segment(token_id) .. "/revoke"
   local res, err = self:_request("POST", url, core.parse)

@@ -36,6 +36,14 @@ function _M.identity_id(fname, v, level)
   return v
 end
 
+--- How a bad value is shown in an error: numbers as they are, anything else by its type
+-- only, so a secret passed in the wrong place is never echoed.
+local function show(v)
+  if type(v) == "number" then return tostring(v) end
+  return type(v)
+end
+_M.show = show
+
 -- Checkers by kind: return nil when fine, else the reason.
 local kinds = {
   string = function(v)
@@ -51,12 +59,12 @@ local kinds = {
   ["function"] = function(v) if type(v) ~= "function" then return "function expected, got " .. type(v) end end,
   seconds = function(v)
     if type(v) ~= "number" or not (v > 0 and v <= 86400) then
-      return "number of seconds > 0 and <= 86400 expected, got " .. tostring(v)
+      return "number of seconds > 0 and <= 86400 expected, got " .. show(v)
     end
   end,
   seconds0 = function(v)
     if type(v) ~= "number" or not (v >= 0 and v <= 86400) then
-      return "number of seconds >= 0 and <= 86400 expected, got " .. tostring(v)
+      return "number of seconds >= 0 and <= 86400 expected, got " .. show(v)
     end
   end,
 }
@@ -88,7 +96,7 @@ end
 function _M.int(lo, hi)
   return function(v)
     if not _M.is_int(v, lo, hi) then
-      return ("integer from %d to %d expected, got %s"):format(lo, hi, tostring(v))
+      return ("integer from %d to %d expected, got %s"):format(lo, hi, show(v))
     end
   end
 end

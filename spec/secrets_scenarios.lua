@@ -1,0 +1,143 @@
+-- Child process of spec/44-secrets_spec.lua: runs the reliability scenarios (hostile
+-- answers, TLS failures, bad input, closed clients, Universal Auth, many identities)
+-- and writes every string it can reach from what the library returned or raised to
+-- the file named by arg[1], one %q-quoted string a line. It writes nothing to stdout
+-- or stderr itself: whatever appears there came from the library (or the Lua runtime).
+--   lua5.4 spec/secrets_scenarios.lua DUMPFILE
+package.path = "./lua/?.lua;./lua/?/init.lua;./?.lua;" .. package.path
+package.cpath = (os.getenv("SCENARIO_CPATH") or "./build/lua5.4/?.so") .. ";" .. package.cpath
+
+local H = require "spec.helpers"
+local fake = H.fake
+local infisical = require "infisical"
+
+local out = assert(io.open(assert(arg[1], "usage: secrets_scenarios.lua DUMPFILE"), "w"))
+local count = 0
+local function keep(...)
+  for i = 1, select("#", ...) do
+    for _, s in ipairs(H.strings((select(i, ...)))) do
+      out:write(("%q"):format(s):gsub("\\\n", "\\n"), "\n")
+      count = count + 1
+    end
+  end
+  return ...
+end
+-- pcall, keeping both the results and the raised error
+local function try(f, ...) return keep(pcall(f, ...)) end
+
+local srv = fake.start{ fixture = H.FIXTURE }
+local CID, CSECRET = "fake-client-id", "fake-client-secret"
+
+local function client(o)
+  local opts = { base_url = srv.url, token = H.TOKEN, retries = 1, backoff = 0.01, max_backoff = 0.02,
+    timeout = 2 }
+  for k, v in pairs(o or {}) do opts[k] = v end
+  if opts.client_id then opts.token = nil end
+  return keep(assert(infisical.new(opts)))
+end
+
+-- What a hostile server echoes back: the secrets the client in use holds (a client
+-- cannot redact a secret it never had; each check in the spec is per secret anyway).
+local echo = "Bearer " .. H.TOKEN
+local ua_echo = CSECRET .. " fake-ua-token Bearer fake-ua-token"
+local FAULTS = {
+  { status = 400, body = { error = "Bad", message = echo, reqId = echo, details = { echo } } },
+  { status = 401, body = { error = "UnauthorizedError", message = echo } },
+  { status = 403, body = { error = "TokenError", message = echo } },
+  { status = 422, body = { message = { { path = { echo }, message = echo } }, error = "ValidationFailure" } },
+  { status = 429, headers = { ["Retry-After"] = "0" }, body = echo },
+  { status = 500, body = echo }, { status = 502, body = "<html>" .. echo .. "</html>" },
+  { status = 301, headers = { Location = "http://evil.example/" .. H.TOKEN } },
+  { status = 204 }, { status = 418, body = echo }, { status = 599 },
+  { status = 200, body = echo }, { status = 200 }, { status = 200, body = '{"tokens":[{"id":"' .. echo .. '"}]' },
+  { status = 200, headers = { ["X-Echo"] = echo }, body = '{"tokens":[{"id":"a"}]}' },
+  { close = true }, { raw = "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" },
+  { raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" .. echo },
+  { raw = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd" },
+  { hostile = "endless", chunk = "1", interval = 0.3 }, { hostile = "endless", chunk = ("x"):rep(8192) },
+  { hostile = "gzip_bomb", size = 64 * 1024 * 1024 }, { hostile = "many_headers", count = 8000, value = echo },
+  { hostile = "huge_header", size = 200000 }, { hostile = "deep", depth = 5000 },
+  { hostile = "tokens", count = 1000 }, { hostile = "hold", seconds = 3 },
+  { status = 200, body = '{"tokens":[{"id":"a","accessTokenTTL":1e400}]}' },
+}
+
+-- 1. every hostile answer, through every call that reads a page
+for _, f in ipairs(FAULTS) do
+  for _, call in ipairs{
+    function(c) return c:list_tokens(H.ID1) end,
+    function(c) return c:all_tokens(H.ID1) end,
+    function(c) local n = 0; for t in c:each_token(H.ID1) do n = n + 1; keep(t) end; return n end,
+    function(c) return c:list_many{ H.ID1, H.ID2 } end,
+    function(c) return c:revoke_token("e0000000-0000-4000-8000-000000000001") end,
+  } do
+    srv:reset(H.state())
+    srv:faults{ f, f }
+    try(call, client{ max_body = 1024 * 1024 })
+  end
+end
+
+-- 2. Universal Auth: a login refused, a login answer echoing the secret, then success
+srv:reset(H.state())
+srv:faults{ { match = "login", status = 401, body = { message = "bad secret " .. CSECRET, error = "Unauthorized" } } }
+try(function() return client{ client_id = CID, client_secret = CSECRET }:list_tokens(H.ID1) end)
+srv:faults{ { match = "login", status = 200, body = { accessToken = "fake-ua-token", expiresIn = "x" } } }
+try(function() return client{ client_id = CID, client_secret = CSECRET }:list_tokens(H.ID1) end)
+try(function() return client{ client_id = CID, client_secret = "wrong-" .. CSECRET }:all_tokens(H.ID1) end)
+local ua = client{ client_id = CID, client_secret = CSECRET }
+try(ua.all_tokens, ua, H.ID1)
+for _, f in ipairs{ { status = 400, body = { message = ua_echo } }, { status = 502, body = ua_echo },
+    { status = 401, body = { message = ua_echo } }, { status = 200, body = ua_echo } } do
+  srv:faults{ f, f, f }
+  try(ua.list_tokens, ua, H.ID1)
+  try(ua.list_many, ua, { H.ID1, H.ID2 })
+  srv:clear_faults()
+end
+try(ua.list_many, ua, { H.ID1, H.ID3 })
+
+-- 3. bad input, with the token in the arguments where it could be echoed
+local c = client()
+for _, v in ipairs{ H.TOKEN, H.TOKEN .. "\r\n", "", 0 / 0, math.huge, -1, 1.5, {}, true } do
+  try(c.list_tokens, c, v)
+  try(c.list_tokens, c, H.ID1, { limit = v })
+  try(c.all_tokens, c, H.ID1, { page_size = v })
+  try(c.revoke_token, c, v)
+  try(infisical.new, { token = H.TOKEN, timeout = v })
+  try(infisical.new, { token = H.TOKEN .. "\n", base_url = v })
+  try(infisical.new, { token = H.TOKEN, max_body = v, retries = v })
+end
+try(infisical.new, { base_url = "http://127.0.0.1:1", token = H.TOKEN, retries = 0 })
+try(function() return infisical.new{ base_url = "http://127.0.0.1:1", token = H.TOKEN, retries = 0 }:list_tokens(H.ID1) end)
+
+-- 4. TLS failures (a throwaway self-signed certificate)
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir -p " .. dir .. " && cd " .. dir .. " && openssl req -x509 -newkey ec"
+  .. " -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -out c.pem -subj /CN=x -days 1"
+  .. " -addext subjectAltName=DNS:other.example >/dev/null 2>&1")
+local tls = fake.start{ fixture = H.FIXTURE, tls = { cert = dir .. "/c.pem", key = dir .. "/k.pem" } }
+for _, o in ipairs{ {}, { ca_file = dir .. "/c.pem" }, { verify_tls = false }, { ca_file = "/nonexistent" } } do
+  o.base_url = tls.url
+  try(function() return client(o):list_tokens(H.ID1) end)
+end
+tls:stop()
+os.execute("rm -rf " .. dir)
+
+-- 5. closed clients, sessions, status helpers, and tostring of everything returned
+local closed = client()
+closed:close()
+try(closed.list_tokens, closed, H.ID1)
+try(closed.info, closed)
+keep(tostring(closed), tostring(c), c:info(), infisical)
+local core = require "infisical.core"
+local s = core.session{ token = H.TOKEN }
+keep(tostring(s), s:info())
+try(s.perform, s, "GET", srv.url .. "/api/v1/auth/token-auth/identities/" .. H.ID1 .. "/tokens")
+try(s.perform, s, "GET", srv.url .. "/x\r\nAuthorization: Bearer " .. H.TOKEN)
+try(s.set_token, s, H.TOKEN .. "\n")
+s:close()
+srv:reset(H.state())
+for _, t in ipairs(assert(c:all_tokens(H.ID1))) do keep(t, infisical.token_status(t), infisical.expires_at(t)) end
+
+srv:stop()
+out:write(("-- %d strings\n"):format(count))
+out:close()
