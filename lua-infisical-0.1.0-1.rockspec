@@ -31,7 +31,7 @@ build = {
       ["infisical.core"] = {
          sources = {
             "src/core.c", "src/config.c", "src/errors.c", "src/request.c",
-            "src/response.c", "src/session.c", "src/xfer.c", "src/multi.c",
+            "src/response.c", "src/session.c", "src/xfer.c", "src/multi.c", "src/jsondec.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl" },

@@ -4,10 +4,9 @@
  *   core.parse(status, body, headers[, method, url])     -> value | nil, err     (2xx: decoded JSON)
  *   core.parse_tokens(status, body, headers[, method, url]) -> { tokens = {...} } | nil, err
  *
- * JSON goes through a private lua-cjson instance (cjson.safe.new()), so the host's
- * global cjson settings are neither used nor changed. What cjson gives back is then
- * made native: JSON null becomes an absent field (cjson.null never reaches a user),
- * and whole numbers become Lua integers on 5.3+. */
+ * JSON is decoded by jsondec.c straight into native values: JSON null becomes an absent
+ * field, whole numbers become Lua integers on 5.3+, and the host's cjson (and its global
+ * settings) is never involved. */
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -17,96 +16,16 @@
 #include "compat.h"
 #include "errors.h"
 #include "response.h"
+#include "jsondec.h"
 
 #define MAX_MESSAGE 512
-#define DECODER lua_upvalueindex(1)
-
-/* Rewrites the table at the top of the stack in place. Depth is bounded by cjson's
- * decode_max_depth (1000), so this recursion is too. Returns 0, with only the table
- * left on the stack, when a number is not finite: cjson reads 1e400 as inf, and a TTL
- * of inf would silently mean "never expires". */
-static int normalize(lua_State *L)
-{
-    luaL_checkstack(L, 6, "JSON nested too deeply");
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        int t = lua_type(L, -1);
-        if (t == LUA_TTABLE) {
-            if (!normalize(L)) {
-                lua_pop(L, 2);
-                return 0;
-            }
-            lua_pop(L, 1);
-        } else if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
-            /* cjson.null: clearing a field that exists is allowed during lua_next */
-            lua_pop(L, 1);
-            lua_pushvalue(L, -1);
-            lua_pushnil(L);
-            lua_rawset(L, -4);
-        } else if (t == LUA_TNUMBER) {
-            lua_Number n = lua_tonumber(L, -1);
-#if LUA_VERSION_NUM >= 503
-            lua_Integer i;
-            int isint = lua_isinteger(L, -1);
-#endif
-            lua_pop(L, 1);
-            if (!isfinite(n)) {
-                lua_pop(L, 1);
-                return 0;
-            }
-#if LUA_VERSION_NUM >= 503
-            if (!isint && n == floor(n) && lua_numbertointeger(n, &i)) {
-                lua_pushvalue(L, -1);
-                lua_pushinteger(L, i);
-                lua_rawset(L, -4);
-            }
-#endif
-        } else {
-            lua_pop(L, 1);
-        }
-    }
-    return 1;
-}
 
 /* Decodes the string at idx: pushes the value and returns 1, or pushes a message and returns 0. */
 static int decode_at(lua_State *L, int idx)
 {
     size_t len;
     const char *text = lua_tolstring(L, idx, &len);
-    /* cjson stops at a NUL byte and ignores the rest: "{}\0<anything>" would pass. */
-    if (text != NULL && memchr(text, '\0', len) != NULL) {
-        lua_pushliteral(L, "NUL byte in JSON text");
-        return 0;
-    }
-    lua_pushvalue(L, DECODER);
-    lua_pushvalue(L, idx);
-    lua_call(L, 1, 2);
-    if (lua_isnil(L, -2) || (lua_type(L, -2) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -2) == NULL)) {
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushliteral(L, "JSON null");
-        }
-        lua_remove(L, -2);
-        return 0;
-    }
-    lua_pop(L, 1);
-    if ((lua_istable(L, -1) && !normalize(L))
-        || (lua_type(L, -1) == LUA_TNUMBER && !isfinite(lua_tonumber(L, -1)))) {
-        lua_pop(L, 1);
-        lua_pushliteral(L, "number out of range");
-        return 0;
-    }
-#if LUA_VERSION_NUM >= 503
-    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-        lua_Number n = lua_tonumber(L, -1);
-        lua_Integer i;
-        if (n == floor(n) && lua_numbertointeger(n, &i)) {
-            lua_pop(L, 1);
-            lua_pushinteger(L, i);
-        }
-    }
-#endif
-    return 1;
+    return jsondec_push(L, text, len);
 }
 
 static int l_decode(lua_State *L)
@@ -336,7 +255,7 @@ static int l_parse_tokens(lua_State *L)
         return decode_error(L, status, "response has no 'tokens' array");
     n = (int)lua_rawlen(L, -1);
     {
-        /* cjson gives {"id":"a"} and [] the same type: count the keys to tell an object. */
+        /* {"id":"a"} and [] both decode to tables: count the keys to tell an object. */
         int keys = 0;
         lua_pushnil(L);
         while (lua_next(L, 7)) {
@@ -380,17 +299,5 @@ void response_open(lua_State *L)
         {"parse_tokens", l_parse_tokens},
         {NULL, NULL}
     };
-    /* A private decoder: cjson.safe.new() has its own settings, untouched by the host's. */
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson.safe");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "new");
-    lua_call(L, 0, 1);
-    lua_getfield(L, -1, "decode_invalid_numbers");
-    lua_pushboolean(L, 0);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-    luaL_setfuncs(L, funcs, 1);
+    luaL_setfuncs(L, funcs, 0);
 }

@@ -1,0 +1,158 @@
+-- src/jsondec.c, the decoder behind core.decode/parse/parse_tokens: the same values
+-- lua-cjson gives once made native (null -> absent, whole numbers -> integers), for
+-- recorded pages and for generated documents; and the refusals.
+local core = require "infisical.core"
+local cjson = require("cjson").new()
+
+--- What the decoder promises: cjson's value with nulls dropped and whole numbers as integers.
+local function native(v)
+  if v == cjson.null then return nil end
+  if type(v) == "number" and math.type and math.type(v) == "float" and v == math.floor(v)
+      and v >= math.mininteger and v < -(math.mininteger + 0.0) then
+    return math.tointeger(v)
+  end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = native(x) end
+  return out
+end
+
+--- Deep equality that also tells integers from floats.
+local function same(a, b, path)
+  path = path or "$"
+  if type(a) ~= type(b) then return false, path .. ": " .. type(a) .. " vs " .. type(b) end
+  if type(a) == "number" and math.type and math.type(a) ~= math.type(b) then
+    return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
+  end
+  if type(a) ~= "table" then
+    if a == b then return true end
+    return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b)
+  end
+  for k, v in pairs(a) do
+    local ok, why = same(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. " missing" end
+  end
+  return true
+end
+
+local function check(text)
+  local want = native(cjson.decode(text))
+  local got, err = core.decode(text)
+  assert(err == nil, err)
+  local ok, why = same(want, got)
+  assert(ok, why)
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+describe("infisical.core JSON decoding", function()
+  it("gives what cjson gives, made native, for recorded pages", function()
+    for _, p in ipairs{ "bench/fixtures/page100.json", "bench/fixtures/page50.json" } do
+      check(read(p))
+      local page = assert(core.parse_tokens(200, read(p), {}))
+      assert.equal(p:find("100") and 100 or 50, #page.tokens)
+      assert.is_nil(page.tokens[1].accessTokenLastRenewedAt)
+      if math.type then assert.equal("integer", math.type(page.tokens[1].accessTokenTTL)) end
+    end
+    check(cjson.encode(cjson.decode(read("spec/fixtures/sample.json"))))
+  end)
+
+  it("gives what cjson gives for generated documents", function()
+    math.randomseed(20261129)
+    local words = { "", "a", "tok\"en", "back\\slash", "line\nfeed", "tab\t", "ünïcødé", "€",
+      "\u{1F600}", "/slash/", "ctl\1\31", ("x"):rep(300), "accessTokenTTL", "name" }
+    local function gen(depth)
+      local r = math.random(depth > 4 and 6 or 9)
+      if r == 1 then return cjson.null
+      elseif r == 2 then return math.random() < 0.5
+      elseif r == 3 then return math.random(-1e9, 1e9)
+      elseif r == 4 then return (math.random() - 0.5) * 10 ^ math.random(-20, 20)
+      elseif r == 5 or r == 6 then return words[math.random(#words)]
+      elseif r == 7 then
+        local t = {}
+        for i = 1, math.random(0, 6) do t[i] = gen(depth + 1) end
+        return t
+      else
+        local t = {}
+        for _ = 1, math.random(0, 8) do t[words[math.random(#words)] .. math.random(3)] = gen(depth + 1) end
+        return t
+      end
+    end
+    for _ = 1, 400 do
+      local doc = { v = gen(0), list = { gen(1), gen(1), gen(1) } }
+      check(cjson.encode(doc))
+    end
+  end)
+
+  it("decodes escapes and surrogate pairs to UTF-8", function()
+    assert.equal("a\"b\\c/d\b\f\n\r\t", core.decode([["a\"b\\c\/d\b\f\n\r\t"]]))
+    assert.equal("é€\u{1F600}", core.decode([["\u00e9\u20AC\ud83d\ude00"]]))
+    assert.equal("a\0b", core.decode([["a\u0000b"]]))
+  end)
+
+  it("keeps the sizes it guessed from earlier objects from leaking between them", function()
+    local v = assert(core.decode('[{"a":1,"b":2,"c":3},{"d":4},{},{"a":null,"e":[1,2,3,4,5]},[[],[1]]]'))
+    assert.same({ { a = 1, b = 2, c = 3 }, { d = 4 }, {}, { e = { 1, 2, 3, 4, 5 } }, { {}, { 1 } } }, v)
+  end)
+
+  it("lets a repeated key's null remove the earlier value, and leaves holes for nulls in arrays", function()
+    assert.same({ b = 2 }, core.decode('{"a":1,"b":2,"a":null}'))
+    local v = core.decode("[1,null,3]")
+    assert.equal(1, v[1]); assert.is_nil(v[2]); assert.equal(3, v[3])
+  end)
+
+  it("reads numbers as the JSON grammar says, exactly for integers", function()
+    assert.equal(9007199254740993, core.decode("9007199254740993"))   -- past 2^53: exact
+    assert.equal(-9223372036854775807 - 1, core.decode("-9223372036854775808"))
+    assert.equal(1.5e300, core.decode("1.5e300"))
+    assert.equal(0.25, core.decode("2.5E-1"))
+    if math.type then
+      assert.equal("integer", math.type(core.decode("1e3")))
+      assert.equal("float", math.type(core.decode("1e19")))
+    end
+    for _, bad in ipairs{ "01", "+1", ".5", "1.", "1e", "-", "0x10", "NaN", "Infinity", "-Infinity", "1e400" } do
+      assert.is_nil((core.decode(bad)), bad)
+    end
+    assert.same({ nil, "number out of range" }, { core.decode("[-1e400]") })
+  end)
+
+  it("refuses bad text with a message saying where", function()
+    local cases = {
+      { "", "end of the text" }, { "[1,2", "expected ',' or ']'" }, { '{"a" 1}', "expected ':' at byte 6" },
+      { "{1:2}", "expected a string key" }, { "[1,]", "unexpected character at byte 4" },
+      { '"abc', "unterminated string" }, { [["a\qb"]], "invalid escape" }, { [["\ud83d"]], "invalid escape" },
+      { [["\ude00"]], "invalid escape" }, { [["\u12G4"]], "invalid escape" }, { "tru", "unexpected character" },
+      { "[1] x", "after the JSON value" }, { "null", "JSON null" }, { "{}\0{}", "NUL byte" },
+      { ("["):rep(1001) .. ("]"):rep(1001), "nested too deeply" },
+    }
+    for _, c in ipairs(cases) do
+      local v, err = core.decode(c[1])
+      assert.is_nil(v, c[1])
+      assert.is_truthy(err:find(c[2], 1, true), c[1] .. " -> " .. tostring(err))
+    end
+    assert.is_table(core.decode(("["):rep(1000) .. ("]"):rep(1000)))
+  end)
+
+  it("leaves the stack as it found it, whatever the outcome", function()
+    -- many calls in a loop: a leaked stack slot per call would overflow the C stack
+    for i = 1, 20000 do
+      core.decode(i % 2 == 0 and '{"a":[1,2,{"b":"c"}]}' or '{"a":[1,2,{"b":"c"}')
+    end
+  end)
+
+  it("gives one line for an error whose fields are long", function()
+    local e = core.error{ kind = "http", status = 500, method = "GET", url = "http://x/" .. ("u"):rep(5000),
+      message = ("m\n"):rep(800), req_id = "r" }
+    local s = tostring(e)
+    assert.is_nil(s:find("\n"))
+    assert.equal(#"infisical: http error (GET ) : HTTP 500: [r]" + #e.url + 1600, #s)
+  end)
+end)

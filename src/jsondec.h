@@ -1,0 +1,14 @@
+/* jsondec.h: JSON text to native Lua values in one pass (see jsondec.c). */
+#ifndef INFISICAL_JSONDEC_H
+#define INFISICAL_JSONDEC_H
+
+#include <stddef.h>
+#include <lua.h>
+
+/* Pushes the value of the JSON text s[0..n) and returns 1, or pushes a message and
+ * returns 0. null becomes an absent field (or a hole in an array; a text that is just
+ * null is an error), whole numbers that fit become integers (Lua 5.3+), non-finite
+ * numbers, NaN/Infinity/hex, NUL bytes and nesting deeper than 1000 are refused. */
+int jsondec_push(lua_State *L, const char *s, size_t n);
+
+#endif
