@@ -304,6 +304,60 @@ case("list_many", {
   end,
 })
 
+case("stream_many", {
+  run = function(infisical, ctx)
+    local got = {}
+    for id, tokens, err in client(infisical, ctx):stream_many({ M.ID1, M.ID3 }, { revoked = false }) do
+      got[id] = { n = tokens and #tokens, err = M.summary(err) }
+    end
+    return got
+  end,
+  check = function(res)
+    assert.equal(21, res[M.ID1].n)
+    assert.same({ "http", 400 }, { res[M.ID3].err.kind, res[M.ID3].err.status })
+  end,
+})
+
+-- POST requests: a Universal Auth login (JSON body) and a revocation (empty body).
+case("universal_auth", {
+  run = function(infisical, ctx)
+    local c = assert(infisical.new{ base_url = ctx.base, transport = ctx.transport,
+      client_id = "fake-client-id", client_secret = "fake-client-secret", verify_tls = ctx.verify_tls })
+    local page, err = c:list_tokens(M.ID1, { limit = 2 })
+    local bad = assert(infisical.new{ base_url = ctx.base, transport = ctx.transport, retries = 0,
+      client_id = "fake-client-id", client_secret = "wrong" })
+    local _, err2 = bad:list_tokens(M.ID1)
+    return { n = page and #page.tokens, err = M.summary(err), bad = M.summary(err2) }
+  end,
+  check = function(res, srv)
+    assert.equal(2, res.n)
+    assert.same({ "http", 401 }, { res.bad.kind, res.bad.status })
+    local logins = 0
+    for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
+      if r.path:find("/universal%-auth/login$") then
+        logins = logins + 1
+        assert.equal("POST", r.method)
+        assert.equal("fake-client-id", r.body.clientId)
+      end
+    end
+    assert.equal(2, logins)
+  end,
+})
+
+case("revoke", {
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx)
+    local ok, err = c:revoke_token("b0000000-0000-4000-8000-000000000002")
+    local again, err2 = c:revoke_token("b0000000-0000-4000-8000-000000000002")
+    return { ok = ok, err = M.summary(err), again = again, err2 = M.summary(err2) }
+  end,
+  check = function(res)
+    assert.is_true(res.ok)
+    assert.is_nil(res.again)
+    assert.same({ "already_revoked", 404 }, { res.err2.kind, res.err2.status })
+  end,
+})
+
 -- Hostile answers (see spec/40-hostile_spec.lua, which runs them through libcurl only).
 local function hostile(name, faults, opts, kind, pattern)
   case(name, {

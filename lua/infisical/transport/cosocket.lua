@@ -260,8 +260,8 @@ end
 local function attempt(self, method, url, extra, body, scheme, host, port, hosthdr, target)
   local deadline = ngx.now() + self.timeout
   local sock = ngx.socket.tcp()
-  sock:settimeouts(floor(self.connect_timeout * 1000), floor(self.timeout * 1000),
-    floor(self.timeout * 1000))
+  local ms = floor(self.timeout * 1000)
+  sock:settimeouts(min(floor(self.connect_timeout * 1000), ms), ms, ms)
   -- One pool per origin and trust setting, so a connection checked without
   -- verification is never handed to a client that asked for it.
   local pool = format("infisical:%s://%s:%d%s", scheme, host, port,
@@ -275,8 +275,9 @@ local function attempt(self, method, url, extra, body, scheme, host, port, hosth
     self.new_connections = self.new_connections + 1
     self.last_new = self.last_new + 1
     if scheme == "https" then
-      local sni = not match(host, "^[%d.]+$") and not find(host, ":", 1, true) and host or nil
-      ok, err = sock:sslhandshake(nil, sni or host, self.verify_tls)
+      sock:settimeout(max(1, floor((deadline - ngx.now()) * 1000)))
+      -- the host is both the SNI name and the name the certificate must carry
+      ok, err = sock:sslhandshake(nil, host, self.verify_tls)
       if not ok then
         sock:close()
         return nil, kind_of(err, true), format("TLS handshake with %s:%d: %s", host, port, err)
