@@ -46,7 +46,9 @@ local function example_conf(certs)
   -- init_by_lua: a client made and used right there, so through libcurl.
   sub('require "handler"\n', [[require "handler"
         local infisical = require "infisical"
-        local c = assert(infisical.new{ base_url = os.getenv("INFISICAL_API_URL"), retries = 0 })
+        -- one retry (the fake server answers 503 first): ngx.sleep does not exist here
+        local c = assert(infisical.new{ base_url = os.getenv("INFISICAL_API_URL"), retries = 1,
+          backoff = 0.01 })
         local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 4 })
         package.loaded.init_result = { n = page and #page.tokens, err = err and tostring(err),
           transport = c:info().transport, phase = ngx.get_phase() }
@@ -58,6 +60,22 @@ local function example_conf(certs)
             ngx.say(require("cjson").encode(package.loaded.init_result))
         } }
         location = /case { content_by_lua_block { require("spec.openresty.cases").serve() } }
+        location = /timer { content_by_lua_block {
+            -- a client made here, used from a timer: the picker must see the timer phase
+            local infisical = require "infisical"
+            local c = assert(infisical.new{ base_url = ngx.var.arg_base })
+            local box = {}
+            assert(ngx.timer.at(0, function()
+                local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 2 })
+                box.done, box.n, box.err = true, page and #page.tokens, err and tostring(err)
+                box.transport, box.phase = c:info().transport, ngx.get_phase()
+            end))
+            for _ = 1, 500 do
+                if box.done then break end
+                ngx.sleep(0.01)
+            end
+            ngx.say(require("cjson").encode(box))
+        } }
         location = /case_untrusted {
             lua_ssl_trusted_certificate ]] .. certs .. [[/other.pem;
             content_by_lua_block { require("spec.openresty.cases").serve() }
@@ -109,6 +127,7 @@ describe("OpenResty", function()
     certs = fake.run("mktemp -d /tmp/lua-infisical-certs.XXXXXX")
     make_certs(certs)
     srv = fake.start{ fixture = H.FIXTURE }
+    srv:faults{ { status = 503, body = "busy", match = H.ID1 } }   -- for init_by_lua's retry
     tls_srv = fake.start{ fixture = H.FIXTURE, tls = { cert = certs .. "/srv.pem", key = certs .. "/srv.key" } }
     -- its own server: a connection verified and pooled by another test would be reused
     tls_srv2 = fake.start{ fixture = H.FIXTURE, tls = { cert = certs .. "/srv.pem", key = certs .. "/srv.key" } }
@@ -222,10 +241,16 @@ describe("OpenResty", function()
     end)
   end)
 
-  it("loads in init_by_lua and lists there through libcurl", function()
+  it("loads in init_by_lua and lists there through libcurl, retrying with a blocking sleep", function()
     local r = web:get("/init")
     assert.equal(200, r.status, r.body)
     assert.same({ n = 4, transport = "curl", phase = "init" }, r.json)
+  end)
+
+  it("uses cosockets from an ngx.timer callback", function()
+    local r = web:get("/timer?base=" .. srv.url)
+    assert.equal(200, r.status, r.body)
+    assert.same({ done = true, n = 2, transport = "cosocket", phase = "timer" }, r.json)
   end)
 
   describe("TLS through cosockets", function()
