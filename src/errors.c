@@ -63,9 +63,14 @@ int ierr_push_curl(lua_State *L, CURLcode rc, const char *errbuf, int overflow,
                    long status, const char *method, const char *url)
 {
     const char *msg = (errbuf != NULL && errbuf[0] != '\0') ? errbuf : curl_easy_strerror(rc);
+    /* libcurl refuses a header line over its own 100 kB limit with CURLE_OUT_OF_MEMORY:
+     * once a status line was read, that is what it means, not a process out of memory. */
+    int long_line = rc == CURLE_OUT_OF_MEMORY && status > 0;
     lua_pushnil(L);
-    ierr_new(L, curl_kind(rc, overflow));
-    if (overflow == IXFER_BODY_TOO_LARGE)
+    ierr_new(L, long_line ? "too_large" : curl_kind(rc, overflow));
+    if (long_line)
+        msg = "a response header line is longer than libcurl accepts";
+    else if (overflow == IXFER_BODY_TOO_LARGE)
         msg = "response body larger than max_body";
     else if (overflow == IXFER_HEADERS_TOO_LARGE)
         msg = "response headers larger than the limit";
