@@ -85,14 +85,25 @@ local function example_conf(certs)
   return conf
 end
 
--- 20 identities of 3 tokens each, for the concurrency and reuse checks.
-local function many_identities(n)
+local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%S.000Z", t) end
+
+-- n token records that are active now (created an hour ago, 30-day TTL, no use limit).
+local function active_records(id, n)
+  local now = os.time()
+  local t = H.records(id, n)
+  for i, r in ipairs(t) do
+    r.createdAt, r.updatedAt = iso(now - 3600), iso(now - 60 * i)
+  end
+  return t
+end
+
+-- n identities of 3 active tokens each, for the concurrency and reuse checks.
+local function many_identities(n, first)
   local idents = {}
   for i = 1, n do
-    local id = fake.identity_id(100 + i)
-    idents[id] = { tokens = H.records(id, 3) }
+    local id = fake.identity_id(first + i)
+    idents[id] = { tokens = active_records(id, 3) }
   end
-  idents[H.ID1] = fake.load_fixture(H.FIXTURE).identities[H.ID1]
   return idents
 end
 
@@ -158,17 +169,28 @@ describe("OpenResty", function()
 
   describe("the example handler", function()
     it("serves an identity's active tokens as JSON", function()
-      local r = web:get("/identities/" .. H.ID1 .. "/tokens")
+      local id, now = fake.identity_id(50), os.time()
+      local tokens = active_records(id, 3)
+      local function add(over)
+        local r = active_records(id, 1)[1]
+        for k, v in pairs(over) do r[k] = v end
+        tokens[#tokens + 1] = r
+      end
+      add{ isAccessTokenRevoked = true }
+      add{ createdAt = iso(now - 40 * 86400) }                          -- TTL of 30 days passed
+      add{ accessTokenNumUses = 10, accessTokenNumUsesLimit = 10 }       -- used up
+      add{ authMethod = "universal-auth" }                               -- not listed by current servers
+      srv:reset(H.state({ [id] = { tokens = tokens } }))
+
+      local r = web:get("/identities/" .. id .. "/tokens")
       assert.equal(200, r.status, r.body)
       assert.equal("application/json", r.headers["content-type"])
-      assert.equal(H.ID1, r.json.identity_id)
-      assert.equal(21, #r.json.tokens)   -- 26 token-auth records, 5 of them revoked
-      for _, t in ipairs(r.json.tokens) do
-        assert.is_false(t.isAccessTokenRevoked)
-        assert.equal(H.ID1, t.identityId)
-      end
+      assert.equal(id, r.json.identity_id)
+      local got = {}
+      for i, t in ipairs(r.json.tokens) do got[i] = t.id; assert.equal(id, t.identityId) end
+      assert.same({ tokens[1].id, tokens[2].id, tokens[3].id }, got)
       assert.equal("MISS", r.headers["x-cache"])
-      local again = web:get("/identities/" .. H.ID1 .. "/tokens")
+      local again = web:get("/identities/" .. id .. "/tokens")
       assert.equal("HIT", again.headers["x-cache"])
       assert.same(r.json, again.json)
       assert.equal(1, #H.api_requests(srv))
@@ -194,7 +216,7 @@ describe("OpenResty", function()
     end)
 
     it("does not block the worker: 20 requests of 1 s each finish together", function()
-      srv:reset(H.state(many_identities(20), { latency = 1.0 }))
+      srv:reset(H.state(many_identities(20, 100), { latency = 1.0 }))
       local paths = {}
       for i = 1, 20 do paths[i] = "/identities/" .. fake.identity_id(100 + i) .. "/tokens" end
       local res, seconds = concurrent(web.url, paths)
@@ -211,7 +233,7 @@ describe("OpenResty", function()
     it("answers a burst for one identity with one API call", function()
       -- an identity no earlier test put in the cache
       local id = fake.identity_id(300)
-      srv:reset(H.state({ [id] = { tokens = H.records(id, 3) } }, { latency = 0.5 }))
+      srv:reset(H.state({ [id] = { tokens = active_records(id, 3) } }, { latency = 0.5 }))
       local paths = {}
       for i = 1, 20 do paths[i] = "/identities/" .. id .. "/tokens" end
       local res = concurrent(web.url, paths)
@@ -224,12 +246,7 @@ describe("OpenResty", function()
 
     it("reuses its connections to Infisical across requests", function()
       -- identities 101-120 may still be in the cache: 5 others
-      local idents = {}
-      for i = 1, 5 do
-        local id = fake.identity_id(200 + i)
-        idents[id] = { tokens = H.records(id, 2) }
-      end
-      srv:reset(H.state(idents))
+      srv:reset(H.state(many_identities(5, 200)))
       for i = 1, 5 do
         local r = web:get("/identities/" .. fake.identity_id(200 + i) .. "/tokens")
         assert.equal(200, r.status, r.body)

@@ -1,4 +1,5 @@
---- An nginx content handler serving an identity's active (not revoked) tokens as JSON.
+--- An nginx content handler serving an identity's active tokens (not revoked, not expired,
+-- not used up) as JSON.
 --
 --     GET /identities/<identity id>/tokens  ->  200 {"identity_id": "...", "tokens": [...]}
 --
@@ -48,7 +49,8 @@ local function fetch(identity_id)
   local c, err = get_client()
   if c then
     local tokens
-    tokens, err = c:all_tokens(identity_id, { revoked = false, partial = true })
+    -- "active" is judged at the time of the fetch; a cached answer is at most CACHE_TTL old
+    tokens, err = c:all_tokens(identity_id, { status = "active", partial = true })
     if tokens then
       return 200, cjson.encode{ identity_id = identity_id, tokens = tokens,
         truncated = err ~= nil and err.kind == "truncated" or nil }
