@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test deps demo clean rock luajit
+.PHONY: all test deps demo clean rock luajit bench
 
 all: $(BUILD)/infisical/core.so
 
@@ -29,6 +29,10 @@ deps:
 
 test: all
 	sh .ci/test
+
+# Speed and memory side by side on this machine (bench/RESULTS.md); never part of `make test`.
+bench: all
+	sh bench/run.sh
 
 # Run from the checkout: the modules come from lua/ and build/.
 RUN_ENV = LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"

@@ -1,0 +1,96 @@
+--- Turns bench/out/raw.txt into the tables of bench/RESULTS.md (printed and written to
+-- bench/out/results.md) and bench/out/concurrency.dat for gnuplot.
+local raw, out = arg[1], arg[2]
+local info, page, conc, mem = {}, {}, {}, {}
+local order = {}
+for line in io.lines(raw) do
+  local k, rest = line:match("^(%S+) (.*)$")
+  if k == "page" then
+    local peer, n, cpu, wall = rest:match("^(%S+) (%d+) (%S+) (%S+)$")
+    n, cpu, wall = tonumber(n), tonumber(cpu), tonumber(wall)
+    local p = page[peer]
+    if not p then p = { n = n }; page[peer] = p; order[#order + 1] = peer end
+    -- best run, CPU and wall each: noise on a shared machine only ever adds time
+    p.cpu = math.min(p.cpu or math.huge, cpu / n)
+    p.wall = math.min(p.wall or math.huge, wall / n)
+    p.runs = (p.runs or 0) + 1
+  elseif k == "conc" then
+    local mode, c, wall, reqs = rest:match("^(%S+) (%d+) (%S+) (%d+)$")
+    conc[#conc + 1] = { mode = mode, c = tonumber(c), wall = tonumber(wall), reqs = tonumber(reqs) }
+  elseif k == "mem" then
+    local n, peak, before, toks = rest:match("^(%d+) (%d+) (%d+) (%d+)$")
+    mem[#mem + 1] = { n = tonumber(n), peak = tonumber(peak), before = tonumber(before), tokens = tonumber(toks) }
+  else
+    info[k] = rest
+  end
+end
+
+local lines = {}
+local function say(fmt, ...) lines[#lines + 1] = fmt:format(...) end
+local us = function(s) return s * 1e6 end
+
+say("Machine: %s, %s RAM; %s", info.cpu, info.ram, info.os)
+say("Versions: %s", info.versions)
+say("Date: %s", info.date)
+say("")
+say("### 1. Per page: fetch + decode of a recorded 100-token page (%s bytes), nginx on loopback", info.page_bytes)
+say("")
+say("| peer | pages x runs | CPU µs/page | wall µs/page | CPU vs floor | wall vs floor | CPU vs lua-infisical | wall vs lua-infisical |")
+say("|---|---:|---:|---:|---:|---:|---:|---:|")
+local floor, li = page.floor, page["lua-infisical"]
+for _, peer in ipairs(order) do
+  local p = page[peer]
+  say("| %s | %d x %d | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.2fx |", peer, p.n, p.runs,
+    us(p.cpu), us(p.wall), p.cpu / floor.cpu, p.wall / floor.wall, p.cpu / li.cpu, p.wall / li.wall)
+end
+say("")
+say("### 2. Concurrency: identities with two pages each, every answer 50 ms late")
+say("")
+say("| how | concurrency | requests | wall s | speed-up vs loop |")
+say("|---|---:|---:|---:|---:|")
+local loop
+for _, r in ipairs(conc) do if r.mode == "loop" then loop = r end end
+local dat = assert(io.open(out .. "/concurrency.dat", "w"))
+dat:write("# concurrency wall_s speedup loop_wall_s\n")
+for _, r in ipairs(conc) do
+  say("| %s | %d | %d | %.2f | %.1fx |", r.mode == "loop" and "loop of all_tokens" or "list_many",
+    r.c, r.reqs, r.wall, loop.wall / r.wall)
+  if r.mode == "many" then
+    dat:write(("%d %.4f %.3f %.4f\n"):format(r.c, r.wall, loop.wall / r.wall, loop.wall))
+  end
+end
+dat:close()
+say("")
+say("### 3. Memory: peak RSS of stream_many (concurrency 8, two pages per identity)")
+say("")
+say("| identities | tokens seen | RSS before kB | peak RSS kB | peak vs smallest |")
+say("|---:|---:|---:|---:|---:|")
+for _, m in ipairs(mem) do
+  say("| %d | %d | %d | %d | %.2fx |", m.n, m.tokens, m.before, m.peak, m.peak / mem[1].peak)
+end
+say("")
+say("### Floors (goals are higher)")
+say("")
+local worst_peer, worst = nil, 0
+for _, peer in ipairs(order) do
+  if peer ~= "floor" and peer ~= "lua-infisical" then
+    local r = math.min(page[peer].cpu / li.cpu, page[peer].wall / li.wall)
+    if worst_peer == nil or r < worst then worst_peer, worst = peer, r end
+  end
+end
+local c32
+for _, r in ipairs(conc) do if r.mode == "many" and r.c == 32 then c32 = r end end
+local function yes(b) return b and "met" or "NOT met" end
+say("- lua-infisical faster than every Lua peer: %s (closest: %s, %.2fx lua-infisical's time)",
+  yes(worst > 1), worst_peer, worst)
+say("- within 3x the libcurl floor: %s (CPU %.2fx, wall %.2fx)", yes(li.cpu / floor.cpu <= 3 and li.wall / floor.wall <= 3),
+  li.cpu / floor.cpu, li.wall / floor.wall)
+say("- list_many at concurrency 32 at least 20x the loop: %s (%.1fx)", yes(loop.wall / c32.wall >= 20), loop.wall / c32.wall)
+say("- streaming memory flat (%d identities within 1.5x of %d): %s (%.2fx)", mem[#mem].n, mem[1].n,
+  yes(mem[#mem].peak / mem[1].peak <= 1.5), mem[#mem].peak / mem[1].peak)
+
+local text = table.concat(lines, "\n") .. "\n"
+io.write(text)
+local f = assert(io.open(out .. "/results.md", "w"))
+f:write(text)
+f:close()

@@ -1,0 +1,74 @@
+#!/bin/sh
+# `make bench`: the three measurements of bench/RESULTS.md, side by side on this machine.
+# Starts its own nginx on 127.0.0.1 (Debian's, with the Lua module for the latency), runs
+# every peer, prints the tables and writes bench/out/results.md and bench/concurrency.png.
+# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 make bench
+set -eu
+cd "$(dirname "$0")/.."
+PAGES=${PAGES:-5000}            # pages per fast peer (each run)
+SLOW_PAGES=${SLOW_PAGES:-500}   # pages for the peers that cost milliseconds a page
+REPEAT=${REPEAT:-3}             # runs per peer; the best one counts (noise only adds time)
+IDS=${IDS:-500}
+MEM_IDS=${MEM_IDS:-5000}
+LAT=${LAT:-50}
+OUT=bench/out
+BUILD=build/lua5.4
+mkdir -p "$OUT/nginx/tmp"
+export LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
+export LUA_CPATH="./$BUILD/?.so;;"
+
+cc -O2 -Wall -Wextra -o "$OUT/floor" bench/floor.c $(pkg-config --cflags --libs libcurl)
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PREFIX=$(pwd)/$OUT/nginx
+sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ROOT@|$(pwd)/bench/fixtures|g" -e "s|@PORT@|$PORT|g" \
+  bench/nginx.conf.in > "$PREFIX/nginx.conf"
+nginx -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log"
+trap 'kill "$(cat "$PREFIX/nginx.pid")" 2>/dev/null || true' EXIT INT TERM
+BASE=http://127.0.0.1:$PORT
+ID=9a3c5e1f-2b4d-4e6f-8a1b-3c5d7e9f1a2b
+URL="$BASE/page/api/v1/auth/token-auth/identities/$ID/tokens?offset=0&limit=100"
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  curl -sf -o /dev/null "$URL" && break
+  sleep 0.2
+done
+
+RAW=$OUT/raw.txt
+: > "$RAW"
+{
+  echo "date $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
+  echo "ram $(free -g | awk '/^Mem:/ {print $2}') GB"
+  echo "os $(. /etc/os-release; echo "$PRETTY_NAME"), Linux $(uname -r)"
+  echo "versions $(lua5.4 -v 2>&1 | cut -d' ' -f1-2), libcurl $(curl-config --version 2>/dev/null | cut -d' ' -f2 || true), $(nginx -v 2>&1 | cut -d' ' -f3), lua-cjson $(dpkg-query -W -f='${Version}' lua-cjson), lua-socket $(dpkg-query -W -f='${Version}' lua-socket), lua-dkjson $(dpkg-query -W -f='${Version}' lua-dkjson)"
+  echo "page_bytes $(wc -c < bench/fixtures/page100.json)"
+} >> "$RAW"
+
+echo "1. per page: fetch + decode of the recorded 100-token page, $REPEAT runs each, best counts" >&2
+for r in $(seq "$REPEAT"); do
+  echo "page floor $PAGES $("$OUT/floor" "$URL" "$PAGES" | cut -d' ' -f1-2)" >> "$RAW"
+  for peer in lua-infisical luasocket+cjson; do
+    echo "page $peer $PAGES $(lua5.4 bench/peer.lua "$peer" "$URL" "$PAGES")" >> "$RAW"
+  done
+  for peer in luasocket+dkjson curl+cjson; do
+    echo "page $peer $SLOW_PAGES $(lua5.4 bench/peer.lua "$peer" "$URL" "$SLOW_PAGES")" >> "$RAW"
+  done
+  echo "   run $r done" >&2
+done
+
+echo "2. concurrency: $IDS identities x 2 pages, ${LAT} ms per answer" >&2
+SLOW="$BASE/lat$LAT"
+echo "conc loop 1 $(lua5.4 bench/concurrency.lua "$SLOW" "$IDS" loop)" >> "$RAW"
+for c in 1 8 32 64; do
+  echo "conc many $c $(lua5.4 bench/concurrency.lua "$SLOW" "$IDS" many "$c")" >> "$RAW"
+  echo "   concurrency $c done" >&2
+done
+
+echo "3. memory: peak RSS of stream_many" >&2
+SMALL=$((MEM_IDS / 100))
+for n in "$SMALL" "$MEM_IDS"; do
+  echo "mem $n $(lua5.4 bench/memory.lua "$BASE/lat0" "$n")" >> "$RAW"
+done
+
+lua5.4 bench/report.lua "$RAW" "$OUT"
+gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
