@@ -60,6 +60,19 @@ local function example_conf(certs)
             ngx.say(require("cjson").encode(package.loaded.init_result))
         } }
         location = /case { content_by_lua_block { require("spec.openresty.cases").serve() } }
+        location = /many { content_by_lua_block {
+            local infisical = require "infisical"
+            local c = assert(infisical.new{ base_url = ngx.var.arg_base })
+            local ids = {}
+            for i = 401, 410 do ids[#ids + 1] = ("a0000000-0000-4000-8000-%012d"):format(i) end
+            local res, errs = c:list_many(ids, { concurrency = 10 })
+            local out = { identities = 0, tokens = 0, errors = 0, transport = c:info().transport }
+            for _, id in ipairs(ids) do
+                if errs[id] then out.errors = out.errors + 1 end
+                if res[id] then out.identities = out.identities + 1; out.tokens = out.tokens + #res[id] end
+            end
+            ngx.say(require("cjson").encode(out))
+        } }
         location = /timer { content_by_lua_block {
             -- a client made here, used from a timer: the picker must see the timer phase
             local infisical = require "infisical"
@@ -262,6 +275,20 @@ describe("OpenResty", function()
     local r = web:get("/init")
     assert.equal(200, r.status, r.body)
     assert.same({ n = 4, transport = "curl", phase = "init" }, r.json)
+  end)
+
+  it("runs list_many's identities at once on light threads", function()
+    srv:reset(H.state(many_identities(10, 400), { latency = 1.0 }))
+    local r = web:get("/many?base=" .. srv.url)
+    assert.equal(200, r.status, r.body)
+    assert.same({ identities = 10, tokens = 30, errors = 0, transport = "cosocket" }, r.json)
+    -- all ten requests reached the server before the first answer (1 s) came back
+    local first, last
+    for _, q in ipairs(H.api_requests(srv)) do
+      first, last = math.min(first or q.time, q.time), math.max(last or q.time, q.time)
+    end
+    assert.equal(10, #H.api_requests(srv))
+    assert.is_true(last - first < 0.9, ("requests spread over %.2f s"):format(last - first))
   end)
 
   it("uses cosockets from an ngx.timer callback", function()

@@ -11,8 +11,8 @@ local semaphore = require "ngx.semaphore"
 local core = require "infisical.core"
 
 local ngx = ngx
-local setmetatable, remove, pcall, pairs, tostring = setmetatable, table.remove, pcall, pairs,
-  tostring
+local setmetatable, remove, pcall, pairs, tostring, error = setmetatable, table.remove, pcall,
+  pairs, tostring, error
 
 local _M = {}
 local E = {}
@@ -34,10 +34,12 @@ function E:add(tag, method, url, headers, body)
   st.inflight = st.inflight + 1
   st.threads[tag] = true
   local co, err = ngx.thread.spawn(function()
-    local status, rbody, rheaders = transport:request(method, url, headers, body)
+    -- A Lua error here would end the thread silently and leave the run waiting for an
+    -- answer forever: it is carried to the caller, who raises it from next().
+    local ok, status, rbody, rheaders = pcall(transport.request, transport, method, url, headers, body)
     st.threads[tag] = nil
     st.inflight = st.inflight - 1
-    st.done[#st.done + 1] = { tag, status, rbody, rheaders }
+    st.done[#st.done + 1] = ok and { tag, status, rbody, rheaders } or { tag, raised = status }
     st.sema:post(1)
   end)
   if not co then
@@ -67,7 +69,10 @@ end
 
 function E:next()
   local d = remove(self.state.done, 1)
-  if d then return d[1], d[2], d[3], d[4] end
+  if d then
+    if d.raised ~= nil then error(d.raised, 0) end
+    return d[1], d[2], d[3], d[4]
+  end
 end
 
 function E:running() return self.state.inflight, #self.state.done end
