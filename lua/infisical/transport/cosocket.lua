@@ -104,7 +104,7 @@ local function new_reader(sock, deadline)
   return setmetatable({ sock = sock, deadline = deadline, buf = "", pos = 1 }, Reader)
 end
 
---- Reads what the socket has (at most `max` bytes) within the deadline: data or nil, err.
+--- Reads what the socket has (at most `limit` bytes) within the deadline: data or nil, err.
 function Reader:more(limit)
   local left = floor((self.deadline - ngx.now()) * 1000)
   if left <= 0 then return nil, "timeout" end
