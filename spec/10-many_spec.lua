@@ -375,4 +375,58 @@ describe("list_many", function()
       assert_same_answer(id, not core.is_error(results[id]) and results[id] or nil, errors[id], want, werr)
     end
   end)
+  it("closing the client mid-stream frees the transfers; the stream then says so", function()
+    local counts = {}
+    for i = 1, 10 do counts[i] = 2 end
+    srv:reset(state_with(counts, { latency = 0.2 }))
+    local ids = {}
+    for i = 1, #counts do ids[i] = gen_id(i) end
+    local c = H.client(srv)
+    local iter = c:stream_many(ids, { concurrency = 4 })
+    assert.is_string((iter()))
+    c:close()
+    c:close()
+    assert.error_matches(function() iter() end, "client is closed")
+  end)
+end)
+
+describe("infisical.core multi", function()
+  it("runs transfers, hands out every result once, and is safe to close twice", function()
+    local srv = fake.start{ fixture = H.FIXTURE }
+    local m = core.multi{ token = H.TOKEN }
+    assert.matches("^infisical.Multi %(", tostring(m))
+    for i = 1, 3 do m:add(i, "GET", srv:tokens_url(H.ID1, "limit=" .. i)) end
+    assert.same({ 3, 0 }, { m:running() })
+    local function drain(n)
+      local got = {}
+      while #got < n do
+        m:wait(5)
+        while true do
+          local tag, status, body = m:next()
+          if not tag then break end
+          assert.equal(200, status)
+          got[#got + 1] = tag
+          assert.equal(tag, #core.decode(body).tokens)
+        end
+      end
+      table.sort(got)
+      return got
+    end
+    assert.same({ 1, 2, 3 }, drain(3))
+    assert.is_nil(m:next())
+    assert.same({ 0, 0 }, { m:running() })
+    assert.equal(3, m:info().new_connections)   -- three at once over HTTP/1.1
+    for i = 4, 6 do m:add(i, "GET", srv:tokens_url(H.ID1, "limit=" .. i)) end
+    assert.same({ 4, 5, 6 }, drain(3))
+    assert.equal(3, m:info().new_connections)   -- and kept for the next ones
+    -- a transfer left running is freed by close
+    m:add(9, "GET", srv:tokens_url(H.ID1))
+    m:close()
+    m:close()
+    assert.matches("closed", tostring(m))
+    assert.error_matches(function() m:add(1, "GET", srv.url) end, "multi is closed")
+    assert.error_matches(function() core.multi{ token = H.TOKEN }:add(1, "PUT", srv.url) end, "method")
+    assert.error_matches(function() core.multi{ token = H.TOKEN }:add(1, "GET", "http://x/a b") end, "url")
+    srv:stop()
+  end)
 end)

@@ -251,6 +251,7 @@ function Run:next()
     error(("infisical: %s: stream abandoned (another list_many or stream_many started on"
       .. " this client, or the loop was left)"):format(self.fname), 2)
   end
+  if not self.client.transport then error("infisical: client is closed", 2) end
   local ready = self.ready
   while true do
     if self.rhead <= #ready then
@@ -261,7 +262,6 @@ function Run:next()
       return r[1], r[2], r[3]
     end
     if self.finished then return nil end
-    if not self.client.transport then error("infisical: client is closed", 2) end
     -- New identities start only once the caller took the finished ones: memory stays
     -- bounded by `concurrency` whatever the number of identities.
     while self.active < self.concurrency and not self.exhausted do
