@@ -30,7 +30,7 @@ local CID, CSECRET = "fake-client-id", "fake-client-secret"
 
 local function client(o)
   local opts = { base_url = srv.url, token = H.TOKEN, retries = 1, backoff = 0.01, max_backoff = 0.02,
-    timeout = 2 }
+    timeout = 1 }
   for k, v in pairs(o or {}) do opts[k] = v end
   if opts.client_id then opts.token = nil end
   return keep(assert(infisical.new(opts)))
