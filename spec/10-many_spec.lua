@@ -430,3 +430,46 @@ describe("infisical.core multi", function()
     srv:stop()
   end)
 end)
+
+describe("list_many over TLS", function()
+  local dir, srv
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local out, rc = fake.run("cd " .. dir .. " && openssl req -x509 -newkey ec"
+      .. " -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem -days 2"
+      .. " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>&1")
+    assert(rc == 0, "openssl failed: " .. out)
+    srv = fake.start{ fixture = H.FIXTURE, tls = { cert = dir .. "/cert.pem", key = dir .. "/key.pem" } }
+  end)
+  teardown(function()
+    srv:stop()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("verifies the server and reuses its TLS connections across calls", function()
+    local counts = {}
+    for i = 1, 12 do counts[i] = 25 end
+    srv:reset(state_with(counts))
+    local ids = {}
+    for i = 1, #counts do ids[i] = gen_id(i) end
+    local c = H.client(srv, { ca_file = dir .. "/cert.pem" })
+    for _ = 1, 2 do
+      local results, errors = c:list_many(ids, { concurrency = 3, page_size = 10 })
+      assert.same({}, errors)
+      for _, id in ipairs(ids) do assert.equal(25, #results[id]) end
+    end
+    assert.equal(2 * 12 * 3, #H.api_requests(srv))
+    assert.is_true(srv:stats().connections <= 3, "connections: " .. srv:stats().connections)
+  end)
+
+  it("keeps verification on: an unknown certificate fails every identity with kind tls", function()
+    srv:reset(state_with{ 2, 2 })
+    local _, errors = H.client(srv):list_many{ gen_id(1), gen_id(2) }
+    for _, id in ipairs{ gen_id(1), gen_id(2) } do assert.equal("tls", errors[id].kind) end
+    assert.equal(0, #H.api_requests(srv))
+    local results = H.client(srv, { verify_tls = false }):list_many{ gen_id(1), gen_id(2) }
+    assert.equal(2, #results[gen_id(2)])
+  end)
+end)
