@@ -11,6 +11,7 @@
  * nothing; every parse error returns 0 up the recursion instead of jumping. */
 #include <string.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <math.h>
 #include <locale.h>
 #include <lauxlib.h>
@@ -19,7 +20,7 @@
 
 #define MAX_DEPTH 1000
 #define HINT_DEPTH 16   /* size hints are remembered for the outer levels only */
-#define KEY_SLOTS 64    /* a power of two */
+#define KEY_SLOTS 64    /* a power of two, at most 64 (object_value keeps a 64-bit mask) */
 
 /* value() results */
 enum { J_ERR = 0, J_VALUE = 1, J_NULL = 2 };
@@ -34,6 +35,7 @@ typedef struct jd {
      * its bytes and searches the string table: a third of the decoding time before this
      * cache. The Lua table at stack index `cache` anchors the strings these point into. */
     int cache;
+    int key_slot;               /* the cache slot of the key just read, -1 when it has none */
     struct { const char *s; size_t n; } keys[KEY_SLOTS];
 } jd;
 
@@ -154,12 +156,14 @@ static int string_value(jd *d, int is_key)
     /* libc's memchr reads many bytes a step: the byte loop it replaces was a fifth of
      * the decoding time. A backslash before the closing quote means escapes. */
     p = memchr(d->p, '"', (size_t)(e - d->p));
+    d->key_slot = -1;
     if (p != NULL && memchr(d->p, '\\', (size_t)(p - d->p)) == NULL) {
         size_t n = (size_t)(p - d->p);
         if (is_key && n > 0) {
             const char *k = d->p;
             unsigned slot = ((unsigned)n * 31u + (unsigned char)k[0] * 7u
                              + (unsigned char)k[n / 2] * 3u + (unsigned char)k[n - 1]) & (KEY_SLOTS - 1);
+            d->key_slot = (int)slot;
             if (d->keys[slot].n == n && memcmp(d->keys[slot].s, k, n) == 0) {
                 lua_rawgeti(d->L, d->cache, (int)slot + 1);
             } else {
@@ -268,7 +272,8 @@ static int value(jd *d);
 static int object_value(jd *d)
 {
     lua_State *L = d->L;
-    int level = d->depth, count = 0;
+    int level = d->depth, count = 0, slot, unslotted = 0;
+    uint64_t set = 0;           /* cache slots of the keys this object holds */
     int hint = level < HINT_DEPTH ? d->obj_hint[level] : 0;
     d->p++;
     lua_createtable(L, 0, hint);
@@ -283,6 +288,7 @@ static int object_value(jd *d)
             return fail(d, "expected a string key");
         if (string_value(d, 1) == J_ERR)
             return J_ERR;
+        slot = d->key_slot;
         skip_ws(d);
         if (d->p >= d->end || *d->p != ':') {
             lua_pop(L, 1);
@@ -295,11 +301,21 @@ static int object_value(jd *d)
             lua_pop(L, 1);
             return J_ERR;
         }
-        if (r == J_NULL)
-            lua_pushnil(L);   /* a repeated key's null still removes the earlier value */
-        else
+        if (r == J_NULL) {
+            /* Most nulls are of keys not seen yet in this object: nothing to remove, so no
+             * table lookup. Only a key sharing a cache slot with one already set (or a key
+             * without a slot) can be a repeat, whose null removes the earlier value. */
+            if (slot >= 0 && !(set & ((uint64_t)1 << slot)) && !unslotted) {
+                lua_pop(L, 1);
+                goto next;
+            }
+            lua_pushnil(L);
+        } else {
             count++;
+            if (slot >= 0) set |= (uint64_t)1 << slot; else unslotted = 1;
+        }
         lua_rawset(L, -3);
+    next:
         skip_ws(d);
         if (d->p < d->end && *d->p == ',') {
             d->p++;
