@@ -263,6 +263,38 @@ describe("list_many", function()
     assert.is_true(srv:stats().connections <= 4, "connections: " .. srv:stats().connections)
   end)
 
+  it("with Universal Auth: logs in once for all identities, and once again when refused", function()
+    local CID, CSECRET, UA_TOKEN = "fake-client-id", "fake-client-secret", "fake-ua-token"
+    srv:reset(state_with{ 3, 3, 3, 3 })
+    local ids = { gen_id(1), gen_id(2), gen_id(3), gen_id(4) }
+    local c = assert(infisical.new{ base_url = srv.url, client_id = CID, client_secret = CSECRET })
+    local function count(reqs)
+      local logins, lists = 0, 0
+      for _, r in ipairs(reqs) do
+        if r.path:find("login", 1, true) then logins = logins + 1 else lists = lists + 1 end
+      end
+      return logins, lists
+    end
+    local results, errors = c:list_many(ids, { concurrency = 4 })
+    assert.same({}, errors)
+    for _, id in ipairs(ids) do assert.equal(3, #results[id]) end
+    assert.same({ 1, 4 }, { count(H.api_requests(srv)) })
+    -- the token is revoked: every request in flight is refused, one login serves them all
+    local s = state_with{ 3, 3, 3, 3 }
+    s.access_tokens[UA_TOKEN] = { state = "revoked" }
+    srv:reset(s)
+    results, errors = c:list_many(ids, { concurrency = 4 })
+    assert.same({}, errors)
+    for _, id in ipairs(ids) do assert.equal(3, #results[id]) end
+    local refused = 0
+    for _, r in ipairs(H.api_requests(srv)) do if r.status == 401 then refused = refused + 1 end end
+    -- (a request that reaches the server after the login is not refused: the fake gives
+    -- the same bearer again)
+    assert.is_true(refused >= 1)
+    assert.same({ 1, 4 + refused }, { count(H.api_requests(srv)) })
+    H.assert_no_secret(c, CSECRET)
+  end)
+
   it("collapses repeated ids and accepts an empty list", function()
     srv:reset(state_with{ 2 })
     local results, errors = H.client(srv):list_many{ gen_id(1), gen_id(1), gen_id(1) }

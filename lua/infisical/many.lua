@@ -132,7 +132,7 @@ function Run:send(job)
   end
   local offset, limit = job.walk:next_request()
   job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
-  job.bearer = self.secrets[client]
+  job.sent = monotime()
   self.engine:add(job.tag, "GET", job.url)
 end
 
@@ -194,8 +194,12 @@ function Run:on_answer(job, status, body, headers)
   if auth then err = auth.redact(client, err, self.redact) end
   if auth and job.relogin and auth.rejected(client, err) then
     job.relogin = false
-    -- Answers to requests sent with an older token must not throw away a newer one.
-    if job.bearer == self.secrets[client] then auth.expire(client) end
+    -- Every request in flight meets the same refusal: one login serves them all, so an
+    -- answer to a request sent before the last re-login only sends it again.
+    if not self.relogged or job.sent >= self.relogged then
+      auth.expire(client)
+      self.relogged = monotime()
+    end
     return self:send(job)
   end
   local wait = retry.delay(client.opts, err, job.attempt)
