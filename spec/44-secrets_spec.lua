@@ -1,5 +1,6 @@
 -- Secrets: the scenarios of specs 40-43 (hostile answers through every call, Universal
--- Auth failures, bad input, TLS failures, closed clients) run in a child process
+-- Auth failures, bad input, TLS failures, closed clients, the infisical-tokens CLI with
+-- the token from the environment, a file, or Universal Auth) run in a child process
 -- (spec/secrets_scenarios.lua). The bearer token, the Universal Auth client secret and
 -- the access token it logs in with must appear in no string reachable from anything the
 -- library returned or raised (error fields, tostring of every object), and in nothing

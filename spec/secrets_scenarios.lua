@@ -1,5 +1,6 @@
 -- Child process of spec/44-secrets_spec.lua: runs the reliability scenarios (hostile
--- answers, TLS failures, bad input, closed clients, Universal Auth, many identities)
+-- answers, TLS failures, bad input, closed clients, Universal Auth, many identities,
+-- the infisical-tokens CLI)
 -- and writes every string it can reach from what the library returned or raised to
 -- the file named by arg[1], one %q-quoted string a line. It writes nothing to stdout
 -- or stderr itself: whatever appears there came from the library (or the Lua runtime).
@@ -137,6 +138,51 @@ try(s.set_token, s, H.TOKEN .. "\n")
 s:close()
 srv:reset(H.state())
 for _, t in ipairs(assert(c:all_tokens(H.ID1))) do keep(t, infisical.token_status(t), infisical.expires_at(t)) end
+
+-- 6. the infisical-tokens CLI: its stdout and stderr are kept (they are the library's
+-- output too), with the token from the environment, from --token-file, and Universal Auth
+local tokfile = os.tmpname()
+local tf = assert(io.open(tokfile, "w"))
+tf:write(H.TOKEN, "\n")
+tf:close()
+local function cli(env, args)
+  local o, e = os.tmpname(), os.tmpname()
+  os.execute(("env -u INFISICAL_TOKEN -u INFISICAL_API_URL %s lua5.4 bin/infisical-tokens %s"
+    .. " --api-url %s --timeout 1 >%s 2>%s"):format(env, args, srv.url, o, e))
+  keep(fake.read_file(o), fake.read_file(e))
+  os.remove(o); os.remove(e)
+end
+local creds = {
+  "INFISICAL_TOKEN=" .. H.TOKEN,
+  "",   -- with --token-file
+  "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID=" .. CID .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET=" .. CSECRET,
+}
+-- A Universal Auth run logs in first (no fault on the login) and sees its own secrets echoed.
+local function for_ua(v)
+  if type(v) == "string" then return (v:gsub(echo:gsub("%p", "%%%0"), ua_echo)) end
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = for_ua(x) end
+  return t
+end
+for _, f in ipairs{ false, FAULTS[1], FAULTS[2], FAULTS[8], FAULTS[14], FAULTS[20] } do
+  for ci, env in ipairs(creds) do
+    local tfo = ci == 2 and (" --token-file " .. tokfile) or ""
+    for _, args in ipairs{ "list " .. H.ID1, "audit " .. H.ID1 .. " " .. H.ID2,
+        "revoke e0000000-0000-4000-8000-000000000001 --yes" } do
+      srv:reset(H.state())
+      if f then
+        local g = ci == 3 and for_ua(f) or {}
+        for k, v in pairs(ci == 3 and {} or f) do g[k] = v end
+        g["repeat"] = 3
+        if ci == 3 then g.match = "token-auth" end
+        srv:faults{ g }
+      end
+      cli(env, args .. tfo)
+    end
+  end
+end
+os.remove(tokfile)
 
 srv:stop()
 out:write(("-- %d strings\n"):format(count))
