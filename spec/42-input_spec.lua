@@ -212,9 +212,17 @@ describe("bad input", function()
       end
     end)
 
-    it("token_status refuses a non-table token and a non-number now", function()
-      raises("token", infisical.token_status, { nil, 1, "t", true })
+    it("token_status and expires_at refuse a non-table token; token_status a non-number now", function()
+      raises("token", infisical.token_status, { nil, 1, "t", true, NAN })
+      raises("token", infisical.expires_at, { nil, 1, "t", true, NAN, print })
       raises("now", function(v) return infisical.token_status({}, v) end, { "now", {}, true })
+    end)
+
+    it("parse_time gives nil for anything that is not an ISO time, however odd", function()
+      for _, v in ipairs{ nil, 1, NAN, {}, "", MB, "2024-13-45T99:99:99Z", "2024-02-30T00:00:00Z",
+          "2024-01-01T00:00:00\0Z", "9999999999-01-01T00:00:00Z", "2024-01-01T00:00:00+99:99" } do
+        assert.is_nil(infisical.parse_time(v))
+      end
     end)
   end)
 end)

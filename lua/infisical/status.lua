@@ -101,6 +101,9 @@ end
 -- @return epoch seconds; or nil and `"never"` (TTL 0), or nil and `"unknown"` (a missing
 -- or unreadable TTL or timestamp: we cannot tell, and do not guess)
 function _M.expires_at(token)
+  if type(token) ~= "table" then
+    error("infisical: expires_at: bad argument 'token' (table expected, got " .. type(token) .. ")", 2)
+  end
   local ttl = num(token.accessTokenTTL, nil)
   if ttl == nil then return nil, "unknown" end
   if ttl <= 0 then return nil, "never" end
