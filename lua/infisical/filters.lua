@@ -50,6 +50,11 @@ function _M.compile(opts)
     local test = extra(opts)
     if test then tests[#tests + 1] = test end
   end
+  return _M.all(tests)
+end
+
+--- One predicate that holds when all of `tests` hold (nil when there are none).
+function _M.all(tests)
   if #tests == 0 then return nil end
   if #tests == 1 then return tests[1] end
   return function(t)

@@ -220,13 +220,7 @@ function _M.build_filter(opts)
       return type(t.name) == "string" and find(t.name, pat) ~= nil
     end
   end
-  if #tests == 0 then return nil end
-  return function(t)
-    for i = 1, #tests do
-      if not tests[i](t) then return false end
-    end
-    return true
-  end
+  return filters.all(tests)
 end
 
 --- Parses a duration like `30d`, `12h`, `90m`, `45s`, `2w` or plain seconds.
