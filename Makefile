@@ -32,6 +32,7 @@ test: all
 
 # Speed and memory side by side on this machine (bench/RESULTS.md); never part of `make test`.
 bench: all
+	sh .ci/deps bench
 	sh bench/run.sh
 
 # Run from the checkout: the modules come from lua/ and build/.
