@@ -46,12 +46,7 @@ local function check(text)
   assert(ok, why)
 end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local function read(path) return (assert(require("spec.fake_client").read_file(path), path)) end
 
 describe("infisical.core JSON decoding", function()
   it("gives what cjson gives, made native, for recorded pages", function()

@@ -10,12 +10,7 @@ local fake = H.fake
 
 local SECRETS = { H.TOKEN, "fake-client-secret", "fake-ua-token" }
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local function read(path) return (assert(H.fake.read_file(path), path)) end
 
 describe("secrets", function()
   local dump, stdout, stderr, rc
