@@ -152,82 +152,34 @@ static islot *get_slot(lua_State *L, imulti *m)
     return s;
 }
 
-/* Header lines from an optional array argument, checked before anything is allocated. */
-static int check_extra_headers(lua_State *L, int idx)
-{
-    int i, n;
-    if (lua_isnoneornil(L, idx))
-        return 0;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    n = (int)lua_rawlen(L, idx);
-    for (i = 1; i <= n; i++) {
-        size_t len;
-        const char *h;
-        lua_rawgeti(L, idx, i);
-        h = lua_tolstring(L, -1, &len);
-        if (lua_type(L, -1) != LUA_TSTRING || strlen(h) != len || strpbrk(h, "\r\n") != NULL
-            || strchr(h, ':') == NULL)
-            luaL_argerror(L, idx, "headers must be 'Name: value' strings without CR, LF or NUL");
-        lua_pop(L, 1);
-    }
-    return n;
-}
-
 static int multi_add(lua_State *L)
 {
     imulti *m = check_open(L);
     lua_Integer tag = luaL_checkinteger(L, 2);
-    const char *method = luaL_checkstring(L, 3);
-    size_t urllen, bodylen = 0;
-    const char *url = luaL_checklstring(L, 4, &urllen);
-    int i, ok = 1, nextra = check_extra_headers(L, 5);
-    const char *body = luaL_optlstring(L, 6, NULL, &bodylen);
     CURLcode rc;
     islot *s;
+    ireq r;
 
-    luaL_argcheck(L, strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0, 3,
-                  "method must be 'GET' or 'POST'");
-    luaL_argcheck(L, strlen(url) == urllen && strpbrk(url, " \r\n") == NULL, 4,
-                  "url must not contain spaces, CR, LF or NUL");
+    ireq_check(L, 3, &r);
     s = get_slot(L, m);
-    /* From here on nothing raises until the slot is running or cleared again. */
-    s->url = malloc(urllen + 1);
-    ok = s->url != NULL;
-    if (ok)
-        memcpy(s->url, url, urllen + 1);
-    /* A copy of the headers per transfer: set_token can then swap the shared list while
-     * transfers are running (a Universal Auth login in the middle of an audit). */
-    if (ok) {
-        struct curl_slist *it, *n;
-        for (it = m->cfg.headers; it != NULL && ok; it = it->next)
-            if ((n = curl_slist_append(s->list, it->data)) != NULL) s->list = n; else ok = 0;
-        for (i = 1; i <= nextra && ok; i++) {
-            lua_rawgeti(L, 5, i);
-            if ((n = curl_slist_append(s->list, lua_tostring(L, -1))) != NULL) s->list = n; else ok = 0;
-            lua_pop(L, 1);
-        }
-    }
-    if (!ok) {
+    /* From here on nothing raises until the slot is running or cleared again. A copy of
+     * the headers per transfer: set_token can then swap the shared list while transfers
+     * are running (a Universal Auth login in the middle of an audit). */
+    s->url = malloc(r.urllen + 1);
+    if (s->url == NULL || !ireq_headers(L, &r, m->cfg.headers, &s->list)) {
         slot_clear(s);
         return luaL_error(L, "not enough memory");
     }
-    strcpy(s->method, method);
+    memcpy(s->url, r.url, r.urllen + 1);
+    strcpy(s->method, r.method);
     s->tag = tag;
     rc = ixfer_attach(&s->xfer, s->curl);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->list);
     /* Over TLS, wait to learn whether the connection multiplexes (HTTP/2) rather than
      * opening one connection per transfer; cleartext HTTP here is always HTTP/1.1. */
-    if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_PIPEWAIT, strncmp(url, "https:", 6) == 0 ? 1L : 0L);
-    if (rc == CURLE_OK) {
-        if (method[0] == 'P') {
-            curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
-            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
-            rc = curl_easy_setopt(s->curl, CURLOPT_COPYPOSTFIELDS, body ? body : "");
-        } else {
-            rc = curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
-        }
-    }
+    if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_PIPEWAIT, strncmp(r.url, "https:", 6) == 0 ? 1L : 0L);
+    if (rc == CURLE_OK) rc = ireq_apply(&r, s->curl);
     if (rc != CURLE_OK) {
         slot_clear(s);
         return luaL_error(L, "could not configure libcurl: %s", curl_easy_strerror(rc));

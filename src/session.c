@@ -66,83 +66,25 @@ static int session_set_token(lua_State *L)
     return 0;
 }
 
-/* Header lines from an optional array argument, checked before anything is allocated. */
-static int check_extra_headers(lua_State *L, int idx)
-{
-    int i, n;
-    if (lua_isnoneornil(L, idx))
-        return 0;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    n = (int)lua_rawlen(L, idx);
-    for (i = 1; i <= n; i++) {
-        size_t len;
-        const char *h;
-        lua_rawgeti(L, idx, i);
-        h = lua_tolstring(L, -1, &len);
-        if (lua_type(L, -1) != LUA_TSTRING || strlen(h) != len || strpbrk(h, "\r\n") != NULL
-            || strchr(h, ':') == NULL)
-            luaL_argerror(L, idx, "headers must be 'Name: value' strings without CR, LF or NUL");
-        lua_pop(L, 1);
-    }
-    return n;
-}
-
-static int slist_push(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *n = curl_slist_append(*list, line);
-    if (n == NULL)
-        return 0;
-    *list = n;
-    return 1;
-}
-
 static int session_perform(lua_State *L)
 {
     isession *s = check_open(L);
-    const char *method = luaL_checkstring(L, 2);
-    size_t urllen, bodylen = 0;
-    const char *url = luaL_checklstring(L, 3, &urllen);
-    int nextra = check_extra_headers(L, 4);
-    const char *body = luaL_optlstring(L, 5, NULL, &bodylen);
-    struct curl_slist *list = NULL, *it;
+    struct curl_slist *list = NULL;
     CURLcode rc;
-    int i;
+    ireq r;
 
-    luaL_argcheck(L, strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0, 2,
-                  "method must be 'GET' or 'POST'");
-    luaL_argcheck(L, strlen(url) == urllen && strpbrk(url, " \r\n") == NULL, 3,
-                  "url must not contain spaces, CR, LF or NUL");
+    ireq_check(L, 2, &r);
     if (s->busy)
         return luaL_error(L, "session is busy with another request");
-
-    /* Everything that can raise is done; from here on no Lua error until the list is freed. */
-    if (nextra > 0) {
-        int ok = 1;
-        for (it = s->cfg.headers; it != NULL && ok; it = it->next)
-            ok = slist_push(&list, it->data);
-        for (i = 1; i <= nextra && ok; i++) {
-            lua_rawgeti(L, 4, i);
-            ok = slist_push(&list, lua_tostring(L, -1));
-            lua_pop(L, 1);
-        }
-        if (!ok) {
-            curl_slist_free_all(list);
-            return luaL_error(L, "not enough memory");
-        }
-    }
+    /* Everything that can raise is done; from here on no Lua error until the list is freed.
+     * Without extra headers the session's own list serves as it is. */
+    if (r.nextra > 0 && !ireq_headers(L, &r, s->cfg.headers, &list))
+        return luaL_error(L, "not enough memory");
 
     rc = ixfer_attach(&s->xfer, s->curl);
-    if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_URL, url);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_URL, r.url);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, list ? list : s->cfg.headers);
-    if (rc == CURLE_OK) {
-        if (method[0] == 'P') {
-            curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
-            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
-            rc = curl_easy_setopt(s->curl, CURLOPT_COPYPOSTFIELDS, body ? body : "");
-        } else {
-            rc = curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
-        }
-    }
+    if (rc == CURLE_OK) rc = ireq_apply(&r, s->curl);
     if (rc == CURLE_OK) {
         s->busy = 1;
         rc = curl_easy_perform(s->curl);
@@ -151,7 +93,7 @@ static int session_perform(lua_State *L)
     /* The handle must not keep pointing at a list we free now. */
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);
     curl_slist_free_all(list);
-    return ixfer_push_result(L, &s->xfer, s->curl, rc, method, url);
+    return ixfer_push_result(L, &s->xfer, s->curl, rc, r.method, r.url);
 }
 
 static int session_info(lua_State *L)
