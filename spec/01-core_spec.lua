@@ -36,6 +36,15 @@ describe("infisical.core request building", function()
     assert.is_false(ok)
     assert.not_matches("secret", err)
   end)
+
+  it("checks the user agent over its whole length: a NUL does not end the check", function()
+    for _, ua in ipairs{ "ua\0\r\nX-Injected: 1", "ua\r\nX-Injected: 1", "ua\0", "ua\tx" } do
+      assert.error_matches(function() core.request_headers("tok", ua) end, "user agent must not contain", 1, true)
+    end
+    -- the same rule for a session's user_agent option
+    assert.error_matches(function() core.session{ token = "t", user_agent = "ua\0\r\nX: 1" } end, "user_agent")
+    assert.error_matches(function() core.session{ token = "t", user_agent = "ua\tx" } end, "user_agent")
+  end)
 end)
 
 describe("infisical.core decoding", function()
@@ -136,11 +145,35 @@ describe("infisical.core decoding", function()
     assert.not_matches("\n", tostring(err))
   end)
 
+  it("reads the page limit and the error's method and url over their whole length", function()
+    local body = cjson.encode{ tokens = { { id = "a" }, { id = "b" }, { id = "c" } } }
+    -- a NUL before limit= must not hide the limit
+    local _, err = core.parse_tokens(200, body, {}, "GET", "http://h/x?o=\0&limit=2")
+    assert.equal("decode", err and err.kind)
+    assert.matches("3 tokens for a page of 2", err.message)
+    _, err = core.parse(404, "{}", {}, "GET", "http://h/a\0b")
+    assert.equal("http://h/a\0b", err.url)
+  end)
+
   it("reports a 3xx as an http error, never following it", function()
     local _, err = core.parse(301, "", { location = "http://elsewhere/" })
     assert.equal("http", err.kind)
     assert.equal(301, err.status)
     assert.matches("not followed", err.message)
+  end)
+end)
+
+describe("infisical.core error objects", function()
+  it("concatenate with strings and each other, as their tostring", function()
+    local e = core.error{ kind = "http", status = 404, message = "not found" }
+    local text = tostring(e)
+    assert.equal("failed: " .. text, "failed: " .. e)
+    assert.equal(text .. "!", e .. "!")
+    assert.equal(text .. " / " .. text, e .. " / " .. e)
+    assert.equal(text .. text, e .. e)
+    assert.equal("1" .. text, 1 .. e)
+    assert.equal(text .. "nil", e .. nil)
+    assert.equal("a" .. text .. "b", "a" .. e .. "b")
   end)
 end)
 
@@ -252,6 +285,11 @@ describe("infisical.core sessions", function()
     assert.error_matches(function() s:perform("GET", "http://x/a b") end, "url")
     assert.error_matches(function() s:perform("GET", url(), { "X-Bad: a\r\nY: b" }) end, "headers")
     assert.error_matches(function() s:perform("GET", url(), { 5 }) end, "headers")
+    -- the whole string, not up to a NUL
+    assert.error_matches(function() s:perform("GET\0X", url()) end, "method")
+    assert.error_matches(function() s:perform("POST\0", url()) end, "method")
+    assert.error_matches(function() s:perform("GET", url() .. "\0x") end, "url")
+    assert.error_matches(function() s:perform("GET", url(), { "X-A: 1\0\r\nX-B: 2" }) end, "headers")
   end)
 
   it("survives being collected without close", function()

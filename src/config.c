@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include "compat.h"
 #include "config.h"
+#include "request.h"
 
 #define DEFAULT_MAX_BODY (8u * 1024u * 1024u)
 #define DEFAULT_MAX_HEADERS (64u * 1024u)
@@ -104,8 +105,9 @@ void iconfig_read(lua_State *L, int idx, iconfig *cfg)
     cfg->ca_path = dup_opt(L, idx, "ca_path");
     cfg->proxy = dup_opt(L, idx, "proxy");
     cfg->user_agent = dup_opt(L, idx, "user_agent");
-    if (cfg->user_agent != NULL && strpbrk(cfg->user_agent, "\r\n") != NULL)
-        luaL_error(L, "bad option 'user_agent' (must not contain CR or LF)");
+    /* dup_opt refused NUL bytes, so strlen is the whole value here */
+    if (cfg->user_agent != NULL && irequest_has_ctl(cfg->user_agent, strlen(cfg->user_agent)))
+        luaL_error(L, "bad option 'user_agent' (must not contain CR, LF, NUL or other control characters)");
     append_header(L, cfg, "Accept: application/json");
     lua_getfield(L, idx, "token");
     if (!lua_isnil(L, -1))

@@ -129,6 +129,42 @@ static int err_tostring(lua_State *L)
     return 1;
 }
 
+/* Pushes what tostring gives for the value at idx (an error object: its one line). */
+static void push_text(lua_State *L, int idx)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+        lua_pushvalue(L, idx);
+        lua_tostring(L, -1);            /* the copy becomes a string, not the operand */
+        break;
+    case LUA_TNIL:
+        lua_pushliteral(L, "nil");
+        break;
+    case LUA_TBOOLEAN:
+        lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        if (luaL_callmeta(L, idx, "__tostring")) {
+            if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "'__tostring' must return a string");
+        } else {
+            lua_pushfstring(L, "%s: %p", luaL_typename(L, idx), lua_topointer(L, idx));
+        }
+    }
+}
+
+/* "failed: " .. err, err .. "!" and err .. err: log lines are written that way, and
+ * without __concat they raised "attempt to concatenate a table value". */
+static int err_concat(lua_State *L)
+{
+    lua_settop(L, 2);
+    push_text(L, 1);
+    push_text(L, 2);
+    lua_concat(L, 2);
+    return 1;
+}
+
 /* core.error(fields): turns a table into an error object (used by the Lua layer). */
 static int err_make(lua_State *L)
 {
@@ -162,6 +198,8 @@ void errors_open(lua_State *L)
     luaL_newmetatable(L, IERR_MT);
     lua_pushcfunction(L, err_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, err_concat);
+    lua_setfield(L, -2, "__concat");
     lua_pushliteral(L, "infisical.Error");
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);

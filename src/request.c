@@ -91,16 +91,27 @@ static int tokens_url(lua_State *L)
     return 1;
 }
 
+/* Whether s[0..n) holds a control character (NUL included). Every byte is looked at: a
+ * strpbrk/strlen check stops at the first NUL, and "ua\0\r\nX-Injected: 1" went through. */
+int irequest_has_ctl(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
 static int request_headers(lua_State *L)
 {
-    size_t n, i;
+    size_t n, ualen;
     const char *tok = luaL_checklstring(L, 1, &n);
-    const char *ua = luaL_checkstring(L, 2);
+    const char *ua = luaL_checklstring(L, 2, &ualen);
     luaL_argcheck(L, n > 0, 1, "token must not be empty");
-    for (i = 0; i < n; i++)
-        if ((unsigned char)tok[i] < 0x20 || tok[i] == 0x7f)
-            luaL_argerror(L, 1, "token must not contain CR, LF, NUL or other control characters");
-    luaL_argcheck(L, strpbrk(ua, "\r\n") == NULL, 2, "user agent must not contain CR or LF");
+    if (irequest_has_ctl(tok, n))
+        luaL_argerror(L, 1, "token must not contain CR, LF, NUL or other control characters");
+    luaL_argcheck(L, !irequest_has_ctl(ua, ualen), 2,
+                  "user agent must not contain CR, LF, NUL or other control characters");
     lua_createtable(L, 3, 0);
     lua_pushliteral(L, "Authorization: Bearer ");
     lua_pushvalue(L, 1);

@@ -132,6 +132,15 @@ static const char *header(lua_State *L, int headers, const char *name)
     return v;
 }
 
+/* err.k = the string argument at idx, whole (ierr_setstr's strlen would stop at a NUL). */
+static void set_arg(lua_State *L, const char *k, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        lua_pushvalue(L, idx);
+        lua_setfield(L, -2, k);
+    }
+}
+
 /* Retry-After is either delay-seconds or an HTTP date. */
 static void set_retry_after(lua_State *L, int headers)
 {
@@ -165,8 +174,8 @@ static int http_error(lua_State *L, long status, int body, int headers)
     ierr_new(L, "http");
     err = lua_gettop(L);
     ierr_setint(L, "status", (lua_Integer)status);
-    ierr_setstr(L, "method", lua_tostring(L, 4));
-    ierr_setstr(L, "url", lua_tostring(L, 5));
+    set_arg(L, "method", 4);
+    set_arg(L, "url", 5);
     set_retry_after(L, headers);
     if (blen > 0 && decode_at(L, body) && lua_istable(L, -1)) {
         int v = lua_gettop(L);
@@ -205,8 +214,8 @@ static int decode_error(lua_State *L, long status, const char *what)
     lua_pushnil(L);
     ierr_new(L, "decode");
     ierr_setint(L, "status", (lua_Integer)status);
-    ierr_setstr(L, "method", lua_tostring(L, 4));
-    ierr_setstr(L, "url", lua_tostring(L, 5));
+    set_arg(L, "method", 4);
+    set_arg(L, "url", 5);
     lua_pushstring(L, what);
     lua_setfield(L, -2, "message");
     return 2;
@@ -269,10 +278,21 @@ static int l_parse_tokens(lua_State *L)
     {
         /* More rows than the page asked for is a lying server, not a page: the limit is
          * read back from the URL tokens_url built, so every caller gets this check. */
-        const char *url = lua_tostring(L, 5), *q = url ? strchr(url, '?') : NULL;
-        const char *lim = q ? strstr(q, "limit=") : NULL;
-        if (lim != NULL && (lim[-1] == '?' || lim[-1] == '&')) {
-            long want = strtol(lim + 6, NULL, 10);
+        size_t ulen = 0, j;
+        const char *url = lua_tolstring(L, 5, &ulen), *q = url ? memchr(url, '?', ulen) : NULL;
+        const char *lim = NULL;
+        /* by length, not strstr: a NUL in the URL must not hide the limit */
+        for (j = q ? (size_t)(q - url) : ulen; j + 7 <= ulen; j++) {
+            if ((url[j] == '?' || url[j] == '&') && memcmp(url + j + 1, "limit=", 6) == 0) {
+                lim = url + j + 1;
+                break;
+            }
+        }
+        if (lim != NULL) {
+            long want = 0;
+            const char *d = lim + 6;
+            while (d < url + ulen && *d >= '0' && *d <= '9' && want < 100000)
+                want = want * 10 + (*d++ - '0');
             if (want > 0 && n > want)
                 return decode_error(L, status,
                     lua_pushfstring(L, "server sent %d tokens for a page of %d", n, (int)want));

@@ -158,7 +158,8 @@ int ixfer_push_result(lua_State *L, ixfer *x, CURL *c, CURLcode rc,
 void ireq_check(lua_State *L, int first, ireq *r)
 {
     int i;
-    r->method = luaL_checkstring(L, first);
+    size_t mlen;
+    r->method = luaL_checklstring(L, first, &mlen);
     r->url = luaL_checklstring(L, first + 1, &r->urllen);
     r->headers_idx = first + 2;
     r->nextra = 0;
@@ -179,7 +180,9 @@ void ireq_check(lua_State *L, int first, ireq *r)
     }
     r->bodylen = 0;
     r->body = luaL_optlstring(L, first + 3, NULL, &r->bodylen);
-    luaL_argcheck(L, strcmp(r->method, "GET") == 0 || strcmp(r->method, "POST") == 0, first,
+    /* the length too: strcmp alone takes "GET\0anything" for "GET" */
+    luaL_argcheck(L, (mlen == 3 && strcmp(r->method, "GET") == 0)
+                  || (mlen == 4 && strcmp(r->method, "POST") == 0), first,
                   "method must be 'GET' or 'POST'");
     luaL_argcheck(L, strlen(r->url) == r->urllen && strpbrk(r->url, " \r\n") == NULL, first + 1,
                   "url must not contain spaces, CR, LF or NUL");
