@@ -4,11 +4,16 @@
 local core = require "infisical.core"
 local cjson = require("cjson").new()
 
+-- A whole number past 2^53 as cjson gives it (a double): the decoder reads the digits
+-- exactly instead, so the integer it gives only rounds to the same double.
+local WHOLE_PAST_2_53 = {}
+
 --- What the decoder promises: cjson's value with nulls dropped and whole numbers as integers.
 local function native(v)
   if v == cjson.null then return nil end
   if type(v) == "number" and math.type and math.type(v) == "float" and v == math.floor(v)
       and v >= math.mininteger and v < -(math.mininteger + 0.0) then
+    if math.abs(v) >= 2 ^ 53 then return setmetatable({ v = v }, WHOLE_PAST_2_53) end
     return math.tointeger(v)
   end
   if type(v) ~= "table" then return v end
@@ -20,6 +25,10 @@ end
 --- Deep equality that also tells integers from floats.
 local function same(a, b, path)
   path = path or "$"
+  if getmetatable(a) == WHOLE_PAST_2_53 then
+    if math.type(b) == "integer" and b + 0.0 == a.v then return true end
+    return false, path .. ": " .. tostring(a.v) .. " vs " .. tostring(b)
+  end
   if type(a) ~= type(b) then return false, path .. ": " .. type(a) .. " vs " .. type(b) end
   if type(a) == "number" and math.type and math.type(a) ~= math.type(b) then
     return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
@@ -117,6 +126,50 @@ describe("infisical.core JSON decoding", function()
       assert.is_nil((core.decode(bad)), bad)
     end
     assert.same({ nil, "number out of range" }, { core.decode("[-1e400]") })
+  end)
+
+  it("reads a whole number that fits 64 bits exactly, and any other as a float (issue 10 §6)", function()
+    if not math.type then
+      -- Lua 5.1/LuaJIT have no integers: every number is the nearest double, as with lua-cjson
+      assert.equal(1234567890123456789, core.decode("1234567890123456789"))
+      assert.equal(2 ^ 63, core.decode("9223372036854775808"))
+      assert.equal(100, core.decode("1e2"))
+      return
+    end
+    local cases = {
+      { "1234567890123456789", 1234567890123456789 },
+      { "-1234567890123456789", -1234567890123456789 },
+      { "9007199254740993", 9007199254740993 },         -- 2^53 + 1
+      { "9007199254740993.0", 9007199254740993 },
+      { "9223372036854775807", math.maxinteger },       -- 2^63 - 1
+      { "-9223372036854775808", math.mininteger },      -- -2^63
+      { "9.223372036854775807e18", math.maxinteger },
+      { "12345678901234567890e-1", 1234567890123456789 },
+      { "10000000000000000000000e-4", 1000000000000000000 },
+      { "1e18", 1000000000000000000 },
+      { "1e2", 100 }, { "1E2", 100 }, { "1.0e2", 100 }, { "100e-2", 1 }, { "1E+2", 100 },
+      { "2592000.0", 2592000 }, { "0.0", 0 }, { "-0.0", 0 }, { "0e400", 0 },
+    }
+    for _, c in ipairs(cases) do
+      local v = core.decode(c[1])
+      assert.equal("integer", math.type(v), c[1])
+      assert.equal(c[2], v, c[1])
+    end
+    local floats = {
+      { "9223372036854775808", 2 ^ 63 },                 -- 2^63: past the integers
+      { "-9223372036854775809", -(2 ^ 63) },
+      { "9.223372036854775808e18", 2 ^ 63 },
+      { "1e19", 1e19 }, { "150e-2", 1.5 }, { "1.00000000000000000000000001", 1.0 },
+      { "1e-400", 0.0 }, { "123456789012345678901234567890", 1.2345678901234568e29 },
+    }
+    for _, c in ipairs(floats) do
+      local v = core.decode(c[1])
+      assert.equal("float", math.type(v), c[1])
+      assert.equal(c[2], v, c[1])
+    end
+    -- the same inside a page, where ids and counters live
+    local page = assert(core.parse_tokens(200, '{"tokens":[{"id":"a","n":1234567890123456789}]}', {}))
+    assert.equal(1234567890123456789, page.tokens[1].n)
   end)
 
   it("refuses bad text with a message saying where", function()

@@ -182,6 +182,63 @@ static int string_value(jd *d, int is_key)
     return string_escaped(d);
 }
 
+#if LUA_VERSION_NUM >= 503
+/* Whether the number text [p, e) (grammar already checked) is a whole number that fits a
+ * lua_Integer; if so, *out is its exact value. Read from the digits, never through a
+ * double: 1234567890123456789 is not 1234567890123456768, 12345678901234567890e-1 is
+ * 1234567890123456789, while 1.5, 1e-400 and 9223372036854775808 are not such numbers. */
+static int exact_integer(const char *p, const char *e, lua_Integer *out)
+{
+    const char *ip, *fp = NULL;        /* integer and fraction digits */
+    size_t li, lf = 0, len, i, first, last;
+    long exp10 = 0, scale;
+    int neg = 0;
+    unsigned long long v = 0, limit;
+    if (*p == '-') { neg = 1; p++; }
+    ip = p;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+    li = (size_t)(p - ip);
+    if (p < e && *p == '.') {
+        fp = ++p;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+        lf = (size_t)(p - fp);
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        int eneg = 0;
+        p++;
+        if (*p == '+' || *p == '-') eneg = *p++ == '-';
+        for (; p < e; p++)
+            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
+        if (eneg) exp10 = -exp10;
+    }
+    /* The digits D = integer part then fraction part; the value is D * 10^(exp10 - lf). */
+#define DIGIT(k) ((k) < li ? ip[k] : fp[(k) - li])
+    len = li + lf;
+    for (first = 0; first < len && DIGIT(first) == '0'; first++)
+        ;
+    if (first == len) {
+        *out = 0;                      /* 0, -0, 0.0, 0e5 */
+        return 1;
+    }
+    for (last = len - 1; DIGIT(last) == '0'; last--)
+        ;
+    /* significant digits D[first..last], then `scale` zeros */
+    scale = exp10 - (long)lf + (long)(len - 1 - last);
+    if (scale < 0 || (long)(last - first + 1) + scale > 19)
+        return 0;
+    limit = neg ? (unsigned long long)LUA_MAXINTEGER + 1u : (unsigned long long)LUA_MAXINTEGER;
+    for (i = first; i <= last + (size_t)scale; i++) {
+        unsigned dg = i <= last ? (unsigned)(DIGIT(i) - '0') : 0u;
+        if (v > (limit - dg) / 10u)
+            return 0;
+        v = v * 10u + dg;
+    }
+#undef DIGIT
+    *out = neg ? (lua_Integer)(0u - v) : (lua_Integer)v;
+    return 1;
+}
+#endif
+
 /* A number, strictly by JSON's grammar (no NaN, Infinity, hex, leading zeros or '+'). */
 static int number_value(jd *d)
 {
@@ -233,9 +290,20 @@ static int number_value(jd *d)
         char buf[128];
         size_t n = (size_t)(p - d->p), i;
         double v;
-        char dp = localeconv()->decimal_point[0];
+        char dp;
+#if LUA_VERSION_NUM >= 503
+        lua_Integer iv;
+        if (exact_integer(d->p, p, &iv)) {
+            lua_pushinteger(d->L, iv);
+            d->p = p;
+            return J_VALUE;
+        }
+#endif
+        /* Not a whole number that fits (or Lua 5.1/LuaJIT, where every number is a
+         * double): the nearest double, as lua-cjson gives. */
         if (n >= sizeof buf)
             return fail(d, "number out of range");
+        dp = localeconv()->decimal_point[0];
         /* strtod follows the C locale's decimal point, which the host may have changed. */
         for (i = 0; i < n; i++)
             buf[i] = (d->p[i] == '.') ? dp : d->p[i];
@@ -243,17 +311,7 @@ static int number_value(jd *d)
         v = strtod(buf, NULL);
         if (!isfinite(v))
             return fail(d, "number out of range");
-#if LUA_VERSION_NUM >= 503
-        {
-            lua_Integer iv;
-            if (v == floor(v) && lua_numbertointeger(v, &iv))
-                lua_pushinteger(d->L, iv);
-            else
-                lua_pushnumber(d->L, (lua_Number)v);
-        }
-#else
         lua_pushnumber(d->L, (lua_Number)v);
-#endif
     }
     d->p = p;
     return J_VALUE;

@@ -8,7 +8,10 @@
 /* Pushes the value of the JSON text s[0..n) and returns 1, or pushes a message and
  * returns 0. null becomes an absent field (or a hole in an array; a text that is just
  * null is an error), whole numbers that fit become integers (Lua 5.3+), non-finite
- * numbers, NaN/Infinity/hex, NUL bytes and nesting deeper than 1000 are refused. */
+ * numbers, NaN/Infinity/hex, NUL bytes and nesting deeper than 1000 are refused. A whole
+ * number that fits a lua_Integer is read exactly from its digits (1e2, 2592000.0 and
+ * 1234567890123456789 included); any other number is the nearest double, as lua-cjson
+ * gives (on Lua 5.1/LuaJIT every number is). */
 int jsondec_push(lua_State *L, const char *s, size_t n);
 
 #endif
