@@ -7,11 +7,25 @@
  *   core.parse_tokens(status, body, headers, "GET", url with limit=20)
  *   ixfer_push_result over raw header bytes and a curl result code (xfer.c's header
  *   table and errors.c's curl errors)
- * Every error object is also turned into its one-line tostring. */
+ * Every error object is also turned into its one-line tostring.
+ *
+ * Memory is a property checked on every input, not only crashes: the Lua heap may grow
+ * by at most BYTES_PER_INPUT_BYTE per input byte (plus a constant for the state's own
+ * first tables) over the whole call, garbage included, or the run aborts. A decoder that
+ * sizes tables from anything but the input it has (issue 10 §1: `{}` after a
+ * 100,000-member object took ~3 MB) fails it at once. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
 #include "harness.h"
 #include "xfer.h"
+
+/* Decoding makes a ~56-byte table from 2 input bytes (`{}`), plus its slot in the
+ * parent and the Lua stack for nesting: about 40 bytes a byte at worst, doubled for
+ * the tables' power-of-two growth and the garbage of growing strings. */
+#define BYTES_PER_INPUT_BYTE 96
+#define HEAP_SLACK (64u * 1024u)
 
 static const int statuses[] = { 200, 201, 204, 301, 302, 400, 401, 403, 404, 422, 429, 500, 502, 503, 599, 100 };
 
@@ -39,6 +53,7 @@ static int call_core(lua_State *L, const char *fname, int nargs)
 static int run(lua_State *L)
 {
     fz *z = lua_touserdata(L, 1);
+    size_t size = z->n, base;
     unsigned sel = fz_byte(z);
     int status = statuses[sel & 15], mode = (sel >> 4) & 3;
     lua_settop(L, 0);
@@ -52,6 +67,8 @@ static int run(lua_State *L)
         lua_setfield(L, 1, "location");
     }
     lua_pushlstring(L, (const char *)z->p, z->n);     /* 2: body */
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    base = fz_mem.peak = fz_mem.now;
     if (mode == 0) {
         lua_pushvalue(L, 2);
         stringify(L, call_core(L, "decode", 1));
@@ -88,6 +105,14 @@ static int run(lua_State *L)
             stringify(L, top + 1);
         }
         ixfer_free(&x);
+    }
+    if (getenv("FUZZ_HEAP_REPORT") != NULL)   /* to see the figures: run inputs with it set */
+        fprintf(stderr, "heap: %zu bytes for %zu input bytes\n", fz_mem.peak - base, size);
+    if (fz_mem.peak - base > BYTES_PER_INPUT_BYTE * size + HEAP_SLACK) {
+        fprintf(stderr, "fuzz_response: the Lua heap grew by %zu bytes for a %zu-byte input"
+                " (bound: %d per byte + %u)\n", fz_mem.peak - base, size,
+                BYTES_PER_INPUT_BYTE, HEAP_SLACK);
+        abort();
     }
     return 0;
 }

@@ -14,12 +14,47 @@
 
 int luaopen_infisical_core(lua_State *L);
 
+/* The Lua heap, counted by the state's allocator: `now` bytes in use, and the most ever
+ * in use (`peak`), which a target resets before the work it measures. */
+typedef struct fz_heap { size_t now, peak; } fz_heap;
+static fz_heap fz_mem;
+
+static void *fz_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    fz_heap *h = (fz_heap *)ud;
+    void *p;
+    if (ptr == NULL)
+        osize = 0;          /* Lua 5.4 passes the object's type here */
+    if (nsize == 0) {
+        free(ptr);
+        h->now -= osize;
+        return NULL;
+    }
+    p = realloc(ptr, nsize);
+    if (p == NULL)
+        return NULL;
+    h->now = h->now - osize + nsize;
+    if (h->now > h->peak)
+        h->peak = h->now;
+    return p;
+}
+
+static int fz_panic(lua_State *L)
+{
+    (void)L;
+    abort();
+}
+
 /* A fresh state per input, with the module table as global "core": when the input is
  * done the state is closed, so every malloc of the run has its free and libFuzzer's
  * leak check (run only when the counts differ) points at a real leak. */
 static lua_State *fuzz_state(void)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L;
+    fz_mem.now = fz_mem.peak = 0;
+    L = lua_newstate(fz_alloc, &fz_mem);
+    if (L != NULL)
+        lua_atpanic(L, fz_panic);
     if (L == NULL)
         abort();
     luaL_openlibs(L);

@@ -107,6 +107,57 @@ describe("infisical.core JSON decoding", function()
     assert.same({ { a = 1, b = 2, c = 3 }, { d = 4 }, {}, { e = { 1, 2, 3, 4, 5 } }, { {}, { 1 } } }, v)
   end)
 
+  it("keeps its memory proportional to the input: a big object's size is no hint for {} (issue 10 §1)", function()
+    -- One object of 20,000 repeats of "k":1 (one key), then 200 empty objects at the same
+    -- depth: each {} was made with room for 20,000 members (~0.8 MB each, 160 MB in all).
+    local body = "[{" .. ('"k":1,'):rep(19999) .. '"k":1}' .. (",{}"):rep(200) .. "]"
+    local arrays = "[[" .. ("1,"):rep(19999) .. "1]" .. (",[]"):rep(200) .. "]"   -- the same for arrays
+    for _, b in ipairs{ body, arrays } do
+      collectgarbage(); collectgarbage()
+      local before = collectgarbage("count")
+      local v = assert(core.decode(b))
+      collectgarbage(); collectgarbage()
+      local grown = (collectgarbage("count") - before) * 1024
+      assert.equal(201, #v)
+      -- what the decoded value holds, in bytes per input byte (a Lua table is ~56 bytes)
+      assert.is_true(grown < 64 * #b, ("%.0f bytes kept for a %d-byte text"):format(grown, #b))
+      v = nil
+    end
+  end)
+
+  it("returns a memory error while decoding as nil, err, never raises it (issue 10 §1)", function()
+    -- A child process with its address space capped a little above what it needs before
+    -- decoding; the text then needs ~200 MB (3 million empty objects).
+    local lua = jit and "luajit" or "lua5.4"
+    local cpath = jit and "./build/luajit/?.so" or "./build/lua5.4/?.so"
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+package.cpath = arg[1] .. ";" .. package.cpath
+local core = require "infisical.core"
+local body = "[" .. ("{},"):rep(3000000) .. "{}]"
+local page_body = '{"tokens":[],"x":' .. body .. '}'
+if arg[2] == "size" then
+  local s = io.open("/proc/self/status"):read("*a")
+  return print(s:match("VmSize:%s*(%d+)"))
+end
+local ok, v, err = pcall(core.decode, body)
+print("decode", tostring(ok), tostring(v), tostring(err))
+local ok2, page, perr = pcall(core.parse_tokens, 200, page_body, {})
+print("parse", tostring(ok2), tostring(page), type(perr) == "table" and perr.kind or "-", tostring(perr))
+]])
+    f:close()
+    local fake = require "spec.fake_client"
+    local base = tonumber((fake.run(("%s %s '%s' size"):format(lua, script, cpath))))
+    assert.is_number(base)
+    local out, rc = fake.run(("(ulimit -v %d; %s %s '%s' 2>&1)"):format(base + 64 * 1024, lua, script, cpath))
+    os.remove(script)
+    assert.equal(0, rc, out)
+    assert.matches("decode\ttrue\tnil\tnot enough memory to decode the JSON text", out, 1, true)
+    assert.matches("parse\ttrue\tnil\ttoo_large\t", out, 1, true)
+    assert.matches("not enough memory to decode the response body (9000022 bytes)", out, 1, true)
+  end)
+
   it("lets a repeated key's null remove the earlier value, and leaves holes for nulls in arrays", function()
     assert.same({ b = 2 }, core.decode('{"a":1,"b":2,"a":null}'))
     local v = core.decode("[1,null,3]")

@@ -7,6 +7,12 @@
  * previous object or array at the same depth had, plain strings go straight from the
  * body, integers are read as integers, and null is simply not stored.
  *
+ * The size hint must keep memory proportional to the input whatever the input: every
+ * object and array, empty ones included, leaves its own count as the next hint (so each
+ * count is used at most once, and was paid for by the input that produced it), and a
+ * hint is never larger than what the bytes left could fill. Before, `{}` kept the hint of
+ * a 100,000-member object before it, and each of many `{}` allocated ~3 MB.
+ *
  * No C memory is held while Lua API calls run, so a memory error raised by Lua leaks
  * nothing; every parse error returns 0 up the recursion instead of jumping. */
 #include <string.h>
@@ -21,6 +27,10 @@
 #define MAX_DEPTH 1000
 #define HINT_DEPTH 16   /* size hints are remembered for the outer levels only */
 #define KEY_SLOTS 64    /* a power of two, at most 64 (object_value keeps a 64-bit mask) */
+/* The fewest bytes a member or element takes, separator and closing bracket included:
+ * `"":0,` and `0,`. A hint larger than (bytes left) / this can never be filled. */
+#define MIN_MEMBER_BYTES 5
+#define MIN_ELEMENT_BYTES 2
 
 /* value() results */
 enum { J_ERR = 0, J_VALUE = 1, J_NULL = 2 };
@@ -334,10 +344,14 @@ static int object_value(jd *d)
     uint64_t set = 0;           /* cache slots of the keys this object holds */
     int hint = level < HINT_DEPTH ? d->obj_hint[level] : 0;
     d->p++;
+    if ((size_t)hint > (size_t)(d->end - d->p) / MIN_MEMBER_BYTES)
+        hint = (int)((size_t)(d->end - d->p) / MIN_MEMBER_BYTES);
     lua_createtable(L, 0, hint);
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
+        if (level < HINT_DEPTH)
+            d->obj_hint[level] = 0;
         return J_VALUE;
     }
     for (;;) {
@@ -397,10 +411,14 @@ static int array_value(jd *d)
     int level = d->depth, i = 0;
     int hint = level < HINT_DEPTH ? d->arr_hint[level] : 0;
     d->p++;
+    if ((size_t)hint > (size_t)(d->end - d->p) / MIN_ELEMENT_BYTES)
+        hint = (int)((size_t)(d->end - d->p) / MIN_ELEMENT_BYTES);
     lua_createtable(L, hint, 0);
     skip_ws(d);
     if (d->p < d->end && *d->p == ']') {
         d->p++;
+        if (level < HINT_DEPTH)
+            d->arr_hint[level] = 0;
         return J_VALUE;
     }
     for (;;) {
@@ -502,5 +520,52 @@ int jsondec_push(lua_State *L, const char *s, size_t n)
         lua_pushfstring(L, "%s at the end of the text (byte %d)", d.err, (int)(d.end - d.start));
     else
         lua_pushfstring(L, "%s at byte %d", d.err, (int)(d.p - d.start) + 1);
+    return 0;
+}
+
+/* What jsondec_push_protected hands to the protected call. */
+typedef struct { const char *s; size_t n; int ok; } jd_call;
+
+static int push_protected(lua_State *L)
+{
+    jd_call *c = (jd_call *)lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    c->ok = jsondec_push(L, c->s, c->n);
+    return 1;
+}
+
+static const char PROTECTED_KEY = 'j';
+
+int jsondec_push_protected(lua_State *L, const char *s, size_t n)
+{
+    jd_call c;
+    int status;
+    c.s = s;
+    c.n = n;
+    c.ok = 0;
+    /* The function is kept in the registry: pushing a new C closure allocates on Lua 5.1,
+     * and that allocation would be outside the protection. */
+    lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, push_protected);
+        lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+    lua_pushlightuserdata(L, &c);
+    status = lua_pcall(L, 1, 1, 0);
+    if (status == 0)
+        return c.ok;
+    lua_pop(L, 1);
+    if (status == LUA_ERRMEM) {
+        /* LuaJIT has no emergency collection: free the half-built value now, or the
+         * caller's next allocation (the error object) fails outside any protection. */
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        lua_pushliteral(L, "not enough memory to decode the JSON text");
+        return -1;
+    }
+    lua_pushliteral(L, "the JSON text could not be decoded");
     return 0;
 }

@@ -14,4 +14,9 @@
  * gives (on Lua 5.1/LuaJIT every number is). */
 int jsondec_push(lua_State *L, const char *s, size_t n);
 
+/* jsondec_push in a protected call: returns 1 (value pushed), 0 (message pushed) or -1
+ * when memory ran out (message pushed). Needs two free stack slots. A memory error while decoding is never raised to the caller: a hostile answer
+ * must end in `nil, err`, not in an error thrown out of list_tokens. */
+int jsondec_push_protected(lua_State *L, const char *s, size_t n);
+
 #endif

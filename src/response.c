@@ -20,18 +20,19 @@
 
 #define MAX_MESSAGE 512
 
-/* Decodes the string at idx: pushes the value and returns 1, or pushes a message and returns 0. */
+/* Decodes the string at idx: pushes the value and returns 1, or pushes a message and
+ * returns 0 (bad JSON) or -1 (memory ran out: never raised, see jsondec_push_protected). */
 static int decode_at(lua_State *L, int idx)
 {
     size_t len;
     const char *text = lua_tolstring(L, idx, &len);
-    return jsondec_push(L, text, len);
+    return jsondec_push_protected(L, text, len);
 }
 
 static int l_decode(lua_State *L)
 {
     luaL_checkstring(L, 1);
-    if (decode_at(L, 1))
+    if (decode_at(L, 1) > 0)
         return 1;
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -177,7 +178,7 @@ static int http_error(lua_State *L, long status, int body, int headers)
     set_arg(L, "method", 4);
     set_arg(L, "url", 5);
     set_retry_after(L, headers);
-    if (blen > 0 && decode_at(L, body) && lua_istable(L, -1)) {
+    if (blen > 0 && decode_at(L, body) > 0 && lua_istable(L, -1)) {
         int v = lua_gettop(L);
         copy_str(L, v, "error", err, "error");
         copy_str(L, v, "reqId", err, "req_id");
@@ -209,10 +210,10 @@ static int http_error(lua_State *L, long status, int body, int headers)
     return 2;
 }
 
-static int decode_error(lua_State *L, long status, const char *what)
+static int body_error(lua_State *L, const char *kind, long status, const char *what)
 {
     lua_pushnil(L);
-    ierr_new(L, "decode");
+    ierr_new(L, kind);
     ierr_setint(L, "status", (lua_Integer)status);
     set_arg(L, "method", 4);
     set_arg(L, "url", 5);
@@ -221,11 +222,17 @@ static int decode_error(lua_State *L, long status, const char *what)
     return 2;
 }
 
+static int decode_error(lua_State *L, long status, const char *what)
+{
+    return body_error(L, "decode", status, what);
+}
+
 /* Shared front of parse and parse_tokens: leaves the decoded value at index 6 and returns 0,
  * or pushes nil, err and returns 2. */
 static int parse_common(lua_State *L, long *status)
 {
     size_t blen;
+    int r;
     *status = (long)luaL_checkinteger(L, 1);
     luaL_checklstring(L, 2, &blen);
     if (!lua_isnoneornil(L, 3))
@@ -237,7 +244,11 @@ static int parse_common(lua_State *L, long *status)
         return http_error(L, *status, 2, 3);
     if (blen == 0)
         return decode_error(L, *status, "empty response body");
-    if (!decode_at(L, 2)) {
+    r = decode_at(L, 2);
+    if (r < 0)
+        return body_error(L, "too_large", *status, lua_pushfstring(L,
+            "not enough memory to decode the response body (%d bytes)", (int)blen));
+    if (r == 0) {
         lua_pushfstring(L, "invalid JSON in response: %s", lua_tostring(L, -1));
         return decode_error(L, *status, lua_tostring(L, -1));
     }
