@@ -224,6 +224,34 @@ describe("client", function()
       assert.matches("%[REDACTED%]", e.details.header)
     end)
 
+    it("never shows a piece of the token cut by the 512-byte cap", function()
+      local T = H.LONG_SECRETS.token
+      for _, k in ipairs{ 8, 9, 40, #T - 1 } do
+        srv:faults{ { status = 400, body = { error = "Echo", message = ("m"):rep(512 - k) .. T } } }
+        local e = err_of({ token = T, retries = 0 })
+        assert.is_true(#e.message <= 515)
+        assert.is_nil(H.secret_piece(e.message, T), e.message:sub(-40))
+      end
+    end)
+
+    it("redacts the token however deep in details the server put it (down to the decoder's limit)", function()
+      local T = H.LONG_SECRETS.token
+      srv:faults{ { status = 400, body = '{"message":"m","details":' .. ("["):rep(990) .. '"' .. T .. '"'
+        .. ("]"):rep(990) .. ',"x":{"' .. T .. '":1}}' } }
+      local e = err_of({ token = T, retries = 0 })
+      local d = e.details
+      for _ = 1, 989 do d = d[1] end
+      assert.same({ "[REDACTED]" }, d)
+      for _, s in ipairs(H.strings(e)) do assert.is_nil(H.secret_piece(s, T), s) end
+    end)
+
+    it("leaves a token shorter than 8 bytes unredacted: replacing it would mangle every word", function()
+      srv:faults{ { status = 400, body = { error = "Echo", message = "http://tt.example/t?t=t" } } }
+      local _, e = H.client(srv, { token = "t", retries = 0 }):list_tokens(H.ID1)
+      assert.equal("http://tt.example/t?t=t", e.message)
+      assert.matches("/identities/", e.url, 1, true)
+    end)
+
     it("reports bad JSON with status 200 as kind decode", function()
       srv:faults{ { status = 200, body = "{\"tokens\": [" } }
       local e = err_of()

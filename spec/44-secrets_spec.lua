@@ -49,6 +49,19 @@ describe("secrets", function()
     end)
   end
 
+  -- issue 10 §2: not even a piece of a secret echoed across the 512-byte cut of a message
+  -- or deep inside details (the scenarios' section 7, for each of these long secrets)
+  for name, secret in pairs(H.LONG_SECRETS) do
+    it("never shows an 8-byte piece of the long " .. name .. ", cut or deep", function()
+      assert.is_truthy(dump:find(("m"):rep(100) .. "[REDACTED]", 1, true), "no cut shape was redacted")
+      for _, out in ipairs{ dump, stdout, stderr } do
+        local piece = H.secret_piece(out, secret)
+        local at = piece and out:find(piece, 1, true)
+        assert.is_nil(piece, piece and out:sub(math.max(1, at - 100), at + 60))
+      end
+    end)
+  end
+
   it("the library writes nothing to stdout or stderr at all", function()
     assert.equal("", stdout)
     assert.equal("", stderr)

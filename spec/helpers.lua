@@ -4,6 +4,15 @@ local fake = require "spec.fake_client"
 local H = { fake = fake }
 
 H.TOKEN = "fake-valid-token"
+-- Secrets as long as real ones (a JWT, a 64-hex-digit client secret), for the checks that
+-- look for any 8-byte piece of a secret rather than the whole of it.
+H.LONG_SECRETS = {
+  token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzZWNyZXRzLXNwZWMiOiJ0b2tlbi1hdXRoIiwiaWF0IjoxNzAwMDAwMDAwfQ"
+    .. ".Qm9ndXNTaWduYXR1cmVGb3JUaGVMdWFJbmZpc2ljYWxTcGVj",
+  client_secret = "5f0c3a9e1b7d42c6a8e0f4b2d9c17e3a6b5d8f0e2c4a7b9d1f3e5c7a9b0d2f4e",
+  ua_token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1bml2ZXJzYWxBdXRoIjoiYWNjZXNzLXRva2VuIn0"
+    .. ".VW5pdmVyc2FsQXV0aEFjY2Vzc1Rva2VuU2lnbmF0dXJl",
+}
 H.ID1 = fake.identity_id(1)   -- 30 tokens in the sample fixture
 H.ID2 = fake.identity_id(2)   -- 250 generated tokens (past the 200-token wall)
 H.ID3 = fake.identity_id(3)   -- no Token Auth
@@ -48,16 +57,29 @@ function H.api_requests(srv)
   return out
 end
 
---- Every string reachable from v (tables walked, metatables' __tostring applied).
-function H.strings(v, acc, depth)
-  acc, depth = acc or {}, depth or 0
+--- Every string reachable from v (tables walked, metatables' __tostring applied), at
+-- any depth the JSON decoder can produce (a secret deep in an error's details counts).
+function H.strings(v, acc, depth, seen)
+  acc, depth, seen = acc or {}, depth or 0, seen or {}
   if type(v) == "string" then acc[#acc + 1] = v
-  elseif type(v) == "table" and depth < 10 then
+  elseif type(v) == "table" and depth < 1100 and not seen[v] then
+    seen[v] = true
     local mt = getmetatable(v)
     if mt and mt.__tostring then acc[#acc + 1] = tostring(v) end
-    for k, x in pairs(v) do H.strings(k, acc, depth + 1); H.strings(x, acc, depth + 1) end
-  elseif v ~= nil then acc[#acc + 1] = tostring(v) end
+    for k, x in pairs(v) do H.strings(k, acc, depth + 1, seen); H.strings(x, acc, depth + 1, seen) end
+  elseif v ~= nil and type(v) ~= "table" then acc[#acc + 1] = tostring(v) end
   return acc
+end
+
+--- The first piece of `secret` of `len` (default 8) bytes found in `s`, or nil: what
+-- "no part of the secret" is checked with (redaction treats shorter pieces as harmless).
+function H.secret_piece(s, secret, len)
+  len = len or 8
+  for i = 1, #secret - len + 1 do
+    local piece = secret:sub(i, i + len - 1)
+    if s:find(piece, 1, true) then return piece end
+  end
+  return nil
 end
 
 --- Asserts the secret appears nowhere in v.

@@ -139,6 +139,57 @@ s:close()
 srv:reset(H.state())
 for _, t in ipairs(assert(c:all_tokens(H.ID1))) do keep(t, infisical.token_status(t), infisical.expires_at(t)) end
 
+-- 7. issue 10 §2: a secret echoed across the 512-byte cut of a server message (the cut
+-- used to come before redaction, which only matched the whole secret), and deep inside
+-- `details` (redaction stopped 8 tables down), for the bearer token, the Universal Auth
+-- client secret and the access token it logs in with. Long secrets, as real ones are,
+-- so that any 8-byte piece of them can be looked for (spec/44 does).
+local LT, LS, LU = H.LONG_SECRETS.token, H.LONG_SECRETS.client_secret, H.LONG_SECRETS.ua_token
+local function shapes(secret, match)
+  local t = {}
+  local function add(f) f.match = match; t[#t + 1] = f end
+  -- the secret across the cut: 7, 8, 9, 40 bytes of it before byte 512, all but its last
+  for _, k in ipairs{ 7, 8, 9, 40, #secret - 1 } do
+    local pad = ("m"):rep(512 - k)
+    add{ status = 400, body = { error = "BadRequest", message = pad .. secret .. " tail" } }
+    add{ status = 400, body = { error = pad .. secret, reqId = pad .. secret, message = "m" } }
+    add{ status = 422, body = { error = "ValidationFailure",
+      message = { { path = { "p" }, message = pad:sub(4) .. secret } } } }
+  end
+  -- deep in details: 12 levels (past the old limit of 8), 990 (near the decoder's 1000),
+  -- and as a key
+  add{ status = 400, body = '{"message":"m","details":' .. ('{"a":['):rep(6) .. '"' .. secret .. '"'
+    .. (']}'):rep(6) .. '}' }
+  add{ status = 400, body = '{"message":"m","details":' .. ("["):rep(990) .. '"x ' .. secret .. '"'
+    .. ("]"):rep(990) .. '}' }
+  add{ status = 400, body = { message = "m", details = { { { { { { { { { { [secret] = 1 } } } } } } } } } } } }
+  return t
+end
+local function through_every_call(c, faults)
+  for _, f in ipairs(faults) do
+    for _, call in ipairs{
+      function() return c:list_tokens(H.ID1) end,
+      function() return c:all_tokens(H.ID1) end,
+      function() return c:list_many{ H.ID1, H.ID2 } end,
+      function() return c:revoke_token("e0000000-0000-4000-8000-000000000001") end,
+    } do
+      srv:faults{ f, f }
+      try(call)
+      srv:clear_faults()
+    end
+  end
+end
+srv:reset(H.state())
+through_every_call(client{ token = LT, retries = 0 }, shapes(LT))
+-- the client secret, echoed by a refused login
+through_every_call(client{ client_id = CID, client_secret = LS, retries = 0 }, shapes(LS, "login"))
+-- the access token of a Universal Auth client, echoed after a good login
+srv:faults{ { match = "login", status = 200, body = { accessToken = LU, expiresIn = 3600 } } }
+local ua_long = client{ client_id = CID, client_secret = LS, retries = 0 }
+assert(ua_long:_ensure_token())
+through_every_call(ua_long, shapes(LU .. " " .. LS, "token-auth"))
+srv:reset(H.state())
+
 -- 6. the infisical-tokens CLI: its stdout and stderr are kept (they are the library's
 -- output too), with the token from the environment, from --token-file, and Universal Auth
 local tokfile = os.tmpname()

@@ -24,7 +24,7 @@
 #include "compat.h"
 #include "jsondec.h"
 
-#define MAX_DEPTH 1000
+#define MAX_DEPTH JSONDEC_MAX_DEPTH
 #define HINT_DEPTH 16   /* size hints are remembered for the outer levels only */
 #define KEY_SLOTS 64    /* a power of two, at most 64 (object_value keeps a 64-bit mask) */
 /* The fewest bytes a member or element takes, separator and closing bracket included:

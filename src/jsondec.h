@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <lua.h>
 
+/* Deepest nesting of arrays and objects decoded (core.json_max_depth to Lua: redaction
+ * walks error details down to it). */
+#define JSONDEC_MAX_DEPTH 1000
+
 /* Pushes the value of the JSON text s[0..n) and returns 1, or pushes a message and
  * returns 0. null becomes an absent field (or a hole in an array; a text that is just
  * null is an error), whole numbers that fit become integers (Lua 5.3+), non-finite

@@ -1,8 +1,11 @@
 /* response.c: turning a status, body and headers into native Lua values or an error.
  *
  *   core.decode(json)                                    -> value | nil, message
- *   core.parse(status, body, headers[, method, url])     -> value | nil, err     (2xx: decoded JSON)
- *   core.parse_tokens(status, body, headers[, method, url]) -> { tokens = {...} } | nil, err
+ *   core.parse(status, body, headers[, method, url[, redact, arg]])  -> value | nil, err  (2xx: decoded JSON)
+ *   core.parse_tokens(status, body, headers[, method, url[, redact, arg]]) -> { tokens = {...} } | nil, err
+ *
+ * redact(s, arg) -> s' is applied to each server string copied into an error (message,
+ * error, req_id) before it is cut to MAX_MESSAGE bytes.
  *
  * JSON is decoded by jsondec.c straight into native values: JSON null becomes an absent
  * field, whole numbers become Lua integers on 5.3+, and the host's cjson (and its global
@@ -39,9 +42,28 @@ static int l_decode(lua_State *L)
     return 2;
 }
 
-/* Pushes s, cut to MAX_MESSAGE bytes: a hostile server's message must stay short. */
-static void push_capped(lua_State *L, const char *s, size_t n)
+/* Pushes s, cut to MAX_MESSAGE bytes: a hostile server's message must stay short.
+ * Redacted first, when the caller gave a redact function (at index rd, its second
+ * argument at rd + 1): a secret cut in two by the cap would escape a redaction made
+ * after it (issue 10 §2). */
+static void push_capped(lua_State *L, int rd, const char *s, size_t n)
 {
+    if (rd != 0) {
+        lua_pushvalue(L, rd);
+        lua_pushlstring(L, s, n);
+        lua_pushvalue(L, rd + 1);
+        lua_call(L, 2, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "redact function must return a string");
+        s = lua_tolstring(L, -1, &n);
+        if (n > MAX_MESSAGE) {
+            lua_pushlstring(L, s, MAX_MESSAGE);
+            lua_pushliteral(L, "...");
+            lua_concat(L, 2);
+            lua_remove(L, -2);
+        }
+        return;
+    }
     if (n > MAX_MESSAGE) {
         lua_pushlstring(L, s, MAX_MESSAGE);
         lua_pushliteral(L, "...");
@@ -52,13 +74,13 @@ static void push_capped(lua_State *L, const char *s, size_t n)
 }
 
 /* err[to] = body[from] when that is a string. */
-static void copy_str(lua_State *L, int body, const char *from, int err, const char *to)
+static void copy_str(lua_State *L, int rd, int body, const char *from, int err, const char *to)
 {
     lua_getfield(L, body, from);
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
-        push_capped(L, s, n);
+        push_capped(L, rd, s, n);
         lua_setfield(L, err, to);
     }
     lua_pop(L, 1);
@@ -66,7 +88,7 @@ static void copy_str(lua_State *L, int body, const char *from, int err, const ch
 
 /* Pushes a readable sentence from a validation answer's array of issues:
  * "offset: Number must be less than or equal to 100; limit: ..." */
-static void issues_sentence(lua_State *L, int issues)
+static void issues_sentence(lua_State *L, int rd, int issues)
 {
     int i, j, n = (int)lua_rawlen(L, issues);
     lua_pushliteral(L, "");
@@ -115,8 +137,8 @@ static void issues_sentence(lua_State *L, int issues)
     {
         size_t len;
         const char *s = lua_tolstring(L, -1, &len);
-        if (len > MAX_MESSAGE) {
-            push_capped(L, s, len);
+        if (len > MAX_MESSAGE || rd != 0) {
+            push_capped(L, rd, s, len);
             lua_remove(L, -2);
         }
     }
@@ -166,7 +188,7 @@ static void set_retry_after(lua_State *L, int headers)
 }
 
 /* Pushes nil and an "http" error for a non-2xx answer; returns 2. */
-static int http_error(lua_State *L, long status, int body, int headers)
+static int http_error(lua_State *L, long status, int body, int headers, int rd)
 {
     size_t blen;
     int err;
@@ -180,18 +202,18 @@ static int http_error(lua_State *L, long status, int body, int headers)
     set_retry_after(L, headers);
     if (blen > 0 && decode_at(L, body) > 0 && lua_istable(L, -1)) {
         int v = lua_gettop(L);
-        copy_str(L, v, "error", err, "error");
-        copy_str(L, v, "reqId", err, "req_id");
+        copy_str(L, rd, v, "error", err, "error");
+        copy_str(L, rd, v, "reqId", err, "req_id");
         lua_getfield(L, v, "details");
         lua_setfield(L, err, "details");
         lua_getfield(L, v, "message");
         if (lua_istable(L, -1)) {
             lua_pushvalue(L, -1);
             lua_setfield(L, err, "issues");
-            issues_sentence(L, lua_gettop(L));
+            issues_sentence(L, rd, lua_gettop(L));
             lua_setfield(L, err, "message");
         } else {
-            copy_str(L, v, "message", err, "message");
+            copy_str(L, rd, v, "message", err, "message");
         }
     } else {
         const char *ct = header(L, headers, "content-type");
@@ -227,8 +249,9 @@ static int decode_error(lua_State *L, long status, const char *what)
     return body_error(L, "decode", status, what);
 }
 
-/* Shared front of parse and parse_tokens: leaves the decoded value at index 6 and returns 0,
- * or pushes nil, err and returns 2. */
+/* Shared front of parse and parse_tokens: leaves the decoded value at index 8 and returns 0,
+ * or pushes nil, err and returns 2. Arguments 6 and 7: an optional redact function and
+ * what it is passed after the string (see push_capped). */
 static int parse_common(lua_State *L, long *status)
 {
     size_t blen;
@@ -239,9 +262,11 @@ static int parse_common(lua_State *L, long *status)
         luaL_checktype(L, 3, LUA_TTABLE);
     luaL_optstring(L, 4, NULL);
     luaL_optstring(L, 5, NULL);
-    lua_settop(L, 5);
+    if (!lua_isnoneornil(L, 6))
+        luaL_checktype(L, 6, LUA_TFUNCTION);
+    lua_settop(L, 7);
     if (*status < 200 || *status > 299)
-        return http_error(L, *status, 2, 3);
+        return http_error(L, *status, 2, 3, lua_isfunction(L, 6) ? 6 : 0);
     if (blen == 0)
         return decode_error(L, *status, "empty response body");
     r = decode_at(L, 2);
@@ -268,9 +293,9 @@ static int l_parse_tokens(lua_State *L)
     int i, n = parse_common(L, &status);
     if (n)
         return n;
-    if (!lua_istable(L, 6))
+    if (!lua_istable(L, 8))
         return decode_error(L, status, "response is not a JSON object");
-    lua_getfield(L, 6, "tokens");
+    lua_getfield(L, 8, "tokens");
     if (!lua_istable(L, -1))
         return decode_error(L, status, "response has no 'tokens' array");
     n = (int)lua_rawlen(L, -1);
@@ -278,7 +303,7 @@ static int l_parse_tokens(lua_State *L)
         /* {"id":"a"} and [] both decode to tables: count the keys to tell an object. */
         int keys = 0;
         lua_pushnil(L);
-        while (lua_next(L, 7)) {
+        while (lua_next(L, 9)) {
             lua_pop(L, 1);
             if (++keys > n) {
                 lua_pop(L, 1);
@@ -310,7 +335,7 @@ static int l_parse_tokens(lua_State *L)
         }
     }
     for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, 7, i);
+        lua_rawgeti(L, 9, i);
         if (!lua_istable(L, -1))
             return decode_error(L, status, lua_pushfstring(L, "token %d is not an object", i));
         lua_getfield(L, -1, "id");
@@ -331,4 +356,6 @@ void response_open(lua_State *L)
         {NULL, NULL}
     };
     luaL_setfuncs(L, funcs, 0);
+    lua_pushinteger(L, JSONDEC_MAX_DEPTH);
+    lua_setfield(L, -2, "json_max_depth");
 }

@@ -58,12 +58,16 @@ local function margin(expires_in)
   return min(60, expires_in / 10)
 end
 
-local function redact_all(client, err, redact)
+--- Appends the client's Universal Auth secrets (client secret, access token, the token
+-- before a re-login) to `list`, whose entries up to index n may be nil; returns `list`
+-- and its length (for infisical.redact).
+function _M.secrets(client, list, n)
   local st = states[client]
-  err = redact(err, st.secret, 0)
-  if st.token then err = redact(err, st.token, 0) end
-  if st.old then err = redact(err, st.old, 0) end
-  return err
+  if st then
+    list[n + 1], list[n + 2], list[n + 3] = st.secret, st.token, st.old
+    n = n + 3
+  end
+  return list, n
 end
 
 local function bad_answer(message, url)
@@ -71,7 +75,8 @@ local function bad_answer(message, url)
 end
 
 --- Logs in (with the client's retry policy); returns the access token or nil, err.
--- `redact` is the client's redaction function, `now` the clock reading at the start.
+-- `redact` is the client's redaction (`string` and `error`, see infisical.init), `clock`
+-- the client's clock.
 function _M.login(client, redact, clock)
   local st = states[client]
   local url = client.base_url .. LOGIN_PATH
@@ -83,7 +88,7 @@ function _M.login(client, redact, clock)
       { "Content-Type: application/json" }, body)
     local res, err
     if status then
-      res, err = core.parse(status, rbody, rheaders, "POST", url)
+      res, err = core.parse(status, rbody, rheaders, "POST", url, redact.string, client)
     else
       err = rbody
     end
@@ -104,7 +109,7 @@ function _M.login(client, redact, clock)
       end
       return token
     end
-    err = redact_all(client, err, redact)
+    err = redact.error(client, err)
     if err.kind == "http" and err.status == 401 then
       err.message = (err.message or "") ..
         " (Universal Auth login refused: check the client id and secret)"
@@ -118,12 +123,6 @@ function _M.login(client, redact, clock)
     attempt = attempt + 1
     client.sleep(wait)
   end
-end
-
---- Redacts the client secret (and the current token) from an error.
-function _M.redact(client, err, redact)
-  if states[client] == nil then return err end
-  return redact_all(client, err, redact)
 end
 
 --- Drops the client's credentials (on close).

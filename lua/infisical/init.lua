@@ -13,10 +13,11 @@ local walk = require "infisical.walk"
 local retry = require "infisical.retry"
 local status = require "infisical.status"
 local auth = require "infisical.auth"
+local redact = require "infisical.redact"
 local transports = require "infisical.transport.auto"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
-local getenv, find, sub = os.getenv, string.find, string.sub
+local getenv, find = os.getenv, string.find
 
 local _M = { _VERSION = "0.1.0" }
 local Client = {}
@@ -151,34 +152,26 @@ local function check_client(self, fname)
   if not self.transport then error("infisical: client is closed", 3) end
 end
 
---- Replaces every occurrence of the bearer token in the error's strings: a hostile or
--- careless server may echo the Authorization header back.
-local function redact(value, token, depth)
-  if token == nil then return value end
-  if type(value) == "string" then
-    local i = find(value, token, 1, true)
-    while i do
-      value = sub(value, 1, i - 1) .. "[REDACTED]" .. sub(value, i + #token)
-      i = find(value, token, i + 10, true)
-    end
-    return value
-  elseif type(value) == "table" and depth < 8 then
-    for k, v in pairs(value) do
-      -- kind is ours, never the server's, and retries are decided on it
-      local nv = k ~= "kind" and redact(v, token, depth + 1) or v
-      if nv ~= v then value[k] = nv end
-    end
-  end
-  return value
+--- Every secret the client holds: its token, or the Universal Auth secret and tokens.
+local function client_secrets(client)
+  return redact.usable(auth.secrets(client, { secrets[client] }, 1))
 end
-_M._redact = redact
+
+--- Redaction of what a server sent back (rules in infisical.redact), for every path that
+-- reads an answer (here, auth.login, many.lua): `string` goes to core.parse/parse_tokens
+-- as their redact function (applied before the 512-byte cut), `error` to each error.
+_M._redact = {
+  string = function(s, client) return redact.string(s, client_secrets(client)) end,
+  error = function(client, err) return redact.value(err, client_secrets(client)) end,
+}
+local redact_string, redact_error = _M._redact.string, _M._redact.error
 
 --- Makes sure the client holds a usable access token (Universal Auth: logs in on first
 -- use and shortly before expiry). Call it before every request sent outside `_request`.
 -- @return true, or nil and the login error
 function Client:_ensure_token()
   if not auth.due(self, self.clock()) then return true end
-  local token, err = auth.login(self, redact, self.clock)
+  local token, err = auth.login(self, _M._redact, self.clock)
   if not token then return nil, err end
   secrets[self] = token
   self.transport:set_token(token)
@@ -196,12 +189,12 @@ function Client:_request(method, url, parse, headers, body)
     local status, rbody, rheaders = self.transport:request(method, url, headers, body)
     local res, err
     if status then
-      res, err = parse(status, rbody, rheaders, method, url)
+      res, err = parse(status, rbody, rheaders, method, url, redact_string, self)
     else
       err = rbody
     end
     if res ~= nil then return res end
-    err = auth.redact(self, redact(err, secrets[self], 0), redact)
+    err = redact_error(self, err)
     if relogin and auth.rejected(self, err) then
       relogin = false              -- once: a second refusal is the answer
       auth.expire(self)

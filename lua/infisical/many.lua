@@ -177,7 +177,7 @@ function Run:on_answer(job, status, body, headers)
   local client = self.client
   local res, err
   if status then
-    res, err = parse_tokens(status, body, headers, "GET", job.url)
+    res, err = parse_tokens(status, body, headers, "GET", job.url, self.redact.string, client)
   else
     err = body
   end
@@ -189,9 +189,8 @@ function Run:on_answer(job, status, body, headers)
     if job.walk.done then return self:finish_walk(job) end
     return self:send(job)
   end
-  err = self.redact(err, self.secrets[client], 0)
+  err = self.redact.error(client, err)
   local auth = self.auth
-  if auth then err = auth.redact(client, err, self.redact) end
   if auth and job.relogin and auth.rejected(client, err) then
     job.relogin = false
     -- Every request in flight meets the same refusal: one login serves them all, so an
