@@ -50,6 +50,7 @@ build = {
       ["infisical.many_cosocket"] = "lua/infisical/many_cosocket.lua",
       ["infisical.status"] = "lua/infisical/status.lua",
       ["infisical.auth"] = "lua/infisical/auth.lua",
+      ["infisical.redact"] = "lua/infisical/redact.lua",
       ["infisical.cli"] = "lua/infisical/cli.lua",
       ["infisical.cli.args"] = "lua/infisical/cli/args.lua",
       ["infisical.cli.audit"] = "lua/infisical/cli/audit.lua",
