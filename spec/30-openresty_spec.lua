@@ -228,6 +228,33 @@ describe("OpenResty", function()
       assert_no_token_in_log()
     end)
 
+    it("keeps every piece of the token out of its answer, cache and log when it is echoed across the cut", function()
+      -- issue 10 §9: with the token across the 512-byte cut of the message, all but its
+      -- last byte went into the answer, into the cache for 5 s and into the error log.
+      local function no_piece(where, text)
+        local piece = H.secret_piece(text, TOKEN)
+        assert.is_nil(piece, piece and (where .. " shows " .. piece))
+      end
+      local log_before = #web:error_log()
+      for n, k in ipairs{ #TOKEN - 1, 9, 8 } do
+        local pad = ("x"):rep(512 - k)
+        srv:faults{ { status = 500, ["repeat"] = 10, body = { statusCode = 500, error = "InternalServerError",
+          message = pad .. TOKEN .. " and more", reqId = pad .. TOKEN } } }
+        local path = "/identities/" .. fake.identity_id(910 + n) .. "/tokens"
+        local r = web:get(path)
+        assert.equal(502, r.status)
+        assert.equal("MISS", r.headers["x-cache"])
+        no_piece("the answer", r.body)
+        -- the cached answer (ERROR_TTL 5 s) is the same clean body
+        local again = web:get(path)
+        assert.equal("HIT", again.headers["x-cache"])
+        no_piece("the cached answer", again.body)
+        srv:clear_faults()
+      end
+      no_piece("the error log", web:error_log():sub(log_before + 1))
+      assert.matches("infisical: http error", web:error_log():sub(log_before + 1), 1, true)
+    end)
+
     it("does not block the worker: 20 requests of 1 s each finish together", function()
       srv:reset(H.state(many_identities(20, 100), { latency = 1.0 }))
       local paths = {}

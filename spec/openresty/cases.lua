@@ -281,6 +281,62 @@ case("token_redacted", {
   end,
 })
 
+-- issue 10 §2 on every transport: the token echoed across the 512-byte cut of a message,
+-- deep inside details, and (cosocket) quoted in part by the transport's own message about
+-- an unrequested Content-Encoding. Not one 8-byte piece of it may come back.
+M.LONG_TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJvcGVucmVzdHktY2FzZSI6InJlZGFjdGlvbiJ9"
+  .. ".T3BlblJlc3R5UmVkYWN0aW9uQ2FzZVNpZ25hdHVyZQ"
+local CUTS = { 7, 8, 9, 40, #M.LONG_TOKEN - 1 }
+local function all_strings(v, acc, seen)
+  if type(v) == "string" then acc[#acc + 1] = v
+  elseif type(v) == "table" and not seen[v] then
+    seen[v] = true
+    if getmetatable(v) then acc[#acc + 1] = tostring(v) end
+    for k, x in pairs(v) do all_strings(k, acc, seen); all_strings(x, acc, seen) end
+  end
+  return acc
+end
+case("secret_cut_and_deep", {
+  setup = function(srv)
+    local T, faults = M.LONG_TOKEN, {}
+    for _, k in ipairs(CUTS) do
+      local pad = ("m"):rep(512 - k)
+      faults[#faults + 1] = { status = 400, body = { error = "BadRequest", message = pad .. T .. " tail" } }
+      faults[#faults + 1] = { status = 400, body = { error = pad .. T, reqId = pad .. T, message = "m" } }
+    end
+    faults[#faults + 1] = { status = 400, body = '{"message":"m","details":' .. ("["):rep(990) .. '"' .. T
+      .. '"' .. ("]"):rep(990) .. ',"k":{"' .. T .. '":1}}' }
+    faults[#faults + 1] = { raw = "HTTP/1.1 200 OK\r\nContent-Encoding: " .. T
+      .. "\r\nContent-Length: 13\r\n\r\n{\"tokens\":[]}" }
+    for _, f in ipairs(faults) do f.match = M.ID1 end
+    srv:faults(faults)
+  end,
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx, { token = M.LONG_TOKEN, retries = 0 })
+    local out = {}
+    for i = 1, 2 * #CUTS + 2 do
+      local _, err = c:list_tokens(M.ID1)
+      out[i] = { kind = err and err.kind, strings = all_strings(err, {}, {}) }
+    end
+    return out
+  end,
+  check = function(res)
+    local T = M.LONG_TOKEN
+    assert.equal(2 * #CUTS + 2, #res)
+    for i, r in ipairs(res) do
+      assert.is_string(r.kind, "call " .. i .. " did not fail")
+      for _, s in ipairs(r.strings) do
+        for j = 1, #T - 7 do
+          local piece = T:sub(j, j + 7)
+          assert(not s:find(piece, 1, true), ("call %d shows %q of the token: %s"):format(i, piece, s:sub(1, 600)))
+        end
+      end
+    end
+    -- the shapes did reach the redaction
+    assert.matches("[REDACTED]", table.concat(res[2 * #CUTS - 1].strings, " "), 1, true)
+  end,
+})
+
 case("list_many", {
   auto = true,
   run = function(infisical, ctx)
