@@ -240,6 +240,37 @@ describe("hostile server", function()
       assert.is_true(rss_kb() - before < 64 * 1024 * RSS_FACTOR, "RSS grew by " .. (rss_kb() - before) .. " kB")
     end)
 
+    it("a body whose decoding runs out of memory: list_tokens returns kind too_large, raises nothing", function()
+      -- issue 10 §1: the out-of-memory error was raised out of list_tokens. A child
+      -- process, its address space capped 64 MB above what it uses after a first call,
+      -- gets 3 million empty objects (9 MB; ~200 MB once decoded).
+      local lua = jit and "luajit" or "lua5.4"
+      local cpath = jit and "./build/luajit/?.so" or "./build/lua5.4/?.so"
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(([[
+package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+package.cpath = %q .. ";" .. package.cpath
+local infisical = require "infisical"
+local c = assert(infisical.new{ base_url = %q, token = %q, retries = 0, max_body = 16 * 1024 * 1024 })
+assert(c:list_tokens(%q))
+if arg[1] == "size" then
+  return print(io.open("/proc/self/status"):read("*a"):match("VmSize:%%s*(%%d+)"))
+end
+local ok, page, err = pcall(c.list_tokens, c, %q)
+print(tostring(ok), tostring(page), type(err) == "table" and err.kind or "-", tostring(err))
+]]):format(cpath, srv.url, H.TOKEN, H.ID1, H.ID2))
+      f:close()
+      local base = tonumber((fake.run(("%s %s size"):format(lua, script))))
+      assert.is_number(base)
+      srv:faults{ { hostile = "tokens", count = 3000000, element = "{}", match = H.ID2 } }
+      local out, rc = fake.run(("(ulimit -v %d; %s %s 2>&1)"):format(base + 64 * 1024, lua, script))
+      os.remove(script)
+      assert.equal(0, rc, out)
+      assert.matches("^true\tnil\ttoo_large\t", out)
+      assert.matches("not enough memory to decode the response body", out, 1, true)
+    end)
+
     it("300000 non-objects in tokens: kind decode", function()
       fails("decode", { { hostile = "tokens", count = 300000, element = "1" } }, { timeout = 10 })
     end)
