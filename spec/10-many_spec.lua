@@ -175,6 +175,8 @@ describe("list_many", function()
     for _, id in ipairs{ H.ID1, gen_id(1) } do
       assert.same({ "network", 2 }, { errors[id].kind, errors[id].attempts })
       assert.same({}, errors[id].tokens)
+      assert.is_number(errors[id].elapsed)
+      assert.matches("gave up after 2 attempts in %d+%.%d s", tostring(errors[id]))
     end
 
     srv:reset(state_with{ 3, 3 })

@@ -228,10 +228,11 @@ function Run:on_answer(job, status, body, headers)
   end
   local wait = retry.delay(client.opts, err, job.attempt)
   if not wait then
-    if job.attempt > 0 then err.attempts = job.attempt + 1 end
+    err = retry.give_up(err, job.attempt + 1, job.first, monotime())
     err.tokens = job.tokens
     return self:complete(job, nil, err)
   end
+  if job.attempt == 0 then job.first = job.sent end
   job.attempt = job.attempt + 1
   job.at = monotime() + wait
   self.delayed[#self.delayed + 1] = job
