@@ -106,7 +106,7 @@ local function fetch_all(client, ids, fopts, concurrency)
       local e, got = errs[id], res[id]
       local tokens
       if not e then tokens = got
-      elseif e.kind == "truncated" then tokens = (not core.is_error(got)) and got or e.tokens end
+      elseif e.kind == "truncated" then tokens = got or e.tokens end
       results[i] = { id = id, tokens = tokens, err = e }
     end
   else

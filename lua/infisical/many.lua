@@ -367,8 +367,8 @@ function _M.install(infisical)
   --- Lists the tokens of many identities at once (all pages, like `all_tokens`).
   -- @tparam {string,...} identity_ids
   -- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
-  -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first
-  -- (the tokens) or else its error; `errors[id]` holds its error when there is one
+  -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
+  -- tokens; a failed identity has no entry), `errors[id]` its error when there is one
   -- (with `partial = true` a truncated identity has both)
   function Client:list_many(identity_ids, opts)
     local run = new_run(self, "list_many", identity_ids, opts, true)
@@ -376,7 +376,7 @@ function _M.install(infisical)
     while true do
       local id, tokens, err = run:next()
       if id == nil then break end
-      results[id] = tokens or err
+      results[id] = tokens
       errors[id] = err
     end
     return results, errors

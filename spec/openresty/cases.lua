@@ -290,7 +290,7 @@ case("list_many", {
     local out = {}
     for _, id in ipairs(list) do
       local r = res[id]
-      out[id] = { n = errs[id] == r and 0 or #r, err = M.summary(errs[id]) }
+      out[id] = { n = r and #r or 0, err = M.summary(errs[id]) }
     end
     return out
   end,
