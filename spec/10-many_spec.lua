@@ -384,10 +384,19 @@ describe("list_many", function()
     -- a stream closed early (what leaving a generic for does on Lua 5.4) says so if read again
     iter, _, _, run = c:stream_many(ids, { concurrency = 4 })
     assert.is_string((iter()))
-    getmetatable(run).__close(run)
+    run:close()   -- on Lua 5.1/LuaJIT what leaving the loop does on 5.4
+    run:close()
     assert.error_matches(function() iter() end, "stream closed")
     assert.is_true(run.abandoned)
     assert.equal(0, c.transport:current():multi():running())
+    -- a stream on a Multi of its own (another run held the kept one) closes it
+    local a = select(4, c:stream_many(ids, { concurrency = 4 }))
+    local b_iter, _, _, b = c:stream_many(ids, { concurrency = 4 })
+    assert.is_true(b.own)
+    assert.is_string((b_iter()))
+    b:close()
+    assert.matches("closed", tostring(b.engine))
+    a:close()
     if _VERSION >= "Lua 5.4" then
       -- leaving a generic for closes the stream (its fourth value)
       local load54 = load([[

@@ -138,6 +138,10 @@ end
 Run.__close = abandon
 _M.abandon = abandon
 
+--- Stops a stream left early (`stream_many`'s fourth value): what the generic `for` of
+-- Lua 5.4 does by itself, for Lua 5.1/LuaJIT. Safe to call twice.
+function Run:close() abandon(self) end
+
 --- Starts a request for the job's next page (or ends the job when the login fails).
 function Run:send(job)
   local client = self.client
@@ -384,7 +388,8 @@ function _M.install(infisical)
 
   --- Like `list_many`, as an iterator yielding `identity_id, tokens, err` as each identity
   -- completes (in completion order; a repeated id is listed again). Only the identities in
-  -- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers.
+  -- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers;
+  -- on 5.1/LuaJIT call `close()` on the fourth value returned.
   function Client:stream_many(identity_ids, opts)
     local run = new_run(self, "stream_many", identity_ids, opts, false)
     return function() return run:next() end, nil, nil, run
