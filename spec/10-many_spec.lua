@@ -544,6 +544,24 @@ describe("runs on one client", function()
     assert_own(c, b_ids, nested, {})
   end)
 
+  it("a run a filter's error left unfinished lets go of the kept Multi once collected", function()
+    srv:reset(state_with({ 3, 4, 5 }, { latency = 0.02 }))
+    local c = H.client(srv)
+    assert.error_matches(function()
+      c:list_many(ids_of(1, 3), { where = function() error("filter failed") end })
+    end, "filter failed")
+    -- meanwhile a new run is correct on a Multi of its own, or on the kept one once the
+    -- dropped run is collected (its leftover transfers dropped)
+    assert_own(c, ids_of(1, 3), c:list_many(ids_of(1, 3)))
+    collectgarbage()
+    collectgarbage()
+    local iter, _, _, run = c:stream_many(ids_of(1, 3))
+    assert.is_false(run.own)
+    local got = {}
+    for id, tokens in iter do got[id] = tokens end
+    assert_own(c, ids_of(1, 3), got, {})
+  end)
+
   it("with Universal Auth, a run on transfers of its own sends the token of the login", function()
     srv:reset(state_with{ 3, 4, 5, 6 })
     local c = assert(infisical.new{ base_url = srv.url, client_id = "fake-client-id",
