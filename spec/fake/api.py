@@ -152,6 +152,9 @@ def check_token(S, bearer, count_use=True):
     if bearer == "":
         return None, error(S, 403, "TokenError", "jwt must be provided")
     info = S.access_tokens.get(bearer)
+    if info is None and bearer in S.signed:
+        # a token this server issued before a reset: its row is gone
+        return None, error(S, 401, "UnauthorizedError", MSG_NO_TOKEN)
     if info is None or info.get("state") == "malformed":
         # not a JWT this server signed
         return None, error(S, 403, "TokenError", MSG_MALFORMED)

@@ -115,6 +115,9 @@ def new_record(identity_id, token_id, name, at_ms, **over):
 class State:
     def __init__(self, data=None):
         self.lock = threading.RLock()
+        # Bearers this server has signed, kept across resets (the signing key outlives
+        # the database): one whose row is gone is "deleted" (401), not garbage (403).
+        self.signed = set()
         self.load(data or {})
 
     # -- loading -------------------------------------------------------
@@ -147,6 +150,8 @@ class State:
             info.setdefault("can_read", True)
             info.setdefault("can_write", True)
             self.access_tokens[bearer] = info
+            if info["state"] != "malformed":
+                self.signed.add(bearer)
         self.universal_auth = data.get("universal_auth") or {}
         self.identities = {}
         for iid, ident in (data.get("identities") or {}).items():
@@ -248,6 +253,7 @@ class State:
                 ident["tokens"].append(record)
                 self._created_mono[record["id"]] = time.monotonic()
         self.access_tokens[bearer] = info
+        self.signed.add(bearer)
         return info
 
     def create_token(self, identity_id, name):
