@@ -202,8 +202,7 @@ def rate_limit(S, req, resp_headers):
     else:
         msg = "Rate limit exceeded. Please try again in %d seconds" % reset
     resp = error(S, 429, "RateLimitExceeded", msg)
-    if not S.legacy():
-        resp.headers.extend(hdrs)
+    resp.headers.extend(hdrs)   # recorded (real-429.txt): the 429 carries them too
     resp.headers.append(("retry-after", str(reset)))
     return resp
 
