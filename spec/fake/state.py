@@ -2,6 +2,14 @@
 
 All methods expect the caller to hold State.lock when mutating or reading
 tokens from several threads (the HTTP layer does this).
+
+State keys (POST /_fake/reset, --state FILE): mode ("current" | "legacy", the late-2024
+server of spec/fixtures/real-exchanges/), all_auth_methods, latency, replica_lag,
+rate_limit {limit, window}, churn, usage_write_delay (seconds before use counts are
+written; default 60 like the real server), access_tokens {bearer: {state (TOKEN_STATES),
+can_read, can_write, identity_id, token_id (its record), uses, uses_limit}},
+universal_auth {client id: {secret, access_token (the first login's bearer), expires_in,
+max_ttl, identity_id}}, identities {id: {token_auth, tokens, generate}}.
 """
 import copy
 import datetime as _dt
