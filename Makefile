@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test deps demo clean rock luajit bench
+.PHONY: all test deps demo clean rock luajit bench dist doc docs-cli
 
 all: $(BUILD)/infisical/core.so
 
@@ -41,11 +41,16 @@ RUN_ENV = LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./$(BUILD
 demo: all
 	@$(RUN_ENV) $(LUA) examples/demo.lua
 
+# Builds and installs the checkout into build/rocks (what CI does first).
 rock:
-	luarocks --lua-version=$(LUA_VERSION) make --deps-mode=none --tree=build/rocks lua-infisical-0.1.0-1.rockspec
+	luarocks --lua-version=$(LUA_VERSION) make --deps-mode=none --tree=build/rocks lua-infisical-scm-1.rockspec
+
+# Release files in dist/: the tarball, its rockspec and the .src.rock (docs/releasing.md).
+dist:
+	sh .ci/dist
 
 clean:
-	rm -rf build
+	rm -rf build dist
 
 # make asan, make fuzz: see sanitize/sanitize.mk
 include sanitize/sanitize.mk

@@ -6,7 +6,7 @@
 openresty_rock() {
   tree=build/rocks-luajit
   if luarocks --lua-version=5.1 make --deps-mode=none --tree="$tree" \
-       lua-infisical-0.1.0-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1 >"$LOG/rock-luajit.build" 2>&1; then
+       lua-infisical-scm-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1 >"$LOG/rock-luajit.build" 2>&1; then
     echo "ok 1 - luarocks --lua-version=5.1 make (LUA_INCDIR=/usr/include/luajit-2.1)"
   else
     cat "$LOG/rock-luajit.build"; echo "not ok 1 - luarocks --lua-version=5.1 make"
