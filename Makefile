@@ -45,6 +45,19 @@ demo: all
 rock:
 	luarocks --lua-version=$(LUA_VERSION) make --deps-mode=none --tree=build/rocks lua-infisical-scm-1.rockspec
 
+# The HTML API reference, from the doc comments (config.ld), in build/doc/. LDoc's
+# warnings fail it, and so does anything else it prints besides its two progress lines.
+doc:
+	@mkdir -p build
+	@ldoc --fatalwarnings --testing . >build/ldoc.log 2>&1; rc=$$?; \
+	 if [ $$rc -ne 0 ] || grep -v -e '^reading configuration from config.ld$$' -e '^output written to ' build/ldoc.log >/dev/null; then \
+	   cat build/ldoc.log; echo "make doc: LDoc warned (above)" >&2; exit 1; fi
+	@echo "API reference: build/doc/index.html"
+
+# docs/cli.md's reference part is help.lua's texts; a spec fails when it is stale.
+docs-cli:
+	@$(LUA) .ci/docs-cli.lua
+
 # Release files in dist/: the tarball, its rockspec and the .src.rock (docs/releasing.md).
 dist:
 	sh .ci/dist
