@@ -48,7 +48,7 @@ rock:
 # The HTML API reference, from the doc comments (config.ld), in build/doc/. LDoc's
 # warnings fail it, and so does anything else it prints besides its two progress lines.
 doc:
-	@mkdir -p build
+	@rm -rf build/doc; mkdir -p build
 	@ldoc --fatalwarnings --testing . >build/ldoc.log 2>&1; rc=$$?; \
 	 if [ $$rc -ne 0 ] || grep -v -e '^reading configuration from config.ld$$' -e '^output written to ' build/ldoc.log >/dev/null; then \
 	   cat build/ldoc.log; echo "make doc: LDoc warned (above)" >&2; exit 1; fi
