@@ -143,3 +143,70 @@ describe("make doc", function()
     end
   end)
 end)
+
+-- Shell transcripts: each `$ command` of a ``` block runs (bash, in a scratch folder, with
+-- `infisical-tokens` on the PATH and the fake server's sample data) and must print the
+-- lines shown under it: its stdout, or its stderr when it printed nothing else.
+-- `$ echo $?` shows the previous command's exit status. Starting the fake server and
+-- exporting its address are done for the transcript.
+describe("shell transcripts in the docs", function()
+  local srv, dir
+  setup(function()
+    srv = fake.start{ fixture = H.FIXTURE }
+    dir = (fake.run("mktemp -d"))
+    local root = (fake.run("pwd"))
+    local f = assert(io.open(dir .. "/infisical-tokens", "w"))
+    f:write("#!/bin/sh\nexec lua5.4 " .. fake.shellquote(root .. "/bin/infisical-tokens") .. ' "$@"\n')
+    f:close()
+    fake.run("chmod +x " .. fake.shellquote(dir .. "/infisical-tokens"))
+  end)
+  teardown(function()
+    srv:stop()
+    fake.run("rm -rf " .. fake.shellquote(dir))
+  end)
+
+  local function transcripts(path)
+    local list = {}
+    for block in assert(fake.read_file(path)):gmatch("```\n(.-)\n```") do
+      local cmds, cur = {}, nil
+      for line in (block .. "\n"):gmatch("([^\n]*)\n") do
+        local cmd = line:match("^%$ (.*)$")
+        if cmd then
+          cur = { cmd = cmd, out = {} }
+          cmds[#cmds + 1] = cur
+        elseif cur then
+          cur.out[#cur.out + 1] = line
+        end
+      end
+      if #cmds > 0 then list[#list + 1] = cmds end
+    end
+    return list
+  end
+
+  for _, path in ipairs(doc_files()) do
+    for b, cmds in ipairs(transcripts(path)) do
+      it(path .. " transcript " .. b .. " is what the command prints", function()
+        local env = ("cd %s && env -u INFISICAL_TOKEN -u INFISICAL_API_URL PATH=%s:\"$PATH\" "
+          .. "INFISICAL_API_URL=%s INFISICAL_TOKEN=%s ID=%s bash -c ")
+          :format(fake.shellquote(dir), fake.shellquote(dir), srv.url, H.TOKEN, H.ID1)
+        local last_rc
+        for _, c in ipairs(cmds) do
+          while c.out[#c.out] == "" do c.out[#c.out] = nil end
+          local want = table.concat(c.out, "\n")
+          if c.cmd:find("fake_server.py", 1, true) or c.cmd:match("^export ") then
+            -- done by the spec
+          elseif c.cmd == "echo $?" then
+            assert.equal(want, tostring(last_rc), path .. ": exit status of the command before `echo $?`")
+          else
+            local out, rc = fake.run(env .. fake.shellquote(c.cmd) .. " 2>" .. fake.shellquote(dir .. "/stderr"))
+            local err = (fake.read_file(dir .. "/stderr") or ""):gsub("\n$", "")
+            last_rc = rc
+            if out == "" and err ~= "" then out = err end
+            out = out:gsub("\r\n", "\n"):gsub("\r$", "")   -- CSV rows end in CRLF (RFC 4180)
+            assert.equal(want, out, path .. ": $ " .. c.cmd)
+          end
+        end
+      end)
+    end
+  end
+end)
