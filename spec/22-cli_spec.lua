@@ -460,7 +460,7 @@ describe("infisical-tokens", function()
     local tree = os.tmpname()
     os.remove(tree)
     local log, rc = fake.run("luarocks --lua-version=5.4 make --deps-mode=none --tree=" .. shq(tree)
-      .. " lua-infisical-0.1.0-1.rockspec 2>&1")
+      .. " lua-infisical-scm-1.rockspec 2>&1")
     assert.equal(0, rc, log)
     -- a tree outside LuaRocks' configuration: its paths come from `luarocks path`, as for users
     local out
