@@ -276,7 +276,7 @@ describe("infisical-tokens", function()
       local f = os.tmpname()
       local fh = io.open(f, "w"); fh:write("  fake-revoked-token \n"); fh:close()
       local out, rc, err = cli({ "list", ID1, "--token-file", f }, { INFISICAL_API_URL = srv.url })
-      assert.equal(2, rc)
+      assert.equal(3, rc)   -- credentials refused
       assert.matches("HTTP 401", err)
       assert.is_nil((out .. err):find("fake-revoked-token", 1, true))
       fh = io.open(f, "w"); fh:write(H.TOKEN .. "\n"); fh:close()
@@ -453,7 +453,7 @@ describe("infisical-tokens", function()
       _, rc, err = cli({ "audit", ID1 }, { INFISICAL_API_URL = srv.url,
         INFISICAL_UNIVERSAL_AUTH_CLIENT_ID = "fake-client-id",
         INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET = "wrong-secret" })
-      assert.equal(2, rc)
+      assert.equal(3, rc)   -- credentials refused
       assert.matches("check the client id and secret", err)
       assert.is_nil(err:find("wrong-secret", 1, true))
     end)

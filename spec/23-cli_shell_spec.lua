@@ -453,6 +453,68 @@ describe("infisical-tokens in the shell", function()
     end)
   end)
 
+  describe("error kinds: refused credentials exit 3, missing permission exit 2 (issue 9 §2)", function()
+    local function with_token(tok) return { INFISICAL_API_URL = srv.url, INFISICAL_TOKEN = tok } end
+
+    it("a token the server refuses (401 or 403 TokenError): exit 3, said once, nothing on stdout", function()
+      for _, tok in ipairs{ "fake-revoked-token", "fake-expired-token", "fake-malformed-token", "garbage" } do
+        for _, argv in ipairs{ { "list", ID1 }, { "list", ID1, ID2, "--format", "csv" }, { "list", ID1, "--format", "json" },
+            { "audit", ID1, ID2, "--format", "json" } } do
+          local out, rc, err = cli(argv, with_token(tok))
+          local what = tok .. " " .. table.concat(argv, " ")
+          assert.equal(3, rc, what .. ": " .. err)
+          assert.matches("auth error", err, 1, true)
+          assert.matches("infisical-tokens: the server refused the token in INFISICAL_TOKEN (exit status 3)\n", err, 1, true)
+          local _, advices = err:gsub("the server refused", "")
+          assert.equal(1, advices, what)
+          if argv[1] == "list" then assert.equal("", out, what) end
+        end
+      end
+      local f = write_tmp("fake-revoked-token\n")
+      local _, rc, err = cli({ "list", ID1, "--token-file", f }, { INFISICAL_API_URL = srv.url })
+      assert.equal(3, rc)
+      assert.matches("the server refused the token in %-%-token%-file " .. esc(f), err)
+      os.remove(f)
+    end)
+
+    it("Universal Auth credentials refused (wrong secret, unknown client id): exit 3, naming the variables", function()
+      for _, pair in ipairs{ { "fake-client-id", "wrong-secret" }, { "no-such-client", "fake-client-secret" } } do
+        local _, rc, err = cli({ "list", ID1 }, { INFISICAL_API_URL = srv.url,
+          INFISICAL_UNIVERSAL_AUTH_CLIENT_ID = pair[1], INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET = pair[2] })
+        assert.equal(3, rc, err)
+        assert.matches("the server refused the Universal Auth client id and secret %(INFISICAL_UNIVERSAL_AUTH_CLIENT_ID"
+          .. " and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET%)", err)
+        assert.is_nil(err:find(pair[2], 1, true))
+      end
+    end)
+
+    it("a missing permission is exit 2 with advice; every token is still tried", function()
+      local out, rc, err = cli({ "list", ID1 }, with_token("fake-noperm-token"))
+      assert.equal(2, rc)
+      assert.equal("", out)
+      assert.matches("permission error", err, 1, true)
+      assert.matches("the identity of the token in INFISICAL_TOKEN lacks a permission on identities", err, 1, true)
+      out, rc, err = cli({ "revoke", T1, T2, "--yes" }, with_token("fake-noperm-token"))
+      assert.equal(2, rc, err)
+      assert.equal(2, select(2, err:gsub("permission error", "")))
+      assert.equal(3, #H.api_requests(srv))   -- the list's and both revocations
+      assert.is_false(revoked_on_server(T1))
+    end)
+
+    it("revoke stops at refused credentials: the rest are reported as not tried", function()
+      local T3 = "b0000000-0000-4000-8000-000000000003"
+      local out, rc, err = cli({ "revoke", T1, T2, T3, "--yes" }, with_token("fake-revoked-token"))
+      assert.equal(3, rc)
+      assert.equal("", out)
+      assert.matches("revoke " .. esc(T1) .. ": auth error", err)
+      assert.matches("stopped: 2 more token%(s%) not tried", err)
+      assert.equal(1, #H.api_requests(srv))
+      -- other HTTP failures keep exit status 2
+      _, rc = cli({ "list", ID1, ID3 }, env)
+      assert.equal(2, rc)
+    end)
+  end)
+
   describe("raised errors never escape", function()
     -- LUA_INIT runs before the command: it makes the library raise, as each_token and
     -- friends do, an error object (or a table with no __tostring, or a string)

@@ -84,12 +84,10 @@ local function advise(errs)
       if e.kind == "auth" then auth = true elseif e.kind == "permission" then perm = true end
     end
   end
-  if auth then
-    say("the server refused %s: check them, or get a new token (exit status 3)", cred_source)
-  end
+  if auth then say("the server refused %s (exit status 3)", cred_source) end
   if perm then
-    say("the server accepted %s but their identity lacks a permission: its role needs"
-      .. " read (and, to revoke, edit) rights on identities", cred_source)
+    say("the identity of %s lacks a permission on identities (read to list and audit, edit"
+      .. " to revoke)", cred_source)
   end
 end
 
