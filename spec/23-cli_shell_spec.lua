@@ -239,6 +239,21 @@ describe("infisical-tokens in the shell", function()
       assert.matches("cannot read %-%-from%-file", err)
     end)
 
+    it("--token-file - reads the token from standard input, but not with ids from it too", function()
+      local base = { INFISICAL_API_URL = srv.url }
+      local out, rc, err = cli({ "list", ID1, "--token-file", "-", "--format", "json" }, base, { stdin = H.TOKEN .. "\n" })
+      assert.equal(0, rc, err)
+      assert.equal(26, #cjson.decode(out))
+      srv:reset_fixture(H.FIXTURE)
+      for _, argv in ipairs{ { "list", "-", "--token-file", "-" }, { "audit", "--from-file", "-", "--token-file=-" } } do
+        out, rc, err = cli(argv, base, { stdin = ID1 .. "\n" })
+        assert.equal(2, rc)
+        assert.equal("", out)
+        assert.matches("standard input can hold the ids or the token %(%-%-token%-file %-%), not both", err)
+      end
+      assert.equal(0, #H.api_requests(srv))
+    end)
+
     it("an id that is not a UUID is refused before any request, naming it; exit 2", function()
       local f = write_tmp(ID1 .. "\nnot-an-id\n")
       local ua = { INFISICAL_API_URL = srv.url, INFISICAL_UNIVERSAL_AUTH_CLIENT_ID = "fake-client-id",

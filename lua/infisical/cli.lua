@@ -137,43 +137,41 @@ end
 -- same order as the library's), with every complaint in the command's words.
 -- @return opts fields, or nil (reported)
 local function credentials(cmd, o)
-  do
-    if o["token-file"] then
-      local path = o["token-file"]
-      local lines, e = read_lines(path)
-      if not lines then say("%s: cannot read --token-file: %s", cmd, tostring(e)); return nil end
-      local token = (lines[1] or ""):match("^%s*(.-)%s*$")
-      if token == "" then say("%s: --token-file %s holds no token", cmd, path); return nil end
-      if token:find("%c") then
-        say("%s: the token in --token-file %s holds a control character", cmd, path)
-        return nil
-      end
-      cred_source = "the token in --token-file " .. path
-      return { token = token }
-    end
-    local token = env("INFISICAL_TOKEN")
-    if token then
-      if token:find("%c") then say("%s: INFISICAL_TOKEN holds a control character", cmd); return nil end
-      cred_source = "the token in INFISICAL_TOKEN"
-      return { token = token }
-    end
-    local id = env("INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
-    local secret = env("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET")
-    if not id and not secret then
-      say("%s: no credentials: set INFISICAL_TOKEN, or use --token-file FILE, or set"
-        .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", cmd)
-      return nil
-    elseif not id or not secret then
-      say("%s: %s is set but %s is not: Universal Auth needs both (or set INFISICAL_TOKEN, or"
-        .. " use --token-file FILE)", cmd,
-        id and "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID" or "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
-        id and "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET" or "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+  if o["token-file"] then
+    local path = o["token-file"]
+    local lines, e = read_lines(path)
+    if not lines then say("%s: cannot read --token-file: %s", cmd, tostring(e)); return nil end
+    local token = (lines[1] or ""):match("^%s*(.-)%s*$")
+    if token == "" then say("%s: --token-file %s holds no token", cmd, path); return nil end
+    if token:find("%c") then
+      say("%s: the token in --token-file %s holds a control character", cmd, path)
       return nil
     end
-    cred_source = "the Universal Auth client id and secret (INFISICAL_UNIVERSAL_AUTH_CLIENT_ID"
-      .. " and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)"
-    return { client_id = id, client_secret = secret }
+    cred_source = "the token in --token-file " .. path
+    return { token = token }
   end
+  local token = env("INFISICAL_TOKEN")
+  if token then
+    if token:find("%c") then say("%s: INFISICAL_TOKEN holds a control character", cmd); return nil end
+    cred_source = "the token in INFISICAL_TOKEN"
+    return { token = token }
+  end
+  local id = env("INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+  local secret = env("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET")
+  if not id and not secret then
+    say("%s: no credentials: set INFISICAL_TOKEN, or use --token-file FILE, or set"
+      .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", cmd)
+    return nil
+  elseif not id or not secret then
+    say("%s: %s is set but %s is not: Universal Auth needs both (or set INFISICAL_TOKEN, or"
+      .. " use --token-file FILE)", cmd,
+      id and "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID" or "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+      id and "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET" or "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+    return nil
+  end
+  cred_source = "the Universal Auth client id and secret (INFISICAL_UNIVERSAL_AUTH_CLIENT_ID"
+    .. " and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)"
+  return { client_id = id, client_secret = secret }
 end
 
 --- The client from the options, then the environment. Returns client or nil (reported).
@@ -194,6 +192,21 @@ local function make_client(cmd, o)
   if not ok then say("%s: %s", cmd, (describe(client):gsub("^infisical: new: ", ""))); return nil end
   if not client then say("%s: %s", cmd, err_text(err)); return nil end
   return client
+end
+
+--- The ids of a subcommand (see cli/ids.lua), or nil and the exit status (reported).
+local function collect_ids(cmd, what, metavar, o, pos)
+  local stdin_ids = o["from-file"] == "-"
+  for _, a in ipairs(pos) do if a == "-" then stdin_ids = true end end
+  if stdin_ids and o["token-file"] == "-" then
+    return nil, usage_fail(args.usage(cmd, "standard input can hold the ids or the token"
+      .. " (--token-file -), not both"))
+  end
+  local ids, u, rerr = ids_mod.collect(cmd, what, metavar, pos, o["from-file"])
+  if ids then return ids end
+  if u then return nil, usage_fail(u) end
+  say("%s: %s", cmd, rerr)
+  return nil, ERRORS
 end
 
 local function get_now(cmd, o)
@@ -396,13 +409,8 @@ local function cmd_list(argv, first)
   fmt, u = check_format(cmd, o, FORMATS)
   if not fmt then return usage_fail(u) end
   if o.yes and not o["revoke-matching"] then return usage_fail(args.usage(cmd, "--yes only goes with --revoke-matching")) end
-  local ids, rerr
-  ids, u, rerr = ids_mod.collect(cmd, "identity", "IDENTITY_ID", pos, o["from-file"])
-  if not ids then
-    if u then return usage_fail(u) end
-    say("%s: %s", cmd, rerr)
-    return ERRORS
-  end
+  local ids, status_code = collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
+  if not ids then return status_code end
   local client = make_client(cmd, o)
   if not client then return ERRORS end
 
@@ -465,13 +473,8 @@ local function cmd_audit(argv, first)
   if u then return usage_fail(u) end
   ps, u = args.int(cmd, o, "page-size", 1, 100)
   if u then return usage_fail(u) end
-  local ids, rerr
-  ids, u, rerr = ids_mod.collect(cmd, "identity", "IDENTITY_ID", pos, o["from-file"])
-  if not ids then
-    if u then return usage_fail(u) end
-    say("%s: %s", cmd, rerr)
-    return ERRORS
-  end
+  local ids, status_code = collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
+  if not ids then return status_code end
   local client = make_client(cmd, o)
   if not client then return ERRORS end
 
@@ -557,12 +560,8 @@ local function cmd_revoke(argv, first)
   if not o then return usage_fail(pos) end
   if o.help then stdout:write(help.revoke); return OK end
   quiet = o.quiet == true
-  local ids, u, rerr = ids_mod.collect(cmd, "token", "TOKEN_ID", pos, o["from-file"])
-  if not ids then
-    if u then return usage_fail(u) end
-    say("%s: %s", cmd, rerr)
-    return ERRORS
-  end
+  local ids, status_code = collect_ids(cmd, "token", "TOKEN_ID", o, pos)
+  if not ids then return status_code end
   local list = {}
   for i, id in ipairs(ids) do list[i] = { id = id } end
   local client

@@ -7,8 +7,9 @@ Connection (every subcommand):
   --api-url URL        the server (default $INFISICAL_API_URL, else https://us.infisical.com);
                        with or without a trailing /api (or /api/v1)
   --domain URL         the same as --api-url, under the Infisical CLI's name for it
-  --token-file FILE    read the access token from FILE (first line); default $INFISICAL_TOKEN,
-                       else Universal Auth with $INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and
+  --token-file FILE    read the access token from FILE (first line; '-': standard input);
+                       default $INFISICAL_TOKEN, else Universal Auth with
+                       $INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and
                        $INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET. A token is never taken on
                        the command line: other users could read it from the process list.
   --timeout SECONDS    per request (default 60)
@@ -84,7 +85,9 @@ an empty result is not printed (no header, no [], no "no matching tokens").
 
 Acting on the result:
   --revoke-matching    revoke the listed tokens that are not revoked yet; without --yes
-                       only prints (on stderr) what it would revoke
+                       only prints (on stderr) what it would revoke. A listed token whose
+                       id is not a UUID is reported and left alone (exit status 2); a
+                       failure on one token does not stop the others
   -y, --yes            really revoke
 
 Exit status: 0 listed, 1 some identity has more than the 200 tokens the server lets a
