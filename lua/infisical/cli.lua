@@ -584,6 +584,7 @@ local COMMANDS = { list = cmd_list, audit = cmd_audit, revoke = cmd_revoke }
 --- Each subcommand's options (besides `args.common`), for the spec that holds the help
 -- texts to them.
 _M.OPTIONS = { list = LIST_SPEC, audit = AUDIT_SPEC, revoke = REVOKE_SPEC }
+args.subcommands = _M.OPTIONS
 
 --- Runs the command line `argv` (an `arg`-style array); returns the exit status.
 -- Whatever a subcommand raises (an error object from the library, a string, anything)

@@ -69,7 +69,20 @@ local function option_names(spec)
   return names
 end
 
+--- Every subcommand's options (name -> spec), set by the command: an option of another
+-- subcommand is named as such instead of being called unknown.
+_M.subcommands = {}
+
 local function unknown(cmd, shown, name, spec)
+  local others = {}
+  for other, ospec in pairs(_M.subcommands) do
+    if other ~= cmd and ospec[name] then others[#others + 1] = other end
+  end
+  table.sort(others)
+  if #others > 0 then
+    return _M.usage(cmd, ("option '%s' is not one of %s's (%s %s it)"):format(shown, tostring(cmd),
+      table.concat(others, " and "), #others == 1 and "takes" or "take"))
+  end
   local guess = _M.closest(name, option_names(spec))
   return _M.usage(cmd, ("unknown option '%s'%s"):format(shown,
     guess and (" (did you mean '--%s'?)"):format(guess) or ""))
