@@ -345,7 +345,7 @@ end
 -- request would be refused too).
 -- @return counts revoked, already, failed; and the errors met
 local function revoke_list(client, list, yes, stream)
-  local done, already, failed, errs = 0, 0, 0, {}
+  local done, already, failed, would, errs = 0, 0, 0, 0, {}
   local function line(what, id, label)
     if not quiet then stream:write(what, " ", out.clean(id), label, "\n") end
   end
@@ -357,6 +357,7 @@ local function revoke_list(client, list, yes, stream)
       say("revoke %s%s: not revoked: the server listed a token id that is not a UUID",
         ids_mod.show(id), label)
     elseif not yes then
+      would = would + 1
       line("would revoke", id, label)
     else
       local ok, res, err = pcall(client.revoke_token, client, id)
@@ -379,8 +380,8 @@ local function revoke_list(client, list, yes, stream)
       end
     end
   end
-  if not yes and #list > 0 then
-    note("dry run: %d token(s) would be revoked; pass --yes to revoke them", #list)
+  if not yes and would > 0 then
+    note("dry run: %d token(s) would be revoked; pass --yes to revoke them", would)
   end
   return done, already, failed, errs
 end
