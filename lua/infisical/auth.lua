@@ -45,11 +45,10 @@ function _M.expire(client)
 end
 
 --- Whether the server refused the access token itself, so logging in again may help:
--- 401 (revoked, deleted, missing) or 403 TokenError (expired or malformed: the server
--- answers an expired token with 403, not 401).
+-- kind "auth", i.e. 401 (revoked, deleted, expired by TTL, used up, missing) or 403
+-- TokenError (expired by max TTL, malformed).
 function _M.rejected(client, err)
-  if states[client] == nil or type(err) ~= "table" or err.kind ~= "http" then return false end
-  return err.status == 401 or (err.status == 403 and err.error == "TokenError")
+  return states[client] ~= nil and type(err) == "table" and err.kind == "auth"
 end
 
 --- Seconds before `expiresIn` runs out at which we log in again: a tenth of the
@@ -68,6 +67,24 @@ end
 
 local function bad_answer(message, url)
   return core.error{ kind = "decode", message = message, method = "POST", url = url }
+end
+
+--- A refused login is about the client id and secret, never about an access token: says
+-- so (kind "auth"; `hint`, which tostring shows, in the user's terms). Real servers answer
+-- an unknown client id with 404.
+local function login_refusal(err)
+  if err.kind ~= "auth" and not (err.kind == "http" and err.status == 404) then return end
+  local m = type(err.message) == "string" and err.message or ""
+  err.kind = "auth"
+  if err.status == 404 then
+    err.hint = "no identity has this Universal Auth client id: check the client id"
+  elseif find(m, "expired client secret", 1, true) then
+    err.hint = "the Universal Auth client secret has expired: create a new one"
+  elseif find(m, "usage limit", 1, true) then
+    err.hint = "the Universal Auth client secret is used up: create a new one"
+  else
+    err.hint = "Universal Auth credentials refused: check the client id and secret"
+  end
 end
 
 --- Logs in (with the client's retry policy); returns the access token or nil, err.
@@ -105,10 +122,7 @@ function _M.login(client, redact, clock)
       return token
     end
     err = redact_all(client, err, redact)
-    if err.kind == "http" and err.status == 401 then
-      err.message = (err.message or "") ..
-        " (Universal Auth login refused: check the client id and secret)"
-    end
+    login_refusal(err)
     local wait = retry.delay(client.opts, err, attempt)
     if not wait then
       err = retry.give_up(err, attempt + 1, first, core.monotime())

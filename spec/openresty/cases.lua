@@ -140,8 +140,9 @@ case("http_errors", {
   end,
   check = function(res)
     assert.same({ "http", 404, "NotFound" }, { res.notfound.kind, res.notfound.status, res.notfound.error })
-    assert.same({ "http", 403, "TokenError" }, { res.expired.kind, res.expired.status, res.expired.error })
-    assert.same({ "http", 401, "UnauthorizedError" }, { res.revoked.kind, res.revoked.status, res.revoked.error })
+    assert.same({ "auth", 403, "TokenError" }, { res.expired.kind, res.expired.status, res.expired.error })
+    assert.same({ "auth", 401, "UnauthorizedError" }, { res.revoked.kind, res.revoked.status, res.revoked.error })
+    assert.matches("; the access token was revoked", res.revoked.text, 1, true)
     assert.same({ "http", 400, "BadRequest" }, { res.notokenauth.kind, res.notokenauth.status, res.notokenauth.error })
     assert.matches("^infisical: http error %(GET http://127%.0%.0%.1:%d+/api/v1/auth/token%-auth/identities/", res.notfound.text)
   end,
@@ -385,7 +386,8 @@ case("universal_auth", {
   end,
   check = function(res, srv)
     assert.equal(2, res.n)
-    assert.same({ "http", 401 }, { res.bad.kind, res.bad.status })
+    assert.same({ "auth", 401 }, { res.bad.kind, res.bad.status })
+    assert.matches("; Universal Auth credentials refused", res.bad.text, 1, true)
     local logins = 0
     for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
       if r.path:find("/universal%-auth/login$") then
