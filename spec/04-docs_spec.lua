@@ -167,7 +167,21 @@ describe("shell transcripts in the docs", function()
 
   local function transcripts(path)
     local list = {}
-    for block in assert(fake.read_file(path)):gmatch("```\n(.-)\n```") do
+    -- Fenced blocks in document order: a fence with an info string (```lua, ```sh) opens a
+    -- block that is not a transcript; only bare ``` blocks are.
+    local blocks, open, body = {}, nil, nil
+    for line in (assert(fake.read_file(path)) .. "\n"):gmatch("([^\n]*)\n") do
+      if not open then
+        local info = line:match("^```(.*)$")
+        if info then open, body = info, {} end
+      elseif line == "```" then
+        if open == "" then blocks[#blocks + 1] = table.concat(body, "\n") end
+        open = nil
+      else
+        body[#body + 1] = line
+      end
+    end
+    for _, block in ipairs(blocks) do
       local cmds, cur = {}, nil
       for line in (block .. "\n"):gmatch("([^\n]*)\n") do
         local cmd = line:match("^%$ (.*)$")
