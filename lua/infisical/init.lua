@@ -77,7 +77,7 @@ local function config_error(message)
 end
 
 --- Creates a client.
--- @tparam[opt] table opts see README "infisical.new"
+-- @tparam[opt] table opts every option with its default: docs/api.md, "infisical.new"
 -- @return client, or nil and an error (kind "config") when no token or a bad base URL is given
 function _M.new(opts)
   opts = options.check("new", opts, new_spec)

@@ -152,6 +152,9 @@ def check_token(S, bearer, count_use=True):
     if bearer == "":
         return None, error(S, 403, "TokenError", "jwt must be provided")
     info = S.access_tokens.get(bearer)
+    if info is None and bearer in S.signed:
+        # a token this server issued before a reset: its row is gone
+        return None, error(S, 401, "UnauthorizedError", MSG_NO_TOKEN)
     if info is None or info.get("state") == "malformed":
         # not a JWT this server signed
         return None, error(S, 403, "TokenError", MSG_MALFORMED)
@@ -199,8 +202,7 @@ def rate_limit(S, req, resp_headers):
     else:
         msg = "Rate limit exceeded. Please try again in %d seconds" % reset
     resp = error(S, 429, "RateLimitExceeded", msg)
-    if not S.legacy():
-        resp.headers.extend(hdrs)
+    resp.headers.extend(hdrs)   # recorded (real-429.txt): the 429 carries them too
     resp.headers.append(("retry-after", str(reset)))
     return resp
 

@@ -2,6 +2,14 @@
 
 All methods expect the caller to hold State.lock when mutating or reading
 tokens from several threads (the HTTP layer does this).
+
+State keys (POST /_fake/reset, --state FILE): mode ("current" | "legacy", the late-2024
+server of spec/fixtures/real-exchanges/), all_auth_methods, latency, replica_lag,
+rate_limit {limit, window}, churn, usage_write_delay (seconds before use counts are
+written; default 60 like the real server), access_tokens {bearer: {state (TOKEN_STATES),
+can_read, can_write, identity_id, token_id (its record), uses, uses_limit}},
+universal_auth {client id: {secret, access_token (the first login's bearer), expires_in,
+max_ttl, identity_id}}, identities {id: {token_auth, tokens, generate}}.
 """
 import copy
 import datetime as _dt
@@ -115,6 +123,9 @@ def new_record(identity_id, token_id, name, at_ms, **over):
 class State:
     def __init__(self, data=None):
         self.lock = threading.RLock()
+        # Bearers this server has signed, kept across resets (the signing key outlives
+        # the database): one whose row is gone is "deleted" (401), not garbage (403).
+        self.signed = set()
         self.load(data or {})
 
     # -- loading -------------------------------------------------------
@@ -147,6 +158,8 @@ class State:
             info.setdefault("can_read", True)
             info.setdefault("can_write", True)
             self.access_tokens[bearer] = info
+            if info["state"] != "malformed":
+                self.signed.add(bearer)
         self.universal_auth = data.get("universal_auth") or {}
         self.identities = {}
         for iid, ident in (data.get("identities") or {}).items():
@@ -248,6 +261,7 @@ class State:
                 ident["tokens"].append(record)
                 self._created_mono[record["id"]] = time.monotonic()
         self.access_tokens[bearer] = info
+        self.signed.add(bearer)
         return info
 
     def create_token(self, identity_id, name):
