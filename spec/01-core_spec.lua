@@ -225,6 +225,32 @@ describe("infisical.core sessions", function()
     s:close()
   end)
 
+  it("an extra header replaces the session's own of that name; one with no value leaves it out", function()
+    local s = core.session{ token = H.TOKEN }
+    local last = function() local r = H.api_requests(srv); return r[#r].headers end
+    assert.equal(401, (s:perform("GET", url(), { "Authorization:", "X-Extra: 1" })))   -- no token: refused
+    assert.is_nil(last().authorization)          -- what a Universal Auth login sends
+    assert.equal("1", last()["x-extra"])
+    assert.equal("application/json", last().accept)
+    assert.equal(401, (s:perform("GET", url(), { "authorization:  \t" })))   -- any case, blanks
+    assert.is_nil(last().authorization)
+    s:perform("GET", url(), { "ACCEPT: text/plain" })
+    assert.equal("text/plain", last().accept)
+    -- the session's own list is untouched by a request's extras
+    assert.equal(200, (s:perform("GET", url())))
+    assert.matches("^Bearer %x+$", last().authorization)
+    assert.equal("application/json", last().accept)
+    -- the same in libcurl's multi interface (list_many)
+    local m = core.multi{ token = H.TOKEN }
+    m:add(1, "GET", url(), { "Authorization:" })
+    local tag, status
+    repeat m:wait(5); tag, status = m:next() until tag
+    assert.same({ 1, 401 }, { tag, status })
+    assert.is_nil(last().authorization)
+    m:close()
+    s:close()
+  end)
+
   it("reuses one connection for successive calls", function()
     srv:reset(H.state())
     local s = core.session{ token = H.TOKEN }

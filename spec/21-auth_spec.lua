@@ -95,6 +95,36 @@ describe("Universal Auth", function()
     end)
   end
 
+  it("a login carries no bearer, so a refused token is recovered from with one login", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))
+    srv:token{ client_id = CID, state = "revoked" }
+    assert(c:list_tokens(H.ID1))
+    assert(c:list_tokens(H.ID1))
+    assert.same({ "POST login 200", "GET list 200", "GET list 401", "POST login 200", "GET list 200",
+      "GET list 200" }, calls())
+    for _, r in ipairs(H.api_requests(srv)) do
+      if r.path == LOGIN then assert.is_nil(r.headers.authorization) end
+    end
+  end)
+
+  it("a refused re-login shows neither the old token nor the secret", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))
+    srv:token{ client_id = CID, state = "deleted" }
+    srv:faults{ { match = "login", status = 401, body = { statusCode = 401, error = "UnauthorizedError",
+      message = "Invalid credentials for " .. CSECRET .. " with Bearer " .. UA_TOKEN } } }
+    local page, err = c:list_tokens(H.ID1)
+    assert.is_nil(page)
+    assert.same({ "auth", 401, true }, { err.kind, err.status, err.login })
+    assert.matches("[REDACTED]", err.message, 1, true)
+    for _, s in ipairs(H.strings(err)) do
+      assert.is_nil(s:find(CSECRET, 1, true), s)
+      assert.is_nil(s:find(UA_TOKEN, 1, true), s)
+    end
+    assert.same({ "POST login 200", "GET list 200", "GET list 401", "POST login 401" }, calls())
+  end)
+
   it("a second refusal is the answer: no loop", function()
     local c = ua_client()
     assert(c:list_tokens(H.ID1))
