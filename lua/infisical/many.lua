@@ -162,6 +162,7 @@ function Run:send(job)
   job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
   -- the engines take the token when the request is added, before anything yields
   job.gen = self.auth and self.auth.generation(client)
+  job.sent = monotime()   -- the first attempt's is where a retried call's `elapsed` starts
   self.engine:add(job.tag, "GET", job.url)
 end
 
