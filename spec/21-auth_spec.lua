@@ -90,10 +90,40 @@ describe("Universal Auth", function()
       s.access_tokens[UA_TOKEN] = { state = case[1] }
       srv:reset(s)
       local page = assert(c:list_tokens(H.ID1))
-      assert.equal(20, #page.tokens)
+      assert.equal(26, #page.tokens)   -- one page of page_size (100)
       assert.same({ "GET list " .. case[2], "POST login 200", "GET list 200" }, calls())
     end)
   end
+
+  it("a login carries no bearer, so a refused token is recovered from with one login", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))
+    srv:token{ client_id = CID, state = "revoked" }
+    assert(c:list_tokens(H.ID1))
+    assert(c:list_tokens(H.ID1))
+    assert.same({ "POST login 200", "GET list 200", "GET list 401", "POST login 200", "GET list 200",
+      "GET list 200" }, calls())
+    for _, r in ipairs(H.api_requests(srv)) do
+      if r.path == LOGIN then assert.is_nil(r.headers.authorization) end
+    end
+  end)
+
+  it("a refused re-login shows neither the old token nor the secret", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))
+    srv:token{ client_id = CID, state = "deleted" }
+    srv:faults{ { match = "login", status = 401, body = { statusCode = 401, error = "UnauthorizedError",
+      message = "Invalid credentials for " .. CSECRET .. " with Bearer " .. UA_TOKEN } } }
+    local page, err = c:list_tokens(H.ID1)
+    assert.is_nil(page)
+    assert.same({ "auth", 401, true }, { err.kind, err.status, err.login })
+    assert.matches("[REDACTED]", err.message, 1, true)
+    for _, s in ipairs(H.strings(err)) do
+      assert.is_nil(s:find(CSECRET, 1, true), s)
+      assert.is_nil(s:find(UA_TOKEN, 1, true), s)
+    end
+    assert.same({ "POST login 200", "GET list 200", "GET list 401", "POST login 401" }, calls())
+  end)
 
   it("a second refusal is the answer: no loop", function()
     local c = ua_client()
@@ -118,11 +148,30 @@ describe("Universal Auth", function()
     local c = ua_client{ client_secret = "wrong" }
     local page, err = c:list_tokens(H.ID1)
     assert.is_nil(page)
-    assert.equal("http", err.kind)
+    assert.equal("auth", err.kind)
     assert.equal(401, err.status)
+    assert.equal("Invalid credentials", err.message)   -- the server's, as sent
     assert.is_true(err.login)
-    assert.matches("check the client id and secret", tostring(err), 1, true)
+    assert.matches("; Universal Auth credentials refused: check the client id and secret", tostring(err), 1, true)
     assert.same({ "POST login 401" }, calls())
+  end)
+
+  it("a refused login says which credential to check (kind auth), never the secret", function()
+    for _, c in ipairs{
+      { 404, "NotFound", "No identity with specified client ID was found", "no identity has this Universal Auth client id" },
+      { 401, "UnauthorizedError", "Access denied due to expired client secret", "client secret has expired" },
+      { 401, "UnauthorizedError", "Access denied due to client secret usage limit reached", "client secret is used up" },
+      { 401, "UnauthorizedError", "Invalid credentials " .. CSECRET, "check the client id and secret" },
+    } do
+      srv:reset_fixture(H.FIXTURE)
+      srv:faults{ { match = "login", status = c[1], body = { statusCode = c[1], error = c[2], message = c[3] } } }
+      local _, err = ua_client():list_tokens(H.ID1)
+      assert.same({ "auth", c[1], c[2], true }, { err.kind, err.status, err.error, err.login })
+      assert.matches(c[4], err.hint, 1, true)
+      assert.equal("; " .. err.hint, tostring(err):sub(-#err.hint - 2))
+      for _, s in ipairs(H.strings(err)) do assert.is_nil(s:find(CSECRET, 1, true), s) end
+      assert.same({ "POST login " .. c[1] }, calls())   -- not retried
+    end
   end)
 
   it("login failures that are retryable are retried", function()
@@ -186,13 +235,13 @@ describe("Universal Auth", function()
     local fh = assert(io.open(f, "w")); fh:write(script); fh:close()
     local out = fake.run("env -u INFISICAL_TOKEN INFISICAL_UNIVERSAL_AUTH_CLIENT_ID=" .. CID
       .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET=" .. CSECRET .. " lua5.4 " .. f .. " 2>&1")
-    assert.equal("20", out)
+    assert.equal("26", out)
     assert.same({ "POST login 200", "GET list 200" }, calls())
     -- INFISICAL_TOKEN wins over the pair
     srv:reset_fixture(H.FIXTURE)
     out = fake.run("INFISICAL_TOKEN=fake-valid-token INFISICAL_UNIVERSAL_AUTH_CLIENT_ID=" .. CID
       .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET=" .. CSECRET .. " lua5.4 " .. f .. " 2>&1")
-    assert.equal("20", out)
+    assert.equal("26", out)
     assert.same({ "GET list 200" }, calls())
     os.remove(f)
   end)
@@ -245,8 +294,39 @@ describe("revoke_token", function()
     assert.matches("already revoked", tostring(err))
     -- other failures keep their kind
     local _, err2 = H.client(srv, { token = "fake-noperm-token" }):revoke_token("b0000000-0000-4000-8000-000000000002")
-    assert.equal("http", err2.kind)
+    assert.equal("permission", err2.kind)
     assert.equal(403, err2.status)
+  end)
+
+  it("a 404 on a retry after a lost answer is success: the lost attempt revoked it", function()
+    for _, f in ipairs{ { status = 502, body = "" }, { status = 504, body = "" }, { close = true } } do
+      srv:reset_fixture(H.FIXTURE)
+      f.match, f.carry_out = "/revoke", true
+      srv:faults{ f }
+      local ok, note = H.client(srv):revoke_token(TID)
+      assert.is_true(ok)
+      assert.equal("already_revoked_on_retry", note)
+      assert.is_true(record(TID).isAccessTokenRevoked)
+      assert.equal(2, #H.api_requests(srv))
+    end
+    -- a 429 was refused before the handler ran: the 404 after it is an earlier revoke's
+    srv:reset_fixture(H.FIXTURE)
+    local c = H.client(srv)
+    assert.is_true(c:revoke_token(TID))
+    srv:faults{ { match = "/revoke", status = 429, headers = { ["retry-after"] = "0" },
+      body = { statusCode = 429, error = "RateLimitExceeded", message = "Please try again in 0 seconds" } } }
+    local ok, err = c:revoke_token(TID)
+    assert.is_nil(ok)
+    assert.same({ "already_revoked", 404, 2 }, { err.kind, err.status, err.attempts })
+    -- so is a connection that was never made (nothing was sent)
+    local dead = fake.start{ fixture = H.FIXTURE }
+    local url = dead.url
+    dead:stop()
+    ok, err = assert(infisical.new{ base_url = url, token = H.TOKEN, retries = 1, backoff = 0.01 })
+      :revoke_token(TID)
+    assert.is_nil(ok)
+    assert.same({ "network", 7 }, { err.kind, err.curl_code })
+    assert.is_false(require("infisical.retry").maybe_carried_out(err))
   end)
 
   it("escapes the id into one path segment", function()

@@ -277,11 +277,15 @@ static int multi_next(lua_State *L)
 }
 
 /* Drops every unfinished and unclaimed transfer (an abandoned stream); connections that
- * were mid-answer are closed by libcurl, the others stay cached. */
+ * were mid-answer are closed by libcurl, the others stay cached. A cleanup like close:
+ * on a closed multi there is nothing to drop, and raising would replace the error of a
+ * loop body that closed the client (a stream's __close aborts). */
 static int multi_abort(lua_State *L)
 {
-    imulti *m = check_open(L);
+    imulti *m = luaL_checkudata(L, 1, IMULTI_MT);
     int i;
+    if (m->closed)
+        return 0;
     for (i = 0; i < m->nslots; i++) {
         islot *s = m->slots[i];
         if (s->state == SLOT_RUNNING)

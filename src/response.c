@@ -144,12 +144,17 @@ static void issues_sentence(lua_State *L, int rd, int issues)
     }
 }
 
+/* A header's value, or NULL when it is absent or holds a NUL byte (never a valid value,
+ * and the C string would end there: "60\0junk" would read as Retry-After 60). */
 static const char *header(lua_State *L, int headers, const char *name)
 {
     const char *v = NULL;
     if (lua_istable(L, headers)) {
+        size_t n;
         lua_getfield(L, headers, name);
-        v = lua_tostring(L, -1);
+        v = lua_tolstring(L, -1, &n);
+        if (v != NULL && strlen(v) != n)
+            v = NULL;
         lua_pop(L, 1);   /* the string stays alive in the headers table */
     }
     return v;
@@ -164,18 +169,38 @@ static void set_arg(lua_State *L, const char *k, int idx)
     }
 }
 
-/* Retry-After is either delay-seconds or an HTTP date. */
+/* Decimal seconds, "60" or "1.5" with optional blanks after: the whole value or -1.
+ * Not strtod, which also reads "0x3C" (60), "6e1" and "60abc". */
+static lua_Integer decimal_seconds(const char *v)
+{
+    double d = 0, scale = 1;
+    int digits = 0;
+    for (; *v >= '0' && *v <= '9'; v++, digits++)
+        if ((d = d * 10 + (*v - '0')) >= 1e9)
+            return -1;
+    if (digits == 0)
+        return -1;
+    if (*v == '.') {
+        v++;
+        if (!(*v >= '0' && *v <= '9'))
+            return -1;
+        for (; *v >= '0' && *v <= '9'; v++)
+            d += (*v - '0') * (scale /= 10);
+    }
+    while (*v == ' ' || *v == '\t') v++;
+    return *v == '\0' ? (lua_Integer)ceil(d) : -1;
+}
+
+/* Retry-After is either delay-seconds or an HTTP date (which starts with a day name). */
 static void set_retry_after(lua_State *L, int headers)
 {
     const char *v = header(L, headers, "retry-after");
     lua_Integer secs = -1;
     if (v == NULL)
         return;
+    v += strspn(v, " \t");
     if (*v >= '0' && *v <= '9') {
-        char *end;
-        double d = strtod(v, &end);
-        if (d >= 0 && d < 1e9)
-            secs = (lua_Integer)ceil(d);
+        secs = decimal_seconds(v);
     } else {
         time_t when = curl_getdate(v, NULL);
         if (when != (time_t)-1) {
@@ -187,7 +212,78 @@ static void set_retry_after(lua_State *L, int headers)
         ierr_setint(L, "retry_after", secs);
 }
 
-/* Pushes nil and an "http" error for a non-2xx answer; returns 2. */
+/* The server's field k of the error at err, or NULL. */
+static const char *field(lua_State *L, int err, const char *k)
+{
+    const char *v;
+    lua_getfield(L, err, k);
+    v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);   /* the string stays alive in the error table */
+    return v;
+}
+
+static int contains(const char *s, const char *part)
+{
+    return s != NULL && strstr(s, part) != NULL;
+}
+
+/* Sorts a refusal by what the caller must do, and says in the user's terms what happened
+ * (`hint`, shown by tostring); status, error and message stay the server's.
+ *   auth:       the credentials were refused (401, except validation failures, which the
+ *               late-2024 servers also answer with 401; 403 TokenError): get a new token,
+ *               log in again, fix the value given as the token
+ *   permission: the credentials are fine but their identity may not do this (403
+ *               PermissionDenied, or ForbiddenError)
+ * The messages matched are those of Infisical's backend (identity-access-token-service.ts,
+ * the JWT errors of its error handler). */
+static void classify(lua_State *L, int err, long status)
+{
+    const char *e = field(L, err, "error"), *m = field(L, err, "message");
+    const char *kind = NULL, *hint = NULL;
+    int named = e != NULL;
+    if ((status == 401 && !(named && strcmp(e, "ValidationFailure") == 0))
+        || (status == 403 && named && strcmp(e, "TokenError") == 0)) {
+        kind = "auth";
+        if (contains(m, "Token missing"))
+            hint = "no access token was sent";
+        else if (contains(m, "uses limit"))
+            hint = "the access token is used up (its use limit was reached) and the server"
+                   " deleted it: use a new token";
+        else if (contains(m, "TTL expiration") || contains(m, "has expired"))
+            hint = "the access token has expired: use a new token";
+        else if (contains(m, "No identity access token found"))
+            hint = "the access token was revoked, or no longer exists (the server deletes"
+                   " expired and used-up tokens): use a new token";
+        else if (status == 403)
+            hint = "the access token is malformed or was not issued by this server: check"
+                   " the value given as the token";
+        else
+            hint = "the server refused the access token";
+    } else if (status == 403 && named
+               && (strcmp(e, "PermissionDenied") == 0 || strcmp(e, "ForbiddenError") == 0)) {
+        kind = "permission";
+        if (contains(m, "IP address"))
+            hint = "the server does not accept these credentials from this IP address (see the"
+                   " identity's trusted IPs)";
+        else
+            hint = "the token's identity is not allowed to do this: give it a role with this"
+                   " permission on identities";
+    } else if (status == 500 && named && strcmp(e, "FindOne") == 0) {
+        hint = "the identity id is probably malformed (Infisical answers an id that is not a"
+               " UUID this way)";
+    }
+    if (kind != NULL) {
+        lua_pushstring(L, kind);
+        lua_setfield(L, err, "kind");
+    }
+    if (hint != NULL) {
+        lua_pushstring(L, hint);
+        lua_setfield(L, err, "hint");
+    }
+}
+
+/* Pushes nil and an error for a non-2xx answer (kind "http", or what classify says);
+ * returns 2. */
 static int http_error(lua_State *L, long status, int body, int headers, int rd)
 {
     size_t blen;
@@ -228,6 +324,7 @@ static int http_error(lua_State *L, long status, int body, int headers, int rd)
         lua_pushfstring(L, "redirect%s not followed", loc ? " to another location" : "");
         lua_setfield(L, err, "message");
     }
+    classify(L, err, status);
     lua_settop(L, err);
     return 2;
 }

@@ -1,9 +1,12 @@
 rockspec_format = "3.0"
 package = "lua-infisical"
-version = "0.1.0-1"
+-- The repository's head. A release rockspec (lua-infisical-X.Y.Z-1.rockspec, whose
+-- source is the release tarball) and its .src.rock are written by `make dist`, from this
+-- file: see docs/releasing.md.
+version = "scm-1"
 source = {
    url = "git+https://github.com/lua-infisical/lua-infisical.git",
-   tag = "v0.1.0",
+   branch = "main",
 }
 description = {
    summary = "List Infisical machine-identity tokens from Lua (libcurl C core, native tables)",
