@@ -23,7 +23,7 @@ local function client(args, over)
   local o = { base_url = args.base, token = "fake-valid-token", transport = "cosocket",
     retries = 0, timeout = tonumber(args.timeout) or 5 }
   for k, v in pairs(over or {}) do o[k] = v end
-  return assert(require("infisical").new(o))
+  return assert(require("resty.infisical").new(o))
 end
 
 --- A field of /proc/self/status, in kB.
