@@ -194,6 +194,20 @@ describe("cosocket transport on the wire (in nginx)", function()
       c:close()
     end)
 
+    it("is not reused when bytes arrived after the answer (libcurl's multi, list_many)", function()
+      up = upstream(script)
+      local c = assert(require("infisical").new{ base_url = up.url, token = "fake-valid-token",
+        transport = "curl", retries = 0, timeout = 5 })
+      local ID1, ID2 = "a0000000-0000-4000-8000-000000000001", "a0000000-0000-4000-8000-000000000002"
+      local r1 = c:list_many{ ID1 }
+      fake.sleep(0.05)
+      local r2, e2 = c:list_many{ ID2 }
+      assert.equal("a1", r1[ID1][1].id)
+      assert.is_nil(e2[ID2], e2[ID2] and tostring(e2[ID2]))
+      assert.equal("b1", r2[ID2][1].id)
+      c:close()
+    end)
+
     it("is not kept when more than the answer came with it", function()
       up = upstream{ { READ, send(answer("a1") .. answer("stale")), hold() },
         { READ, send(answer("b1")), hold() } }
