@@ -87,7 +87,7 @@ local READ = { read = true }
 local function send(s) return { send = s } end
 local function hold(s) return { hold = s or 10 } end
 
-describe("cosocket transport on the wire (in nginx)", function()
+describe("the wire: cosockets in nginx, and libcurl", function()
   local web, up
 
   setup(function()
