@@ -15,8 +15,8 @@ local core = require "infisical.core"
 
 local ngx = ngx
 local setmetatable, tonumber, type, concat = setmetatable, tonumber, type, table.concat
-local find, sub, lower, match, gmatch, format = string.find, string.sub, string.lower,
-  string.match, string.gmatch, string.format
+local find, sub, lower, match, format = string.find, string.sub, string.lower,
+  string.match, string.format
 local min, max, floor = math.min, math.max, math.floor
 
 local _M = { name = "cosocket" }
@@ -388,16 +388,17 @@ local function attempt(self, deadline, method, extra, body, scheme, host, port, 
     return nil, kind_of(err), "sending the request: " .. err, reused > 0
   end
 
-  local status, rbody, headers, keepalive = read_response(self, sock, method, deadline)
+  -- more: on success whether to keep the connection, else how many bytes of answer came
+  local status, rbody, headers, more = read_response(self, sock, method, deadline)
   if not status then
     sock:close()
     -- A pooled connection that the server closed while idle fails before any answer:
-    -- closed, and not one byte came (keepalive holds the count of bytes here).
-    local replay = reused > 0 and rbody == "network" and keepalive == 0
+    -- closed, and not one byte came.
+    local replay = reused > 0 and rbody == "network" and more == 0
       and find(headers, "^reading the response headers: closed") ~= nil
     return nil, rbody, headers, replay
   end
-  if keepalive then
+  if more then
     sock:setkeepalive()
   else
     sock:close()
