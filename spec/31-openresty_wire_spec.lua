@@ -123,9 +123,9 @@ describe("the wire: cosockets in nginx, and libcurl", function()
     local mib = 1024
     print(("# %g MiB body as one-byte chunks: worker peak +%.1f MiB, RSS +%.1f MiB and Lua heap +%.1f MiB after")
       :format(size / 1048576, res.peak_kb / mib, res.rss_after_kb / mib, res.lua_after_kb / mib))
-    -- the body itself, its final copy and the joined pieces: a few times its size,
-    -- not the 17 times a table entry per chunk cost
-    assert.is_true(res.peak_kb < 4 * size / 1024, ("peak +%.0f kB"):format(res.peak_kb))
+    -- the body itself, its final copy and the joined pieces: a few times its size (3x
+    -- measured), not the 25 times a string and a table entry per chunk cost
+    assert.is_true(res.peak_kb < 5 * size / 1024, ("peak +%.0f kB"):format(res.peak_kb))
     -- and the worker has its memory back once the answer is gone
     assert.is_true(res.lua_after_kb < size / 1024, ("Lua heap +%.0f kB after"):format(res.lua_after_kb))
     assert.is_true(res.rss_after_kb < size / 1024, ("RSS +%.0f kB after"):format(res.rss_after_kb))
