@@ -156,11 +156,21 @@ static islot *get_slot(lua_State *L, imulti *m)
     return s;
 }
 
+/* Whether the transfer that just ended went over HTTP/1.0 or 1.1. */
+static int used_http1(CURL *c)
+{
+    long v = 0;
+    return curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &v) == CURLE_OK
+        && (v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1);
+}
+
 /* Whether a connection left in the cache by a finished transfer has bytes waiting or was
  * closed; called with no transfer running, so every cached connection is idle. Nothing
  * may arrive on an idle HTTP/1.1 connection: such bytes (a server that sent more after a
  * complete answer) belong to no request, and libcurl 7.88 reuses the connection and reads
- * them as the next answer (it prunes readable connections only once a second). */
+ * them as the next answer (it prunes readable connections only once a second). Only
+ * HTTP/1.x connections are recorded: HTTP/2 frames name their stream, and an idle HTTP/2
+ * connection gets PINGs and window updates. */
 static int idle_connection_dirty(imulti *m)
 {
     int i;
@@ -245,9 +255,10 @@ static void collect(imulti *m)
         if (s == NULL || s->state != SLOT_RUNNING)
             continue;
         s->rc = msg->data.result;
-        /* still in the multi: the connection it leaves in the cache, if it stays there */
+        /* still in the multi: the HTTP/1.x connection it leaves in the cache, if any */
         s->last_sock = CURL_SOCKET_BAD;
-        curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &s->last_sock);
+        if (used_http1(s->curl))
+            curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &s->last_sock);
         curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &conns);
         m->connects += conns;
         curl_multi_remove_handle(m->multi, s->curl);
