@@ -42,6 +42,7 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
       },
       ["infisical"] = "lua/infisical/init.lua",
+      ["resty.infisical"] = "lua/resty/infisical.lua",
       ["infisical.options"] = "lua/infisical/options.lua",
       ["infisical.filters"] = "lua/infisical/filters.lua",
       ["infisical.walk"] = "lua/infisical/walk.lua",
