@@ -581,6 +581,10 @@ end
 -- main ---------------------------------------------------------------------------------
 
 local COMMANDS = { list = cmd_list, audit = cmd_audit, revoke = cmd_revoke }
+COMMANDS.identities = function(argv, first)   -- lua/infisical/cli/identities.lua
+  return require("infisical.cli.identities").main(argv, first,
+    { make_client = make_client, say = say, usage_fail = usage_fail, err_text = err_text })
+end
 
 --- Each subcommand's options (besides `args.common`), for the spec that holds the help
 -- texts to them.
