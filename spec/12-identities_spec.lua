@@ -154,6 +154,18 @@ describe("organisation identities", function()
     end)
   end)
 
+  it("works with a Universal Auth client (logs in first)", function()
+    local s = org_state(30)
+    s.universal_auth["fake-client-id"].org_id = ORG
+    srv:reset(s)
+    local c = assert(infisical.new{ base_url = srv.url, client_id = "fake-client-id",
+      client_secret = "fake-client-secret" })
+    assert.equal(30, #collect(c, ORG))
+    local reqs = H.api_requests(srv)
+    assert.equal("/api/v1/auth/universal-auth/login", reqs[1].path)
+    assert.equal(2, #reqs)
+  end)
+
   describe("both shapes", function()
     it("current: authMethods (a list), lastLoginAuthMethod and lastLoginTime", function()
       local c = H.client(srv)
