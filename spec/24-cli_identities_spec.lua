@@ -165,12 +165,49 @@ describe("infisical-tokens identities", function()
     assert.equal(450 - 90 - 52, #list)
   end)
 
-  it("says so on stderr when the organisation has no identities (exit 0)", function()
+  it("says so on stderr when the organisation has no identities (exit 0), not with -q", function()
     srv:reset(org_state(0))
     local out, rc, err = cli({ "identities", "--org", ORG }, env)
     assert.equal(0, rc)
     assert.equal("", out)
     assert.matches("no identities", err)
+    out, rc, err = cli({ "identities", "--org", ORG, "-q" }, env)
+    assert.equal(0, rc)
+    assert.equal("", out)
+    assert.equal("", err)
+  end)
+
+  it("leaves the header row out with --no-header; -f is --format", function()
+    local out, rc = cli({ "identities", "--org", ORG, "--no-header" }, env)
+    assert.equal(0, rc)
+    local l = lines(out)
+    assert.equal(12, #l)
+    assert.matches("ci%-00003", l[1])
+    out, rc = cli({ "identities", "--org", ORG, "-f", "csv", "--no-header" }, env)
+    assert.equal(0, rc)
+    l = lines(out)
+    assert.equal(12, #l)
+    assert.is_nil(out:find("identity_id", 1, true))
+    out, rc = cli({ "identities", "--org", ORG, "-f", "json" }, env)
+    assert.equal(0, rc)
+    assert.equal(12, #cjson.decode(out))
+  end)
+
+  it("refused credentials exit 3, said once; a missing permission exits 2 with advice", function()
+    for _, tok in ipairs{ "fake-revoked-token", "fake-expired-token", "garbage" } do
+      local out, rc, err = cli({ "identities", "--org", ORG }, { INFISICAL_API_URL = srv.url,
+        INFISICAL_TOKEN = tok })
+      assert.equal(3, rc, tok)
+      assert.equal("", out)
+      assert.matches("refused the token in INFISICAL_TOKEN", err)
+      assert.is_nil(err:find(tok, 1, true))
+    end
+    local out, rc, err = cli({ "identities", "--org", ORG }, { INFISICAL_API_URL = srv.url,
+      INFISICAL_TOKEN = "fake-noperm-token" })
+    assert.equal(2, rc)
+    assert.equal("", out)
+    assert.matches("PermissionDenied", err)
+    assert.matches("lacks a permission", err)
   end)
 
   it("exits 2 with the server's refusal, printing nothing on stdout", function()
@@ -178,10 +215,6 @@ describe("infisical-tokens identities", function()
     assert.equal(2, rc)
     assert.equal("", out)
     assert.matches("identities %-%-org " .. OTHER_ORG:gsub("%-", "%%-") .. ": .*HTTP 403", err)
-    out, rc, err = cli({ "identities", "--org", ORG }, { INFISICAL_API_URL = srv.url,
-      INFISICAL_TOKEN = "fake-noperm-token" })
-    assert.equal(2, rc)
-    assert.matches("PermissionDenied", err)
     -- a failure after the first page: nothing printed, not a short list
     srv:reset(org_state(300))
     srv:faults{ { match = "/identity-memberships", after = 1, status = 400,
@@ -205,6 +238,7 @@ describe("infisical-tokens identities", function()
       { { "identities", "--org", ORG, "--page-size", "20001" }, "page%-size" },
       { { "identities", "--org", ORG, "--bogus" }, "unknown option '%-%-bogus'" },
       { { "identities", "--org", ORG, "--token", "x" }, "process list" },
+      { { "identities", "--org", ORG, "--concurrency", "2" }, "not one of identities's %(audit takes it%)" },
     } do
       local out, rc, err = cli(case[1], env)
       assert.equal(2, rc, table.concat(case[1], " "))

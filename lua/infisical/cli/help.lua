@@ -148,14 +148,20 @@ late-2024 servers (one auth method per identity) and current ones (several).
   --org ORG_ID         the organisation's id (required)
   --search TEXT        only identities whose name contains TEXT (case-insensitive)
   --token-auth         only identities that use Token Auth
-  --format F           table (default, aligned, UTC times), json (an array of records:
+
+Output:
+  -f, --format F       table (default, aligned, UTC times), json (an array of records:
                        identityId, name, orgId, membershipId, role, authMethods,
                        usesTokenAuth, lastLoginAuthMethod, lastLoginTime, createdAt,
-                       updatedAt) or csv (header row)
+                       updatedAt; null where the server sent nothing) or csv (header row)
+  --no-header          no header row (table and csv)
   --page-size N        identities per request, 1 to 20000 (default 100)
 
-The access token needs read access to the organisation's identities.
-Exit status: 0 listed, 2 errors.
+The table's columns: IDENTITY ID, NAME, AUTH METHODS, TOKEN AUTH, ROLE, LAST LOGIN (UTC).
+An error prints nothing on stdout (never a short list).
+The access token's identity needs read access to the organisation's identities.
+
+Exit status: 0 listed, 2 errors, 3 credentials refused.
 ]] .. "\n" .. COMMON
 
 return _M

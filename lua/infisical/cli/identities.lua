@@ -1,6 +1,7 @@
 --- `infisical-tokens identities --org ORG_ID`: an organisation's identities, with their
 -- auth methods (both record shapes) and whether their tokens can be listed (Token Auth).
--- cli.lua hands over its shared pieces in `ctx`: make_client, say, usage_fail, err_text.
+-- cli.lua hands over its shared pieces in `ctx`: make_client, say, usage_fail, describe,
+-- fail_status and advise.
 -- @module infisical.cli.identities
 
 local infisical = require "infisical"
@@ -9,7 +10,7 @@ local out = require "infisical.cli.output"
 local status = require "infisical.status"
 local help = require "infisical.cli.help"
 
-local ipairs, pcall, type, tostring = ipairs, pcall, type, tostring
+local ipairs, pcall = ipairs, pcall
 local concat = table.concat
 
 local _M = {}
@@ -17,7 +18,8 @@ local _M = {}
 local OK, ERRORS = 0, 2
 local FORMATS = { table = true, json = true, csv = true }
 local SPEC = { org = "value", format = "value", search = "value", ["token-auth"] = "flag",
-  ["page-size"] = "value" }
+  ["page-size"] = "value", ["no-header"] = "flag" }
+_M.SPEC = SPEC
 local CSV_HEAD = { "identity_id", "name", "auth_methods", "token_auth", "role",
   "last_login_auth_method", "last_login_time", "created_at" }
 
@@ -40,7 +42,7 @@ function _M.json_record(m)
   }
 end
 
-local function print_list(stdout, stderr, fmt, list)
+local function print_list(stdout, stderr, fmt, list, o)
   if fmt == "json" then
     local arr = out.array()
     for i, m in ipairs(list) do arr[i] = _M.json_record(m) end
@@ -52,7 +54,7 @@ local function print_list(stdout, stderr, fmt, list)
         infisical.uses_token_auth(m) and "true" or "false", m.role, m.lastLoginAuthMethod,
         m.lastLoginTime, m.createdAt }
     end
-    stdout:write(out.csv(CSV_HEAD, rows))
+    stdout:write(out.csv(CSV_HEAD, rows, o["no-header"]))
   else
     local rows = {}
     for i, m in ipairs(list) do
@@ -63,10 +65,10 @@ local function print_list(stdout, stderr, fmt, list)
         out.time(status.parse_time(m.lastLoginTime)) or "never" }
     end
     if #rows == 0 then
-      stderr:write("no identities\n")
+      if not o.quiet then stderr:write("no identities\n") end
     else
       stdout:write(out.table({ "IDENTITY ID", "NAME", "AUTH METHODS", "TOKEN AUTH", "ROLE",
-        "LAST LOGIN (UTC)" }, rows))
+        "LAST LOGIN (UTC)" }, rows, nil, o["no-header"]))
     end
   end
 end
@@ -110,11 +112,11 @@ function _M.main(argv, first, ctx)
   end)
   client:close()
   if not ok then
-    ctx.say("identities --org %s: %s", out.clean(org),
-      type(err) == "table" and ctx.err_text(err) or tostring(err))
-    return ERRORS
+    ctx.say("identities --org %s: %s", org, ctx.describe(err))
+    ctx.advise({ err })
+    return ctx.fail_status(err)
   end
-  print_list(stdout, stderr, fmt, list)
+  print_list(stdout, stderr, fmt, list, o)
   return OK
 end
 
