@@ -265,6 +265,33 @@ describe("fake server: rate limiter", function()
     assert.equal("1", c.headers["x-ratelimit-remaining"])
   end)
 
+  it("counts per client address: another address has its own window", function()
+    reset({ limit = 1, window = 60 })
+    assert.equal(200, get(ORG_URL).status)
+    assert.equal(429, get(ORG_URL).status)
+    -- the whole of 127/8 is loopback on Linux: a second client address
+    local other = srv:request{ path = ORG_URL, headers = { Authorization = "Bearer fake-valid-token" },
+      curl_args = { "--interface", "127.0.0.2" } }
+    assert.equal(200, other.status, other.err)
+    assert.equal("0", other.headers["x-ratelimit-remaining"])
+    assert.equal(429, get(ORG_URL).status)
+  end)
+
+  it("admits exactly `limit` of a burst of concurrent requests", function()
+    reset({ limit = 20, window = 60 })
+    local args = { "-sS", "-Z", "--parallel-max", "50", "-w", "%{http_code}\n",
+      "-H", "Authorization: Bearer fake-valid-token" }
+    for _ = 1, 50 do
+      args[#args + 1] = "-o"; args[#args + 1] = "/dev/null"
+      args[#args + 1] = srv.url .. ORG_URL
+    end
+    local out, rc = fake.curl(args)
+    assert.equal(0, rc)
+    local n = {}
+    for code in out:gmatch("%d+") do n[code] = (n[code] or 0) + 1 end
+    assert.same({ ["200"] = 20, ["429"] = 30 }, n)
+  end)
+
   it("a fixed window: the count starts again when the window ends", function()
     reset({ limit = 2, window = 1 })
     assert.equal(200, get(ORG_URL).status)
