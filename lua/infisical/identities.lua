@@ -85,11 +85,29 @@ local function is_array(t, n)
   return true
 end
 
---- A parser for one page of at most `limit` memberships (for `Client:_request`).
-function _M.parser(limit)
+-- Refusals of this route that the core's classification has no words for: the caller's
+-- identity is not in that organisation (403, late-2024 server's ForbiddenRequestError),
+-- or the id is not a UUID (500 from the permission query).
+local function add_hint(err, org_id)
+  if err.hint ~= nil then return err end
+  if err.status == 403 and err.error == "Identity is not apart of this organization" then
+    err.hint = ("the token's identity is not a member of organisation %s (or there is no such"
+      .. " organisation): check the organisation id, or use a token of that organisation"):format(org_id)
+  elseif err.status == 500 and err.error == "GetOrgIdentityPermission" then
+    err.hint = "the organisation id is probably malformed (Infisical answers an id that is"
+      .. " not a UUID this way)"
+  end
+  return err
+end
+
+--- A parser for one page of at most `limit` memberships of `org_id` (for `Client:_request`).
+function _M.parser(limit, org_id)
   return function(status, body, headers, method, url)
     local v, err = core.parse(status, body, headers, method, url)
-    if v == nil then return nil, err end
+    if v == nil then
+      if type(err) == "table" and err.kind == "http" then add_hint(err, org_id) end
+      return nil, err
+    end
     local function bad(message)
       return nil, core.error{ kind = "decode", status = status, method = method, url = url,
         message = message }
@@ -217,7 +235,7 @@ function _M.install(infisical)
     opts = options.check("list_identities", opts, list_spec)
     local limit = opts.limit or DEFAULT_LIMIT
     return self:_request("GET", _M.url(self.base_url, org_id, opts.offset or 0, limit, opts),
-      _M.parser(limit))
+      _M.parser(limit, org_id))
   end
 
   --- Iterates over every identity membership of an organisation, page by page.
@@ -243,7 +261,7 @@ function _M.install(infisical)
           return nil
         end
         local page, err = self:_request("GET", _M.url(self.base_url, org_id, offset, limit, opts),
-          _M.parser(limit))
+          _M.parser(limit, org_id))
         if not page then
           finished = true
           error(err, 0)
