@@ -48,6 +48,7 @@ build = {
       ["infisical.walk"] = "lua/infisical/walk.lua",
       ["infisical.retry"] = "lua/infisical/retry.lua",
       ["infisical.many"] = "lua/infisical/many.lua",
+      ["infisical.identities"] = "lua/infisical/identities.lua",
       ["infisical.transport.curl"] = "lua/infisical/transport/curl.lua",
       ["infisical.transport.cosocket"] = "lua/infisical/transport/cosocket.lua",
       ["infisical.transport.auto"] = "lua/infisical/transport/auto.lua",
@@ -58,6 +59,7 @@ build = {
       ["infisical.cli.args"] = "lua/infisical/cli/args.lua",
       ["infisical.cli.audit"] = "lua/infisical/cli/audit.lua",
       ["infisical.cli.help"] = "lua/infisical/cli/help.lua",
+      ["infisical.cli.identities"] = "lua/infisical/cli/identities.lua",
       ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
    },
    install = {

@@ -355,5 +355,6 @@ _M.parse_time = status.parse_time
 mt.__gc = nil
 
 require("infisical.many").install(_M)   -- list_many, stream_many
+require("infisical.identities").install(_M)   -- list_identities, each_identity, uses_token_auth
 
 return _M
