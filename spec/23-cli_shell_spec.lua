@@ -441,7 +441,7 @@ describe("infisical-tokens in the shell", function()
         { { "list", ID1, "--domian", srv.url }, "did you mean '%-%-domain'" },
         { { "lsit", ID1 }, "unknown command 'lsit' %(did you mean 'list'%?%)" },
         { { "list", ID1, "--zzzzzz" }, "unknown option '%-%-zzzzzz'\n" },
-        { { "revoke", T1, "--format", "json" }, "option '%-%-format' is not one of revoke's %(audit and list take it%)" },
+        { { "revoke", T1, "--format", "json" }, "option '%-%-format' is not one of revoke's %(audit and identities and list take it%)" },
         { { "audit", ID1, "--revoked" }, "option '%-%-revoked' is not one of audit's %(list takes it%)" },
       } do
         local _, rc, err = cli(c[1], env)

@@ -14,6 +14,7 @@ openresty_rock() {
   if luajit -e "package.path='$tree/share/lua/5.1/?.lua;$tree/share/lua/5.1/?/init.lua;'..package.path
       package.cpath='$tree/lib/lua/5.1/?.so;'..package.cpath
       local i = require 'infisical'
+      assert(require 'resty.infisical' == i)
       assert(package.searchpath('infisical.core', package.cpath):find('$tree', 1, true))
       assert(i.new{ token = 'x', base_url = 'http://127.0.0.1:1' })"; then
     echo "ok 2 - the installed rock loads in luajit"

@@ -581,10 +581,16 @@ end
 -- main ---------------------------------------------------------------------------------
 
 local COMMANDS = { list = cmd_list, audit = cmd_audit, revoke = cmd_revoke }
+local identities = require "infisical.cli.identities"   -- its own file
+COMMANDS.identities = function(argv, first)
+  return identities.main(argv, first, { make_client = make_client, say = say,
+    usage_fail = usage_fail, describe = describe, fail_status = fail_status, advise = advise })
+end
 
 --- Each subcommand's options (besides `args.common`), for the spec that holds the help
 -- texts to them.
 _M.OPTIONS = { list = LIST_SPEC, audit = AUDIT_SPEC, revoke = REVOKE_SPEC }
+_M.OPTIONS.identities = identities.SPEC
 args.subcommands = _M.OPTIONS
 
 --- Runs the command line `argv` (an `arg`-style array); returns the exit status.

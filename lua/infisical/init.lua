@@ -45,7 +45,7 @@ _M.defaults = {
 
 local new_spec = {
   base_url = "string", token = "string",
-  timeout = "seconds", connect_timeout = "seconds", low_speed_time = "seconds",
+  timeout = "seconds", connect_timeout = "connect_seconds", low_speed_time = "seconds",
   retries = options.int(0, 20), backoff = "seconds0", max_backoff = "seconds0",
   max_retry_wait = "seconds0",
   ca_file = "string", ca_path = "string", verify_tls = "boolean", compress = "boolean",
@@ -58,6 +58,7 @@ local new_spec = {
   end,
 }
 _M.new_spec = new_spec
+options.hints[new_spec] = options.NEW_HINTS
 
 --- A base URL as Infisical's SDKs take it: with or without a trailing `/` or `/api`.
 local function normalize_base(url)
@@ -347,5 +348,6 @@ _M.parse_time = status.parse_time
 mt.__gc = nil
 
 require("infisical.many").install(_M)   -- list_many, stream_many
+require("infisical.identities").install(_M)   -- list_identities, each_identity, uses_token_auth
 
 return _M

@@ -40,6 +40,7 @@ Commands:
   list IDENTITY_ID...      every token of the identities, with derived status and expiry
   audit IDENTITY_ID...     a summary per identity; exit status 1 when there are findings
   revoke TOKEN_ID...       revoke tokens (prints what it would do unless --yes)
+  identities --org ORG_ID  an organisation's identities and their auth methods
 
 Run 'infisical-tokens COMMAND --help' for a command's options.
 
@@ -135,6 +136,32 @@ cannot be revoked is reported and the others are still tried, except when the se
 refuses the credentials: then the rest are left (and reported as not tried).
 Exit status: 0 done (or dry run), 1 some token was already revoked (or never existed:
 the server does not tell them apart), 2 errors, 3 credentials refused.
+]] .. "\n" .. COMMON
+
+_M.identities = [[
+Usage: infisical-tokens identities --org ORG_ID [OPTIONS]
+
+Lists the identities of an organisation (all pages), with their auth methods and whether
+they use Token Auth (only their tokens can be listed by 'list' and 'audit'). Works with
+late-2024 servers (one auth method per identity) and current ones (several).
+
+  --org ORG_ID         the organisation's id (required)
+  --search TEXT        only identities whose name contains TEXT (case-insensitive)
+  --token-auth         only identities that use Token Auth
+
+Output:
+  -f, --format F       table (default, aligned, UTC times), json (an array of records:
+                       identityId, name, orgId, membershipId, role, authMethods,
+                       usesTokenAuth, lastLoginAuthMethod, lastLoginTime, createdAt,
+                       updatedAt; null where the server sent nothing) or csv (header row)
+  --no-header          no header row (table and csv)
+  --page-size N        identities per request, 1 to 20000 (default 100)
+
+The table's columns: IDENTITY ID, NAME, AUTH METHODS, TOKEN AUTH, ROLE, LAST LOGIN (UTC).
+An error prints nothing on stdout (never a short list).
+The access token's identity needs read access to the organisation's identities.
+
+Exit status: 0 listed, 2 errors, 3 credentials refused.
 ]] .. "\n" .. COMMON
 
 return _M
