@@ -7,6 +7,8 @@ local FIXTURE = "spec/fixtures/sample.json"
 local ID1, ID2, ID3 = fake.identity_id(1), fake.identity_id(2), fake.identity_id(3)
 local MISSING = fake.identity_id(42)
 local TOKENS_PATH = "/api/v1/auth/token-auth/identities/%s/tokens"
+local MALFORMED = "The provided access token is malformed. Please use a valid token or generate"
+  .. " a new one and try again."
 
 local function copy(t)
   return cjson.decode(cjson.encode(t))
@@ -79,11 +81,18 @@ describe("fake Infisical server", function()
       assert.matches("^req%-", res.json.reqId)
     end)
 
-    it("401 for a revoked or unknown bearer", function()
+    it("401 for a revoked bearer", function()
       assert_error(list(ID1, nil, "fake-revoked-token"), 401, "UnauthorizedError",
         "No identity access token found")
-      assert_error(list(ID1, nil, "no-such-token"), 401, "UnauthorizedError",
-        "No identity access token found")
+    end)
+
+    -- recorded: real.txt "garbage token", "empty bearer", "basic auth scheme"
+    it("403 TokenError for bearers that are not its JWTs: garbage, empty, another scheme", function()
+      assert_error(list(ID1, nil, "no-such-token"), 403, "TokenError", MALFORMED)
+      assert_error(list(ID1, nil, false, { headers = { Authorization = "Bearer " } }), 403,
+        "TokenError", "jwt must be provided")
+      assert_error(list(ID1, nil, false, { headers = { Authorization = "Basic abc" } }), 403,
+        "TokenError", MALFORMED)
     end)
 
     it("403 TokenError for expired and malformed bearers", function()
@@ -132,7 +141,8 @@ describe("fake Infisical server", function()
         assert.equal(0, t.accessTokenPeriod)
         if i > 1 then assert.is_true(res.json.tokens[i - 1].updatedAt >= t.updatedAt) end
       end
-      assert.is_nil(res.headers.etag)
+      -- current servers register @fastify/etag too: a strong base64 SHA-1 of the body
+      assert.matches('^"[%w+/]+=*"$', res.headers.etag)
       assert.is_nil(res.headers["x-ratelimit-limit"])
     end)
 
@@ -299,11 +309,13 @@ describe("fake Infisical server", function()
         assert.is_string(t.id)
       end
       local etag = res.headers.etag
-      assert.matches('^W/".+"$', etag)
+      assert.matches('^"[%w+/]+=*"$', etag)   -- strong, as recorded
       local again = list(ID1, "limit=5", nil, { headers = { ["If-None-Match"] = etag } })
       assert.equal(304, again.status)
       assert.equal("", again.body)
       assert.equal(etag, again.headers.etag)
+      assert.equal("0", again.headers["content-length"])
+      assert.equal("application/json; charset=utf-8", again.headers["content-type"])
       assert.equal(200, list(ID1, "limit=5", nil, { headers = { ["If-None-Match"] = 'W/"x"' } }).status)
     end)
 
@@ -396,10 +408,12 @@ describe("fake Infisical server", function()
       assert.is_true(found.isAccessTokenRevoked)
     end)
 
-    it("rejects an empty JSON body with content-type application/json", function()
+    -- recorded: real.txt "revoke json empty body" (Fastify's parse error reaches the
+    -- server's error handler, which answers 500 for errors it does not know)
+    it("answers 500 to an empty JSON body with content-type application/json", function()
       local res = post("/api/v1/auth/token-auth/tokens/x/revoke", "", "fake-valid-token",
         { ["Content-Type"] = "application/json" })
-      assert.equal(400, res.status)
+      assert_error(res, 500, "InternalServerError", "Something went wrong")
     end)
 
     it("creates a token whose access token is a valid bearer; revoking it kills the bearer", function()
@@ -435,6 +449,166 @@ describe("fake Infisical server", function()
       assert_error(post("/api/v1/auth/token/renew", { accessToken = "fake-expired-token" }), 403,
         "TokenError", "Your token has expired. Please re-authenticate.")
       assert_error(post("/api/v1/auth/token/renew", {}), 422, "ValidationFailure")
+    end)
+  end)
+
+  describe("access tokens as the real server treats them", function()
+    local LOGIN = "/api/v1/auth/universal-auth/login"
+    local CREDS = { clientId = "fake-client-id", clientSecret = "fake-client-secret" }
+
+    local function login(bearer)
+      return post(LOGIN, CREDS, bearer)
+    end
+
+    -- a token created through the API (it has a record in ID1's listing)
+    local function created(name)
+      local res = post(string.format(TOKENS_PATH, ID1), { name = name or "t" }, "fake-valid-token")
+      assert.equal(200, res.status)
+      return res.json.accessToken, res.json.tokenData.id
+    end
+
+    local function listed(tid)
+      for _, t in ipairs(list(ID1, "limit=100").json.tokens) do
+        if t.id == tid then return t end
+      end
+    end
+
+    it("every login issues a new token; the old one stays valid", function()
+      local a, b = login(), login()
+      assert.equal(200, a.status); assert.equal(200, b.status)
+      assert.equal("fake-ua-token", a.json.accessToken)   -- the fixture's first token
+      assert.are_not.equal(a.json.accessToken, b.json.accessToken)
+      assert.equal(200, list(ID1, nil, a.json.accessToken).status)
+      assert.equal(200, list(ID1, nil, b.json.accessToken).status)
+    end)
+
+    -- the bug of issue 9 section 1: the login is refused for the bearer it carries
+    it("checks a bearer sent to the login: revoked or deleted 401, expired or malformed 403", function()
+      assert_error(login("fake-revoked-token"), 401, "UnauthorizedError", "No identity access token found")
+      assert_error(login("fake-expired-token"), 403, "TokenError", "Your token has expired. Please re-authenticate.")
+      assert_error(login("garbage"), 403, "TokenError", MALFORMED)
+      local bearer = login().json.accessToken
+      srv:token{ client_id = "fake-client-id", state = "deleted" }
+      assert_error(login(bearer), 401, "UnauthorizedError", "No identity access token found")
+      -- a valid bearer does not stop a login
+      assert.equal(200, login("fake-valid-token").status)
+      assert.equal(200, login().status)
+    end)
+
+    it("unknown client id 404, wrong secret 401, form-encoded body accepted", function()
+      assert_error(post(LOGIN, { clientId = "nobody", clientSecret = "x" }), 404, "NotFound",
+        "No identity with specified client ID was found")
+      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401,
+        "UnauthorizedError", "Invalid credentials")
+      local res = post(LOGIN, "clientId=fake-client-id&clientSecret=fake-client-secret", nil,
+        { ["Content-Type"] = "application/x-www-form-urlencoded" })
+      assert.equal(200, res.status)
+      assert.equal("Bearer", res.json.tokenType)
+    end)
+
+    it("control: revokes, deletes or expires the token of a UA client's latest login", function()
+      local cases = {
+        { "revoked", 401, "No identity access token found", 401, "No identity access token found" },
+        { "deleted", 401, "No identity access token found", 401, "No identity access token found" },
+        { "expired", 403, "Your token has expired. Please re-authenticate.", 403,
+          "Your token has expired. Please re-authenticate." },
+        { "ttl_expired", 401, "Failed to renew MI access token due to TTL expiration", 401,
+          "No identity access token found" },
+        { "used_up", 401, "Unable to renew because access token number of uses limit reached", 401,
+          "No identity access token found" },
+      }
+      for _, c in ipairs(cases) do
+        reset()
+        local bearer = login().json.accessToken
+        assert.equal(200, list(ID1, nil, bearer).status)
+        local out = srv:token{ client_id = "fake-client-id", state = c[1] }
+        assert.is_true(out.ok)
+        local first = list(ID1, nil, bearer)
+        assert_error(first, c[2], first.json.error, c[3])
+        assert_error(list(ID1, nil, bearer), c[4], list(ID1, nil, bearer).json.error, c[5])
+        -- a fresh login works again
+        assert.equal(200, list(ID1, nil, login().json.accessToken).status)
+      end
+      assert.has_error(function() srv:token{ client_id = "never-logged-in", state = "revoked" } end)
+      assert.has_error(function() srv:token{ bearer = "fake-valid-token", state = "bogus" } end)
+    end)
+
+    it("a token at its use limit is refused once, deleted, and vanishes from the listing", function()
+      local bearer, tid = created("limited")
+      srv:token{ token_id = tid, uses_limit = 2 }
+      assert.equal(200, list(ID1, "limit=1", bearer).status)
+      assert.equal(200, list(ID1, "limit=1", bearer).status)
+      assert.is_table(listed(tid))
+      assert_error(list(ID1, nil, bearer), 401, "UnauthorizedError",
+        "Unable to renew because access token number of uses limit reached")
+      assert.is_nil(listed(tid))
+      assert_error(list(ID1, nil, bearer), 401, "UnauthorizedError", "No identity access token found")
+    end)
+
+    it("a token past its TTL is refused with 401 and deleted; past its max TTL 403, kept", function()
+      local bearer, tid = created("ttl")
+      srv:token{ token_id = tid, state = "ttl_expired" }
+      assert_error(list(ID1, nil, bearer), 401, "UnauthorizedError",
+        "Failed to renew MI access token due to TTL expiration")
+      assert.is_nil(listed(tid))
+      local b2, t2 = created("maxttl")
+      srv:token{ token_id = t2, state = "expired" }
+      assert_error(list(ID1, nil, b2), 403, "TokenError", "Your token has expired. Please re-authenticate.")
+      assert.is_table(listed(t2))
+      -- by the clock too: a login whose expiresIn is 1 s
+      local st = copy(fixture)
+      st.universal_auth["fake-client-id"].expires_in = 1
+      srv:reset(st)
+      local b3 = login().json.accessToken
+      assert.equal(200, list(ID1, nil, b3).status)
+      fake.sleep(1.1)
+      assert_error(list(ID1, nil, b3), 401, "UnauthorizedError",
+        "Failed to renew MI access token due to TTL expiration")
+    end)
+
+    it("writes use counts and accessTokenLastUsedAt late, moving the token to the front", function()
+      reset{ usage_write_delay = 0.5 }
+      local bearer, tid = created("used")
+      local _, newer = created("newer")      -- now first
+      assert.equal(200, list(ID1, "limit=1", bearer).status)
+      assert.equal(200, list(ID1, "limit=1", bearer).status)
+      local t = listed(tid)
+      assert.equal(0, t.accessTokenNumUses)
+      assert.equal(fake.null, t.accessTokenLastUsedAt)
+      assert.equal(newer, list(ID1, "limit=1").json.tokens[1].id)
+      fake.sleep(0.6)
+      t = listed(tid)
+      assert.equal(2, t.accessTokenNumUses)
+      assert.is_string(t.accessTokenLastUsedAt)
+      assert.equal(tid, list(ID1, "limit=1").json.tokens[1].id)
+      -- the default is the real server's minute
+      reset()
+      assert.equal(60, srv:state().usage_write_delay)
+    end)
+
+    it("a fault can change a token as the Nth matching request arrives", function()
+      local bearer = login().json.accessToken
+      srv:faults{ { match = "/tokens", after = 1, then_normal = true,
+        token = { client_id = "fake-client-id", state = "revoked" } } }
+      assert.equal(200, list(ID1, nil, bearer).status)
+      assert_error(list(ID1, nil, bearer), 401, "UnauthorizedError", "No identity access token found")
+      assert.equal(0, srv:stats().faults_pending)
+    end)
+
+    it("legacy: PermissionDenied without details, create without a body is 401 ValidationFailure", function()
+      reset{ mode = "legacy" }
+      local res = list(ID1, nil, "fake-noperm-token")
+      assert_error(res, 403, "PermissionDenied", "You are not allowed to read on identity")
+      assert.is_nil(res.json.details)
+      res = post(string.format(TOKENS_PATH, ID1), nil, "fake-valid-token")
+      assert_error(res, 401, "ValidationFailure", { { code = "invalid_type", expected = "object",
+        received = "null", path = {}, message = "Expected object, received null" } })
+    end)
+
+    it("checks the bearer on unknown routes too, and etags errors", function()
+      local res = srv:request{ path = "/api/v1/nope", headers = { Authorization = "Bearer junk" } }
+      assert_error(res, 403, "TokenError", MALFORMED)
+      assert.matches('^"[%w+/]+=*"$', res.headers.etag)
     end)
   end)
 

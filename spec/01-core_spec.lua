@@ -92,16 +92,66 @@ describe("infisical.core decoding", function()
     end
   end)
 
-  it("turns error answers into http errors with the server's fields", function()
+  it("turns error answers into errors with the server's fields", function()
     local _, err = core.parse_tokens(403,
       '{"reqId":"req-9","statusCode":403,"message":"You are not allowed to read on identity","error":"PermissionDenied","details":[{"action":"read"}]}',
       { ["content-type"] = "application/json" }, "GET", "http://h/x")
-    assert.equal("http", err.kind)
+    assert.equal("permission", err.kind)
     assert.equal(403, err.status)
     assert.equal("PermissionDenied", err.error)
     assert.equal("req-9", err.req_id)
     assert.equal("read", err.details[1].action)
-    assert.equal("infisical: http error (GET http://h/x): HTTP 403 PermissionDenied: You are not allowed to read on identity [req-9]", tostring(err))
+    assert.equal("infisical: permission error (GET http://h/x): HTTP 403 PermissionDenied: You are not allowed to read on identity [req-9];"
+      .. " the token's identity is not allowed to do this: give it a role with this permission on identities", tostring(err))
+    _, err = core.parse_tokens(404, '{"statusCode":404,"message":"Failed to find identity","error":"NotFound"}',
+      {}, "GET", "http://h/x")
+    assert.equal("infisical: http error (GET http://h/x): HTTP 404 NotFound: Failed to find identity", tostring(err))
+    assert.is_nil(err.hint)
+  end)
+
+  -- The answers recorded from a real server (../shared/real-exchanges/real.txt), by what the
+  -- caller must do about them.
+  it("sorts refusals by what the caller must do: auth, permission, http", function()
+    local function parse(status, e, message, url)
+      local _, err = core.parse(status, cjson.encode{ statusCode = status, error = e, message = message },
+        { ["content-type"] = "application/json" }, "GET", url or "http://h/x")
+      return err
+    end
+    for _, c in ipairs{
+      { 401, "UnauthorizedError", "Token missing", "auth", "no access token was sent" },
+      { 403, "TokenError", "jwt must be provided", "auth", "malformed" },
+      { 403, "TokenError", "The provided access token is malformed. Please use a valid token or generate a new one and try again.", "auth", "malformed" },
+      { 401, "UnauthorizedError", "No identity access token found", "auth", "revoked, or no longer exists" },
+      { 403, "TokenError", "Your token has expired. Please re-authenticate.", "auth", "expired" },
+      { 401, "UnauthorizedError", "Failed to renew MI access token due to TTL expiration", "auth", "expired" },
+      { 401, "UnauthorizedError", "Unable to renew because access token number of uses limit reached", "auth", "used up" },
+      { 401, "UnauthorizedError", "something new", "auth", "refused the access token" },
+      { 403, "PermissionDenied", "You are not allowed to read on identity", "permission", "not allowed" },
+      { 403, "ForbiddenError", "You are not allowed to access this resource from the current IP address", "permission", "IP address" },
+      { 500, "FindOne", "Something went wrong", "http", "identity id is probably malformed" },
+      { 404, "NotFound", "Failed to find identity with ID x", "http", nil },
+      { 400, "BadRequest", "The identity does not have Token Auth", "http", nil },
+      { 500, "InternalServerError", "Something went wrong", "http", nil },
+      -- late-2024 servers answer validation failures with 401: not a refused token
+      { 401, "ValidationFailure", { { path = { "offset" }, message = "Number must be less than or equal to 100" } }, "http", nil },
+      -- a 403 from something else (a proxy): nothing to say about it
+      { 403, nil, "Forbidden", "http", nil },
+    } do
+      local err = parse(c[1], c[2], c[3])
+      assert.equal(c[4], err.kind, c[2] and c[3])
+      assert.equal(c[1], err.status)
+      assert.equal(c[2], err.error)
+      if type(c[3]) == "string" then assert.equal(c[3], err.message) end
+      if c[5] then
+        assert.matches(c[5], err.hint, 1, true)
+        assert.equal("; " .. err.hint, tostring(err):sub(-#err.hint - 2))   -- the line ends with it
+      else
+        assert.is_nil(err.hint)
+      end
+    end
+    -- a proxy's HTML 401 is still a refusal of the credentials
+    local _, err = core.parse(401, "<html>401</html>", { ["content-type"] = "text/html" }, "GET", "http://h/x")
+    assert.equal("auth", err.kind)
   end)
 
   it("keeps the 422 issues array and makes message a sentence", function()
@@ -162,6 +212,32 @@ describe("infisical.core sessions", function()
     assert.equal("spec-agent/1", r.headers["user-agent"])
     assert.equal("application/json", r.headers["accept"])
     assert.matches("^Bearer %x+$", r.headers["authorization"])
+    s:close()
+  end)
+
+  it("an extra header replaces the session's own of that name; one with no value leaves it out", function()
+    local s = core.session{ token = H.TOKEN }
+    local last = function() local r = H.api_requests(srv); return r[#r].headers end
+    assert.equal(401, (s:perform("GET", url(), { "Authorization:", "X-Extra: 1" })))   -- no token: refused
+    assert.is_nil(last().authorization)          -- what a Universal Auth login sends
+    assert.equal("1", last()["x-extra"])
+    assert.equal("application/json", last().accept)
+    assert.equal(401, (s:perform("GET", url(), { "authorization:  \t" })))   -- any case, blanks
+    assert.is_nil(last().authorization)
+    s:perform("GET", url(), { "ACCEPT: text/plain" })
+    assert.equal("text/plain", last().accept)
+    -- the session's own list is untouched by a request's extras
+    assert.equal(200, (s:perform("GET", url())))
+    assert.matches("^Bearer %x+$", last().authorization)
+    assert.equal("application/json", last().accept)
+    -- the same in libcurl's multi interface (list_many)
+    local m = core.multi{ token = H.TOKEN }
+    m:add(1, "GET", url(), { "Authorization:" })
+    local tag, status
+    repeat m:wait(5); tag, status = m:next() until tag
+    assert.same({ 1, 401 }, { tag, status })
+    assert.is_nil(last().authorization)
+    m:close()
     s:close()
   end)
 

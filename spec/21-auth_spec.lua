@@ -95,6 +95,36 @@ describe("Universal Auth", function()
     end)
   end
 
+  it("a login carries no bearer, so a refused token is recovered from with one login", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))
+    srv:token{ client_id = CID, state = "revoked" }
+    assert(c:list_tokens(H.ID1))
+    assert(c:list_tokens(H.ID1))
+    assert.same({ "POST login 200", "GET list 200", "GET list 401", "POST login 200", "GET list 200",
+      "GET list 200" }, calls())
+    for _, r in ipairs(H.api_requests(srv)) do
+      if r.path == LOGIN then assert.is_nil(r.headers.authorization) end
+    end
+  end)
+
+  it("a refused re-login shows neither the old token nor the secret", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))
+    srv:token{ client_id = CID, state = "deleted" }
+    srv:faults{ { match = "login", status = 401, body = { statusCode = 401, error = "UnauthorizedError",
+      message = "Invalid credentials for " .. CSECRET .. " with Bearer " .. UA_TOKEN } } }
+    local page, err = c:list_tokens(H.ID1)
+    assert.is_nil(page)
+    assert.same({ "auth", 401, true }, { err.kind, err.status, err.login })
+    assert.matches("[REDACTED]", err.message, 1, true)
+    for _, s in ipairs(H.strings(err)) do
+      assert.is_nil(s:find(CSECRET, 1, true), s)
+      assert.is_nil(s:find(UA_TOKEN, 1, true), s)
+    end
+    assert.same({ "POST login 200", "GET list 200", "GET list 401", "POST login 401" }, calls())
+  end)
+
   it("a second refusal is the answer: no loop", function()
     local c = ua_client()
     assert(c:list_tokens(H.ID1))
@@ -118,11 +148,30 @@ describe("Universal Auth", function()
     local c = ua_client{ client_secret = "wrong" }
     local page, err = c:list_tokens(H.ID1)
     assert.is_nil(page)
-    assert.equal("http", err.kind)
+    assert.equal("auth", err.kind)
     assert.equal(401, err.status)
+    assert.equal("Invalid credentials", err.message)   -- the server's, as sent
     assert.is_true(err.login)
-    assert.matches("check the client id and secret", tostring(err), 1, true)
+    assert.matches("; Universal Auth credentials refused: check the client id and secret", tostring(err), 1, true)
     assert.same({ "POST login 401" }, calls())
+  end)
+
+  it("a refused login says which credential to check (kind auth), never the secret", function()
+    for _, c in ipairs{
+      { 404, "NotFound", "No identity with specified client ID was found", "no identity has this Universal Auth client id" },
+      { 401, "UnauthorizedError", "Access denied due to expired client secret", "client secret has expired" },
+      { 401, "UnauthorizedError", "Access denied due to client secret usage limit reached", "client secret is used up" },
+      { 401, "UnauthorizedError", "Invalid credentials " .. CSECRET, "check the client id and secret" },
+    } do
+      srv:reset_fixture(H.FIXTURE)
+      srv:faults{ { match = "login", status = c[1], body = { statusCode = c[1], error = c[2], message = c[3] } } }
+      local _, err = ua_client():list_tokens(H.ID1)
+      assert.same({ "auth", c[1], c[2], true }, { err.kind, err.status, err.error, err.login })
+      assert.matches(c[4], err.hint, 1, true)
+      assert.equal("; " .. err.hint, tostring(err):sub(-#err.hint - 2))
+      for _, s in ipairs(H.strings(err)) do assert.is_nil(s:find(CSECRET, 1, true), s) end
+      assert.same({ "POST login " .. c[1] }, calls())   -- not retried
+    end
   end)
 
   it("login failures that are retryable are retried", function()
@@ -245,7 +294,7 @@ describe("revoke_token", function()
     assert.matches("already revoked", tostring(err))
     -- other failures keep their kind
     local _, err2 = H.client(srv, { token = "fake-noperm-token" }):revoke_token("b0000000-0000-4000-8000-000000000002")
-    assert.equal("http", err2.kind)
+    assert.equal("permission", err2.kind)
     assert.equal(403, err2.status)
   end)
 

@@ -226,6 +226,21 @@ describe("OpenResty", function()
       assert.matches("[REDACTED]", r.json.message, 1, true)
       assert.matches("infisical: http error", web:error_log(), 1, true)
       assert_no_token_in_log()
+
+      -- an identity this service's token may not read: 403, not "the API failed"
+      srv:clear_faults()
+      srv:faults{ { status = 403, body = { statusCode = 403, error = "PermissionDenied",
+        message = "You are not allowed to read on identity" } } }
+      r = web:get("/identities/" .. fake.identity_id(902) .. "/tokens")
+      assert.equal(403, r.status)
+      assert.same({ "permission", 403 }, { r.json.error, r.json.status })
+      -- this service's own credentials refused: its problem (502), logged as an error
+      srv:faults{ { status = 401, body = { statusCode = 401, error = "UnauthorizedError",
+        message = "No identity access token found" } } }
+      r = web:get("/identities/" .. fake.identity_id(903) .. "/tokens")
+      assert.equal(502, r.status)
+      assert.same({ "auth", 401 }, { r.json.error, r.json.status })
+      assert.matches("%[error%][^\n]*infisical: auth error", web:error_log())
     end)
 
     it("does not block the worker: 20 requests of 1 s each finish together", function()

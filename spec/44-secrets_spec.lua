@@ -30,7 +30,7 @@ describe("secrets", function()
     local n = tonumber(dump:match("\n%-%- (%d+) strings\n$"))
     assert.is_true(n ~= nil and n > 2000, "only " .. tostring(n) .. " strings collected")
     -- what must be there is there: errors of each kind the scenarios provoke
-    for _, kind in ipairs{ "http", "network", "timeout", "decode", "too_large", "tls", "config" } do
+    for _, kind in ipairs{ "http", "auth", "permission", "network", "timeout", "decode", "too_large", "tls", "config" } do
       assert.is_truthy(dump:find('"infisical: ' .. kind .. ' error', 1, true), "no " .. kind .. " error seen")
     end
     assert.is_truthy(dump:find("[REDACTED]", 1, true), "no echoed secret was redacted")

@@ -5,7 +5,7 @@
 --   local fake = require "spec.fake_client"
 --   local srv = fake.start{ fixture = "spec/fixtures/sample.json" }
 --   srv.port, srv.url                     -- "http://127.0.0.1:PORT" (https with tls)
---   srv:reset(state) srv:faults{...} srv:stats() srv:state() srv:stop()
+--   srv:reset(state) srv:faults{...} srv:token{...} srv:stats() srv:state() srv:stop()
 --   srv:request{ method=, path=, headers=, body=, query=, curl_args= }
 --
 -- JSON null decodes to fake.null (cjson.null).
@@ -222,6 +222,15 @@ end
 
 function Server:clear_faults()
   return control(self, "DELETE", "/_fake/faults")
+end
+
+-- Change one access token as the server would see it (see spec/fake_server.py):
+--   srv:token{ client_id = "fake-client-id", state = "revoked" }  -- the UA client's token
+--   srv:token{ bearer = "fake-valid-token", uses_limit = 2 }
+-- states: valid revoked deleted expired ttl_expired used_up malformed
+-- -> { ok, token_id, state, uses }
+function Server:token(sel)
+  return control(self, "POST", "/_fake/token", sel)
 end
 
 function Server:stats()

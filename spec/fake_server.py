@@ -12,6 +12,20 @@ SIGTERM/SIGINT, POST /_fake/shutdown, or (with --watch-pid) until PID exits.
 API behaviour lives in spec/fake/api.py, state in spec/fake/state.py; this file
 holds the HTTP plumbing, the fault queue, statistics and the control API
 (/_fake/...).  Bearer tokens are never logged: stats show sha256 prefixes.
+
+Control API (JSON bodies):
+  POST   /_fake/reset     state        replace the whole state (spec/fixtures/sample.json)
+  POST   /_fake/faults    {faults:[]}  queue faults (see Handler._fault); a fault may also
+                                       carry `after` (let N matching requests through
+                                       first), `then_normal` (answer normally after it),
+                                       and `token` (a /_fake/token body applied as the
+                                       request arrives, e.g. revoke mid-walk)
+  DELETE /_fake/faults                 clear the queue
+  POST   /_fake/token     selector     change one access token: {bearer | client_id (the
+                                       token of that Universal Auth client's latest login)
+                                       | token_id, state (valid revoked deleted expired
+                                       ttl_expired used_up malformed), uses, uses_limit}
+  GET    /_fake/stats, GET /_fake/state, POST /_fake/shutdown
 """
 import argparse
 import base64
@@ -79,6 +93,10 @@ class Faults:
         with self.lock:
             for i, f in enumerate(self.queue):
                 if f.get("match") is None or f["match"] in path:
+                    if f.get("after", 0) > 0:
+                        # let this many matching requests through before it fires
+                        f["after"] -= 1
+                        continue
                     f["_left"] -= 1
                     if f["_left"] <= 0:
                         del self.queue[i]
@@ -196,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers:
             self.send_header(k, v)
             names.add(k.lower())
-        if send_length and "content-length" not in names and status != 304:
+        if send_length and "content-length" not in names:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if status != 304 and self.command != "HEAD":
@@ -244,6 +262,10 @@ class Handler(BaseHTTPRequestHandler):
         fault = srv.faults.take(path)
         if fault is not None:
             rec["fault"] = True
+            if fault.get("token") is not None:
+                # change an access token as this request arrives (before its delay)
+                with S.lock:
+                    S.set_token(fault["token"])
             if fault.get("delay"):
                 time.sleep(float(fault["delay"]))
             if not fault.get("then_normal"):
@@ -335,6 +357,11 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_fake/faults" and self.command == "DELETE":
                 srv.faults.clear()
                 return self._send_json(200, {"ok": True})
+            if path == "/_fake/token" and self.command == "POST":
+                with srv.state.lock:
+                    out = srv.state.set_token(value)
+                out["ok"] = True
+                return self._send_json(200, out)
             if path == "/_fake/stats" and self.command == "GET":
                 with srv.stats_lock:
                     conns = [c for c in srv.conns if c.kind != "control"]

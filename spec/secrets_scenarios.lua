@@ -45,6 +45,7 @@ local FAULTS = {
   { status = 400, body = { error = "Bad", message = echo, reqId = echo, details = { echo } } },
   { status = 401, body = { error = "UnauthorizedError", message = echo } },
   { status = 403, body = { error = "TokenError", message = echo } },
+  { status = 403, body = { error = "PermissionDenied", message = echo } },
   { status = 422, body = { message = { { path = { echo }, message = echo } }, error = "ValidationFailure" } },
   { status = 429, headers = { ["Retry-After"] = "0" }, body = echo },
   { status = 500, body = echo }, { status = 502, body = "<html>" .. echo .. "</html>" },

@@ -1,6 +1,7 @@
 /* errors.c: error objects: plain tables with a shared metatable whose __tostring
  * gives one readable line. Fields: kind, status, error, message, req_id, details,
- * issues, retry_after, method, url (see README "Errors"). */
+ * issues, retry_after, method, url, hint (what happened in the user's terms; see
+ * README "Errors"). */
 #include <string.h>
 #include <lauxlib.h>
 #include "compat.h"
@@ -125,6 +126,7 @@ static int err_tostring(lua_State *L)
     n += push_field(L, "error", " ", "");
     n += push_field(L, "message", ": ", "");
     n += push_field(L, "req_id", " [", "]");
+    n += push_field(L, "hint", "; ", "");
     lua_concat(L, n);
     return 1;
 }

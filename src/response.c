@@ -155,7 +155,78 @@ static void set_retry_after(lua_State *L, int headers)
         ierr_setint(L, "retry_after", secs);
 }
 
-/* Pushes nil and an "http" error for a non-2xx answer; returns 2. */
+/* The server's field k of the error at err, or NULL. */
+static const char *field(lua_State *L, int err, const char *k)
+{
+    const char *v;
+    lua_getfield(L, err, k);
+    v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);   /* the string stays alive in the error table */
+    return v;
+}
+
+static int contains(const char *s, const char *part)
+{
+    return s != NULL && strstr(s, part) != NULL;
+}
+
+/* Sorts a refusal by what the caller must do, and says in the user's terms what happened
+ * (`hint`, shown by tostring); status, error and message stay the server's.
+ *   auth:       the credentials were refused (401, except validation failures, which the
+ *               late-2024 servers also answer with 401; 403 TokenError): get a new token,
+ *               log in again, fix the value given as the token
+ *   permission: the credentials are fine but their identity may not do this (403
+ *               PermissionDenied, or ForbiddenError)
+ * The messages matched are those of Infisical's backend (identity-access-token-service.ts,
+ * the JWT errors of its error handler). */
+static void classify(lua_State *L, int err, long status)
+{
+    const char *e = field(L, err, "error"), *m = field(L, err, "message");
+    const char *kind = NULL, *hint = NULL;
+    int named = e != NULL;
+    if ((status == 401 && !(named && strcmp(e, "ValidationFailure") == 0))
+        || (status == 403 && named && strcmp(e, "TokenError") == 0)) {
+        kind = "auth";
+        if (contains(m, "Token missing"))
+            hint = "no access token was sent";
+        else if (contains(m, "uses limit"))
+            hint = "the access token is used up (its use limit was reached) and the server"
+                   " deleted it: use a new token";
+        else if (contains(m, "TTL expiration") || contains(m, "has expired"))
+            hint = "the access token has expired: use a new token";
+        else if (contains(m, "No identity access token found"))
+            hint = "the access token was revoked, or no longer exists (the server deletes"
+                   " expired and used-up tokens): use a new token";
+        else if (status == 403)
+            hint = "the access token is malformed or was not issued by this server: check"
+                   " the value given as the token";
+        else
+            hint = "the server refused the access token";
+    } else if (status == 403 && named
+               && (strcmp(e, "PermissionDenied") == 0 || strcmp(e, "ForbiddenError") == 0)) {
+        kind = "permission";
+        if (contains(m, "IP address"))
+            hint = "the server does not accept these credentials from this IP address (see the"
+                   " identity's trusted IPs)";
+        else
+            hint = "the token's identity is not allowed to do this: give it a role with this"
+                   " permission on identities";
+    } else if (status == 500 && named && strcmp(e, "FindOne") == 0) {
+        hint = "the identity id is probably malformed (Infisical answers an id that is not a"
+               " UUID this way)";
+    }
+    if (kind != NULL) {
+        lua_pushstring(L, kind);
+        lua_setfield(L, err, "kind");
+    }
+    if (hint != NULL) {
+        lua_pushstring(L, hint);
+        lua_setfield(L, err, "hint");
+    }
+}
+
+/* Pushes nil and an error for a non-2xx answer (kind "http", or what classify says);
+ * returns 2. */
 static int http_error(lua_State *L, long status, int body, int headers)
 {
     size_t blen;
@@ -196,6 +267,7 @@ static int http_error(lua_State *L, long status, int body, int headers)
         lua_pushfstring(L, "redirect%s not followed", loc ? " to another location" : "");
         lua_setfield(L, err, "message");
     }
+    classify(L, err, status);
     lua_settop(L, err);
     return 2;
 }

@@ -194,6 +194,40 @@ static int slist_push(struct curl_slist **list, const char *line)
     return 1;
 }
 
+/* Whether two header lines name the same header (names compared without case). */
+static int same_name(const char *a, const char *b)
+{
+    for (; *a != ':' && *a != '\0'; a++, b++) {
+        char ca = *a, cb = *b;
+        if (ca >= 'A' && ca <= 'Z') ca = (char)(ca - 'A' + 'a');
+        if (cb >= 'A' && cb <= 'Z') cb = (char)(cb - 'A' + 'a');
+        if (ca != cb)
+            return 0;
+    }
+    return *a == ':' && *b == ':';
+}
+
+/* "Name:" with nothing but blanks after the colon. */
+static int no_value(const char *h)
+{
+    h = strchr(h, ':') + 1;   /* ireq_check saw the colon */
+    while (*h == ' ' || *h == '\t')
+        h++;
+    return *h == '\0';
+}
+
+/* Whether one of the extra headers names the same header as line. */
+static int extra_names(lua_State *L, const ireq *r, const char *line)
+{
+    int i, same = 0;
+    for (i = 1; i <= r->nextra && !same; i++) {
+        lua_rawgeti(L, r->headers_idx, i);   /* strings checked by ireq_check: no raise */
+        same = same_name(lua_tostring(L, -1), line);
+        lua_pop(L, 1);
+    }
+    return same;
+}
+
 int ireq_headers(lua_State *L, const ireq *r, const struct curl_slist *base,
                  struct curl_slist **out)
 {
@@ -201,10 +235,14 @@ int ireq_headers(lua_State *L, const ireq *r, const struct curl_slist *base,
     const struct curl_slist *it;
     int i, ok = 1;
     for (it = base; it != NULL && ok; it = it->next)
-        ok = slist_push(&list, it->data);
+        if (!extra_names(L, r, it->data))
+            ok = slist_push(&list, it->data);
     for (i = 1; i <= r->nextra && ok; i++) {
-        lua_rawgeti(L, r->headers_idx, i);   /* strings checked by ireq_check: no raise */
-        ok = slist_push(&list, lua_tostring(L, -1));
+        const char *h;
+        lua_rawgeti(L, r->headers_idx, i);
+        h = lua_tostring(L, -1);
+        if (!no_value(h))
+            ok = slist_push(&list, h);
         lua_pop(L, 1);
     }
     if (!ok) {

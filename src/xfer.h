@@ -37,8 +37,11 @@ typedef struct ireq {
 
 /* Checks the arguments (raising, naming them) before anything is allocated. */
 void ireq_check(lua_State *L, int first, ireq *r);
-/* A new list: copies of base's lines, then the extra headers. Raises nothing: 0 when
- * memory ran out (the list is then freed and *out is NULL). */
+/* A new list: copies of base's lines, then the extra headers. An extra header replaces
+ * the base line of the same name, and one with no value ("Authorization:") removes it,
+ * as libcurl does with the headers it makes itself: a Universal Auth login is sent
+ * without the session's bearer that way. Raises nothing: 0 when memory ran out (the list
+ * is then freed and *out is NULL). */
 int ireq_headers(lua_State *L, const ireq *r, const struct curl_slist *base,
                  struct curl_slist **out);
 /* Sets the handle's method and body. */

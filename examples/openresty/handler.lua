@@ -33,8 +33,11 @@ local function get_client()
   return c
 end
 
--- What the API's errors become here: the caller's fault, ours, or the API's.
+-- What the API's errors become here: the caller's fault, ours, or the API's. Refused
+-- credentials (kind "auth") are this service's problem, not the caller's: 502, logged at
+-- ERR for the operator. An identity our token may not read (kind "permission"): 403.
 local function http_status(err)
+  if err.kind == "permission" then return 403 end
   if err.kind == "http" then
     if err.status == 404 or err.status == 400 or err.status == 422 then return err.status end
     if err.status == 429 then return 429 end
@@ -56,7 +59,7 @@ local function fetch(identity_id)
         truncated = err ~= nil and err.kind == "truncated" or nil }
     end
   end
-  ngx.log(ngx.WARN, tostring(err))
+  ngx.log(err.kind == "auth" and ngx.ERR or ngx.WARN, tostring(err))
   return http_status(err), cjson.encode{ error = err.kind, status = err.status,
     message = err.message, req_id = err.req_id }
 end

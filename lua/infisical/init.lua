@@ -193,6 +193,7 @@ function Client:_request(method, url, parse, headers, body)
   while true do
     local ok, aerr = self:_ensure_token()
     if not ok then return nil, aerr end
+    local gen = auth.generation(self)   -- nothing yields before the request takes its token
     local status, rbody, rheaders = self.transport:request(method, url, headers, body)
     local res, err
     if status then
@@ -204,7 +205,7 @@ function Client:_request(method, url, parse, headers, body)
     err = auth.redact(self, redact(err, secrets[self], 0), redact)
     if relogin and auth.rejected(self, err) then
       relogin = false              -- once: a second refusal is the answer
-      auth.expire(self)
+      auth.expire(self, gen)
     else
       local wait = retry.delay(self.opts, err, attempt)
       if not wait then

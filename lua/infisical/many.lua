@@ -132,7 +132,8 @@ function Run:send(job)
   end
   local offset, limit = job.walk:next_request()
   job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
-  job.sent = monotime()
+  -- the engines take the token when the request is added, before anything yields
+  job.gen = self.auth and self.auth.generation(client)
   self.engine:add(job.tag, "GET", job.url)
 end
 
@@ -194,12 +195,10 @@ function Run:on_answer(job, status, body, headers)
   if auth then err = auth.redact(client, err, self.redact) end
   if auth and job.relogin and auth.rejected(client, err) then
     job.relogin = false
-    -- Every request in flight meets the same refusal: one login serves them all, so an
-    -- answer to a request sent before the last re-login only sends it again.
-    if not self.relogged or job.sent >= self.relogged then
-      auth.expire(client)
-      self.relogged = monotime()
-    end
+    -- Every request in flight meets the same refusal: one login serves them all. Only
+    -- the token this request carried is forgotten, so an answer to a request sent before
+    -- the last login only sends it again.
+    auth.expire(client, job.gen)
     return self:send(job)
   end
   local wait = retry.delay(client.opts, err, job.attempt)

@@ -1,11 +1,13 @@
 """The Infisical API routes of the fake server (pure request -> Response)."""
+import base64
 import hashlib
 import json
 import math
 import re
 import secrets
 import string
-from urllib.parse import unquote
+import time
+from urllib.parse import parse_qsl, unquote
 
 from . import state as st
 
@@ -121,26 +123,56 @@ def validation_failure(S, issues):
 
 
 # -- authentication, rate limiting, bodies ------------------------------
-def authenticate(S, req):
-    """-> (bearer info, None) or (None, error Response)."""
+MSG_NO_TOKEN = "No identity access token found"
+MSG_EXPIRED = "Your token has expired. Please re-authenticate."
+MSG_MALFORMED = ("The provided access token is malformed. Please use a valid token or "
+                 "generate a new one and try again.")
+MSG_TTL = "Failed to renew MI access token due to TTL expiration"
+MSG_USES = "Unable to renew because access token number of uses limit reached"
+
+
+def authenticate(S, req, required=True):
+    """Check the Authorization header as the server's onRequest hook does, on EVERY
+    route: a header that is there is checked even where none is needed (login).
+    -> (bearer info or None, error Response or None)."""
     h = req.headers.get("authorization")
     if h is None:
+        if not required:
+            return None, None
         return None, error(S, 401, "UnauthorizedError", "Token missing")
-    parts = h.split(" ", 1)
-    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].strip():
-        return None, error(S, 401, "UnauthorizedError", "Token missing")
-    return check_token(S, parts[1].strip())
+    # The server takes everything after the first 7 characters ("Bearer "), whatever
+    # the scheme, and verifies it as a JWT.
+    return check_token(S, h[7:])
 
 
-def check_token(S, bearer):
+def check_token(S, bearer, count_use=True):
+    """The server's checks of an identity access token, in its order: the JWT (malformed,
+    past max TTL: 403 TokenError), the row (revoked or deleted: 401), the use limit and
+    the TTL (401, and the row is deleted), then one use is counted."""
+    if bearer == "":
+        return None, error(S, 403, "TokenError", "jwt must be provided")
     info = S.access_tokens.get(bearer)
-    if info is None or info.get("state") == "revoked":
-        return None, error(S, 401, "UnauthorizedError", "No identity access token found")
+    if info is None and bearer in S.signed:
+        # a token this server issued before a reset: its row is gone
+        return None, error(S, 401, "UnauthorizedError", MSG_NO_TOKEN)
+    if info is None or info.get("state") == "malformed":
+        # not a JWT this server signed
+        return None, error(S, 403, "TokenError", MSG_MALFORMED)
     state = info.get("state", "valid")
-    if state == "expired":
-        return None, error(S, 403, "TokenError", "Your token has expired. Please re-authenticate.")
-    if state == "malformed":
-        return None, error(S, 403, "TokenError", "Invalid token. Please provide a valid token.")
+    now = time.time()
+    if state == "expired" or (info.get("max_expires_at") and now > info["max_expires_at"]):
+        return None, error(S, 403, "TokenError", MSG_EXPIRED)
+    if state in ("revoked", "deleted"):
+        return None, error(S, 401, "UnauthorizedError", MSG_NO_TOKEN)
+    limit, uses = S.uses_limit(info), int(info.get("uses") or 0)
+    if state == "used_up" or (limit > 0 and uses > 0 and uses >= limit):
+        S.delete_bearer(bearer)
+        return None, error(S, 401, "UnauthorizedError", MSG_USES)
+    if state == "ttl_expired" or (info.get("expires_at") and now > info["expires_at"]):
+        S.delete_bearer(bearer)
+        return None, error(S, 401, "UnauthorizedError", MSG_TTL)
+    if count_use:
+        S.count_use(bearer)
     return info, None
 
 
@@ -170,28 +202,65 @@ def rate_limit(S, req, resp_headers):
     else:
         msg = "Rate limit exceeded. Please try again in %d seconds" % reset
     resp = error(S, 429, "RateLimitExceeded", msg)
-    if not S.legacy():
-        resp.headers.extend(hdrs)
+    resp.headers.extend(hdrs)   # recorded (real-429.txt): the 429 carries them too
     resp.headers.append(("retry-after", str(reset)))
     return resp
 
 
+def internal_error(S):
+    """What the server's error handler answers for an error it does not know (Fastify's
+    own body-parsing errors included)."""
+    return error(S, 500, "InternalServerError", "Something went wrong")
+
+
 def parse_body(S, req):
-    """-> (value or None when no body, error Response or None)."""
+    """-> (value or None when no body, error Response or None).  JSON and form-encoded
+    bodies are parsed; Fastify's errors for anything else (an empty or invalid JSON
+    body, another media type) reach the server's error handler, which makes them 500."""
     ct = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if not req.body:
         if ct == "application/json":
-            return None, error(S, 400, "FST_ERR_CTP_EMPTY_JSON_BODY",
-                               "Body cannot be empty when content-type is set to 'application/json'")
+            return None, internal_error(S)
         return None, None
+    if ct == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(req.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return None, internal_error(S)
+        out = {}
+        for k, v in pairs:
+            if k in out:
+                out[k] = (out[k] if isinstance(out[k], list) else [out[k]]) + [v]
+            else:
+                out[k] = v
+        return out, None
     if ct != "application/json":
-        return None, error(S, 415, "FST_ERR_CTP_INVALID_MEDIA_TYPE",
-                           "Unsupported Media Type: %s" % (ct or "undefined"))
+        return None, internal_error(S)
     try:
         return json.loads(req.body.decode("utf-8")), None
     except (ValueError, UnicodeDecodeError):
-        return None, error(S, 400, "FST_ERR_CTP_INVALID_JSON_BODY",
-                           "Body is not valid JSON but content-type is set to 'application/json'")
+        return None, internal_error(S)
+
+
+def body_object_issues(body):
+    """zod's issue when the body schema (an object) gets no body or not an object."""
+    if isinstance(body, dict):
+        return []
+    received = "null" if body is None else _json_type(body)
+    return [{"code": "invalid_type", "expected": "object", "received": received,
+             "path": [], "message": "Expected object, received %s" % received}]
+
+
+def _json_type(v):
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
 
 
 def _required_strings(obj, names):
@@ -207,6 +276,14 @@ def _required_strings(obj, names):
                            "path": [n], "message": "Required" if received == "undefined"
                            else "Expected string, received %s" % received})
     return issues
+
+
+def permission_denied(S, action):
+    """403 PermissionDenied; current servers add `details` (the caller's rules), the
+    late-2024 server sent none."""
+    extra = {} if S.legacy() else {"details": []}
+    return error(S, 403, "PermissionDenied", "You are not allowed to %s on identity" % action,
+                 **extra)
 
 
 def _identity_errors(S, identity_id):
@@ -246,8 +323,7 @@ def list_tokens(S, req, identity_id):
         offset, limit = int(offset), int(limit)
         resp = _identity_errors(S, identity_id)
         if resp is None and not info.get("can_read", True):
-            resp = error(S, 403, "PermissionDenied", "You are not allowed to read on identity",
-                         details=[])
+            resp = permission_denied(S, "read")
         if resp is None:
             rows = S.sorted_tokens(identity_id)[offset:offset + limit]
             resp = Response(200, {"tokens": [_token_view(S, r) for r in rows]})
@@ -264,11 +340,10 @@ def create_token(S, req, identity_id):
     body, err = parse_body(S, req)
     if err:
         return err
-    if body is not None and not isinstance(body, dict):
-        return validation_failure(S, [{"code": "invalid_type", "expected": "object",
-                                       "received": type(body).__name__, "path": [],
-                                       "message": "Expected object, received %s" % type(body).__name__}])
-    name = (body or {}).get("name")
+    issues = body_object_issues(body)
+    if issues:
+        return validation_failure(S, issues)
+    name = body.get("name")
     if name is not None and not isinstance(name, str):
         return validation_failure(S, [{"code": "invalid_type", "expected": "string",
                                        "received": "number" if isinstance(name, (int, float)) else "object",
@@ -277,7 +352,7 @@ def create_token(S, req, identity_id):
     if resp:
         return resp
     if not info.get("can_write", True):
-        return error(S, 403, "PermissionDenied", "You are not allowed to edit on identity", details=[])
+        return permission_denied(S, "edit")
     rec, bearer = S.create_token(identity_id, name)
     out = {"accessToken": bearer, "expiresIn": rec["accessTokenTTL"],
            "accessTokenMaxTTL": rec["accessTokenMaxTTL"], "tokenType": "Bearer"}
@@ -295,42 +370,63 @@ def revoke_token(S, req, token_id):
         return err
     rec = S.find_token(token_id)
     if rec is not None and not info.get("can_write", True):
-        return error(S, 403, "PermissionDenied", "You are not allowed to edit on identity", details=[])
+        return permission_denied(S, "edit")
     if S.revoke_token(token_id) is None:
         return error(S, 404, "NotFound", "Token with ID %s not found or already revoked" % token_id)
     return Response(200, {"message": "Successfully revoked access token"})
 
 
 def login(S, req):
+    # no Authorization needed, but one that is sent is checked (and a use counted)
+    _, err = authenticate(S, req, required=False)
+    if err:
+        return err
     body, err = parse_body(S, req)
     if err:
         return err
-    issues = _required_strings(body, ("clientId", "clientSecret"))
+    issues = body_object_issues(body) or _required_strings(body, ("clientId", "clientSecret"))
     if issues:
         return validation_failure(S, issues)
-    cfg = S.universal_auth.get(body["clientId"])
-    if not cfg or cfg.get("secret") != body["clientSecret"]:
+    cid = body["clientId"]
+    cfg = S.universal_auth.get(cid)
+    if not cfg:
+        return error(S, 404, "NotFound", "No identity with specified client ID was found")
+    if cfg.get("secret") != body["clientSecret"]:
         return error(S, 401, "UnauthorizedError", "Invalid credentials")
-    bearer = cfg.get("access_token") or ("fake-ua-" + hashlib.sha256(
-        body["clientId"].encode()).hexdigest()[:32])
-    S.access_tokens.setdefault(bearer, {"state": "valid", "can_read": True, "can_write": True,
-                                        "identity_id": cfg.get("identity_id")})
-    S.access_tokens[bearer]["state"] = "valid"
-    return Response(200, {"accessToken": bearer, "expiresIn": cfg.get("expires_in", 7200),
-                          "accessTokenMaxTTL": cfg.get("max_ttl", st.DEFAULT_TTL),
-                          "tokenType": "Bearer"})
+    # every login issues a new access token; the first one is `access_token` when set
+    bearer = cfg.get("access_token")
+    if not bearer or bearer in S.access_tokens:
+        bearer = "fake-ua-" + hashlib.sha256(
+            ("%s:%d" % (cid, S.next_serial())).encode()).hexdigest()[:32]
+    ttl = int(cfg.get("expires_in", 7200))
+    max_ttl = int(cfg.get("max_ttl", st.DEFAULT_TTL))
+    identity_id = cfg.get("identity_id")
+    rec = None
+    if identity_id in S.identities:
+        rec = st.new_record(identity_id, S.next_id(identity_id, cid), None, S.bump_ms(),
+                            accessTokenTTL=ttl, accessTokenMaxTTL=max_ttl,
+                            authMethod="universal-auth")
+    S.issue(bearer, identity_id, ttl, max_ttl, rec, client_id=cid)
+    S.ua_current[cid] = bearer
+    return Response(200, {"accessToken": bearer, "expiresIn": ttl,
+                          "accessTokenMaxTTL": max_ttl, "tokenType": "Bearer"})
 
 
 def renew(S, req):
+    _, err = authenticate(S, req, required=False)
+    if err:
+        return err
     body, err = parse_body(S, req)
     if err:
         return err
-    issues = _required_strings(body, ("accessToken",))
+    issues = body_object_issues(body) or _required_strings(body, ("accessToken",))
     if issues:
         return validation_failure(S, issues)
-    info, err = check_token(S, body["accessToken"])
+    info, err = check_token(S, body["accessToken"], count_use=False)
     if err:
         return err
+    if info.get("ttl"):
+        info["expires_at"] = time.time() + info["ttl"]
     ttl, max_ttl = st.DEFAULT_TTL, st.DEFAULT_TTL
     rec = S.find_token(info.get("token_id")) if info.get("token_id") else None
     if rec is not None:
@@ -351,22 +447,29 @@ _ROUTES = [
 ]
 
 
+def etag_of(body):
+    """@fastify/etag's default: a strong tag of the body's SHA-1 in base64."""
+    return '"%s"' % base64.b64encode(hashlib.sha1(body).digest()).decode()
+
+
 def handle(S, req):
     """Dispatch one API request; the caller holds S.lock."""
+    S.flush_usage()
     for method, rx, fn in _ROUTES:
         m = rx.match(req.path)
         if m and req.method == method:
             resp = fn(S, req, *[unquote(g) for g in m.groups()])
             break
     else:
-        return not_found_route(req)
-    if S.legacy() and resp.status == 200:
-        etag = 'W/"%s"' % hashlib.sha1(resp.body).hexdigest()[:27]
-        resp.headers.append(("etag", etag))
-        inm = req.headers.get("if-none-match")
-        if req.method == "GET" and inm is not None:
-            tags = [t.strip() for t in inm.split(",")]
-            if "*" in tags or etag in tags or etag[2:] in tags:
-                resp.status, resp.body = 304, b""
-                resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "content-type"]
+        # the Authorization check is an onRequest hook: it runs before the 404 too
+        _, resp = authenticate(S, req, required=False)
+        if resp is None:
+            resp = not_found_route(req)
+    # @fastify/etag (registered by the late-2024 server and by current ones): every
+    # answer carries a strong etag, and an If-None-Match equal to it gets a 304 with
+    # an empty body (content-type kept).
+    etag = etag_of(resp.body)
+    resp.headers.append(("etag", etag))
+    if req.headers.get("if-none-match") == etag:
+        resp.status, resp.body = 304, b""
     return resp

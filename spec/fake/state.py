@@ -2,6 +2,14 @@
 
 All methods expect the caller to hold State.lock when mutating or reading
 tokens from several threads (the HTTP layer does this).
+
+State keys (POST /_fake/reset, --state FILE): mode ("current" | "legacy", the late-2024
+server of spec/fixtures/real-exchanges/), all_auth_methods, latency, replica_lag,
+rate_limit {limit, window}, churn, usage_write_delay (seconds before use counts are
+written; default 60 like the real server), access_tokens {bearer: {state (TOKEN_STATES),
+can_read, can_write, identity_id, token_id (its record), uses, uses_limit}},
+universal_auth {client id: {secret, access_token (the first login's bearer), expires_in,
+max_ttl, identity_id}}, identities {id: {token_auth, tokens, generate}}.
 """
 import copy
 import datetime as _dt
@@ -11,6 +19,18 @@ import threading
 import time
 
 DEFAULT_TTL = 2592000
+USAGE_WRITE_DELAY = 60.0
+# What presenting an access token does (api.check_token):
+#   valid        accepted, one use counted
+#   revoked      401 "No identity access token found" (the record stays, revoked)
+#   deleted      401 "No identity access token found" (the record is gone)
+#   expired      403 TokenError "Your token has expired..." (past its max TTL: the JWT
+#                itself is expired; the record stays)
+#   ttl_expired  401 "Failed to renew MI access token due to TTL expiration", and the
+#                token is deleted
+#   used_up      401 "...number of uses limit reached", and the token is deleted
+#   malformed    403 TokenError "The provided access token is malformed..."
+TOKEN_STATES = ("valid", "revoked", "deleted", "expired", "ttl_expired", "used_up", "malformed")
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -103,6 +123,9 @@ def new_record(identity_id, token_id, name, at_ms, **over):
 class State:
     def __init__(self, data=None):
         self.lock = threading.RLock()
+        # Bearers this server has signed, kept across resets (the signing key outlives
+        # the database): one whose row is gone is "deleted" (401), not garbage (403).
+        self.signed = set()
         self.load(data or {})
 
     # -- loading -------------------------------------------------------
@@ -122,13 +145,21 @@ class State:
             rl = {"limit": int(rl.get("limit", 60)), "window": float(rl.get("window", 60))}
         self.rate_limit = rl
         self.churn = bool(data.get("churn", False))
+        # Seconds between a token's first use and the write of its use count and
+        # accessTokenLastUsedAt (which also bumps updatedAt).  The real server queues that
+        # write for 60 s (+-10 s jitter); 0 writes at once.
+        self.usage_write_delay = float(data.get("usage_write_delay", USAGE_WRITE_DELAY))
         self.access_tokens = {}
         for bearer, info in (data.get("access_tokens") or {}).items():
             info = dict(info or {})
             info.setdefault("state", "valid")
+            if info["state"] not in TOKEN_STATES:
+                raise ValueError("access token state must be one of " + ", ".join(TOKEN_STATES))
             info.setdefault("can_read", True)
             info.setdefault("can_write", True)
             self.access_tokens[bearer] = info
+            if info["state"] != "malformed":
+                self.signed.add(bearer)
         self.universal_auth = data.get("universal_auth") or {}
         self.identities = {}
         for iid, ident in (data.get("identities") or {}).items():
@@ -142,9 +173,12 @@ class State:
         self._created_mono = {}   # token id -> monotonic time of creation via API
         self._rl_buckets = {}     # client -> [window_start, count]
         self._serial = 0
+        self._pending_usage = {}  # bearer -> monotonic time its usage write is due
+        self.ua_current = {}      # UA client id -> bearer of its latest login
 
     def dump(self):
         with self.lock:
+            self.flush_usage()
             return {
                 "mode": self.mode,
                 "all_auth_methods": self.all_auth_methods,
@@ -152,6 +186,7 @@ class State:
                 "replica_lag": self.replica_lag,
                 "rate_limit": self.rate_limit,
                 "churn": self.churn,
+                "usage_write_delay": self.usage_write_delay,
                 "access_tokens": copy.deepcopy(self.access_tokens),
                 "universal_auth": copy.deepcopy(self.universal_auth),
                 "identities": copy.deepcopy(self.identities),
@@ -200,18 +235,40 @@ class State:
         if rows:
             rows[-1]["updatedAt"] = fmt_ms(self.bump_ms())
 
+    def next_serial(self):
+        self._serial += 1
+        return self._serial
+
     def next_id(self, *parts):
         self._serial += 1
         return uuid_from("api", self._serial, time.time_ns(), *parts)
 
+    def issue(self, bearer, identity_id, ttl, max_ttl, record=None, **extra):
+        """Register a new bearer (and its record, appended to its identity when known)."""
+        now = time.time()
+        info = {"state": "valid", "can_read": True, "can_write": True,
+                "identity_id": identity_id, "uses": 0, "issued": now}
+        if ttl:
+            info["ttl"] = ttl
+            info["expires_at"] = now + ttl
+        if max_ttl:
+            info["max_expires_at"] = now + max_ttl
+        info.update(extra)
+        if record is not None:
+            info["token_id"] = record["id"]
+            ident = self.identities.get(identity_id)
+            if ident is not None:
+                ident["tokens"].append(record)
+                self._created_mono[record["id"]] = time.monotonic()
+        self.access_tokens[bearer] = info
+        self.signed.add(bearer)
+        return info
+
     def create_token(self, identity_id, name):
         tid = self.next_id(identity_id)
         rec = new_record(identity_id, tid, name, self.bump_ms())
-        self.identities[identity_id]["tokens"].append(rec)
-        self._created_mono[tid] = time.monotonic()
         bearer = "fake-at-" + hashlib.sha256(("bearer:" + tid).encode()).hexdigest()[:40]
-        self.access_tokens[bearer] = {"state": "valid", "can_read": True, "can_write": True,
-                                      "identity_id": identity_id, "token_id": tid}
+        self.issue(bearer, identity_id, rec["accessTokenTTL"], rec["accessTokenMaxTTL"], rec)
         return rec, bearer
 
     def revoke_token(self, token_id):
@@ -224,6 +281,94 @@ class State:
             if info.get("token_id") == token_id:
                 info["state"] = "revoked"
         return rec
+
+    # -- access tokens as the server sees them ---------------------------
+    def delete_bearer(self, bearer):
+        """Delete a token's row, as the server does for TTL-expired and used-up ones."""
+        info = self.access_tokens[bearer]
+        info["state"] = "deleted"
+        self._pending_usage.pop(bearer, None)
+        tid = info.get("token_id")
+        if tid is not None:
+            for ident in self.identities.values():
+                ident["tokens"] = [t for t in ident["tokens"] if t.get("id") != tid]
+
+    def uses_limit(self, info):
+        rec = self.find_token(info["token_id"]) if info.get("token_id") else None
+        if rec is not None:
+            return int(rec.get("accessTokenNumUsesLimit") or 0)
+        return int(info.get("uses_limit") or 0)
+
+    def count_use(self, bearer):
+        """One use of a bearer: counted at once (the server's cache), written to the
+        record usage_write_delay seconds after the first unwritten use."""
+        info = self.access_tokens[bearer]
+        info["uses"] = int(info.get("uses") or 0) + 1
+        info["last_used_ms"] = now_ms()
+        if info.get("token_id") and bearer not in self._pending_usage:
+            self._pending_usage[bearer] = time.monotonic() + self.usage_write_delay
+        self.flush_usage()
+
+    def flush_usage(self):
+        """Write the use counts that are due: accessTokenNumUses, accessTokenLastUsedAt,
+        and updatedAt (so the token moves to the front of the listing)."""
+        now = time.monotonic()
+        for bearer, due in list(self._pending_usage.items()):
+            if due > now:
+                continue
+            del self._pending_usage[bearer]
+            info = self.access_tokens.get(bearer)
+            rec = self.find_token(info.get("token_id")) if info else None
+            if rec is None:
+                continue
+            rec["accessTokenNumUses"] = int(info.get("uses") or 0)
+            rec["accessTokenLastUsedAt"] = fmt_ms(info.get("last_used_ms") or now_ms())
+            rec["updatedAt"] = fmt_ms(self.bump_ms())
+
+    def select_bearer(self, sel):
+        """Bearer named by a control selector: {bearer}, {client_id} (its latest login's
+        token) or {token_id}."""
+        if not isinstance(sel, dict):
+            raise ValueError("token selector must be an object")
+        if sel.get("bearer") is not None:
+            b = sel["bearer"]
+        elif sel.get("client_id") is not None:
+            b = self.ua_current.get(sel["client_id"])
+            if b is None:
+                raise ValueError("universal auth client %r has not logged in" % sel["client_id"])
+        elif sel.get("token_id") is not None:
+            b = next((k for k, v in self.access_tokens.items()
+                      if v.get("token_id") == sel["token_id"]), None)
+            if b is None:
+                raise ValueError("no access token with id %r" % sel["token_id"])
+        else:
+            raise ValueError("token selector needs bearer, client_id or token_id")
+        if b not in self.access_tokens:
+            raise ValueError("unknown bearer")
+        return b
+
+    def set_token(self, sel):
+        """Control: change an access token (state, uses, uses_limit).  -> summary."""
+        bearer = self.select_bearer(sel)
+        info = self.access_tokens[bearer]
+        state = sel.get("state")
+        if state is not None:
+            if state not in TOKEN_STATES:
+                raise ValueError("state must be one of " + ", ".join(TOKEN_STATES))
+            if state == "revoked" and info.get("token_id"):
+                self.revoke_token(info["token_id"])
+            if state == "deleted":
+                self.delete_bearer(bearer)
+            info["state"] = state
+        if sel.get("uses_limit") is not None:
+            info["uses_limit"] = int(sel["uses_limit"])
+            rec = self.find_token(info["token_id"]) if info.get("token_id") else None
+            if rec is not None:
+                rec["accessTokenNumUsesLimit"] = int(sel["uses_limit"])
+        if sel.get("uses") is not None:
+            info["uses"] = int(sel["uses"])
+        return {"token_id": info.get("token_id"), "state": info["state"],
+                "uses": int(info.get("uses") or 0)}
 
     # -- rate limiting -------------------------------------------------
     def rate_check(self, client, consume=True):

@@ -140,8 +140,9 @@ case("http_errors", {
   end,
   check = function(res)
     assert.same({ "http", 404, "NotFound" }, { res.notfound.kind, res.notfound.status, res.notfound.error })
-    assert.same({ "http", 403, "TokenError" }, { res.expired.kind, res.expired.status, res.expired.error })
-    assert.same({ "http", 401, "UnauthorizedError" }, { res.revoked.kind, res.revoked.status, res.revoked.error })
+    assert.same({ "auth", 403, "TokenError" }, { res.expired.kind, res.expired.status, res.expired.error })
+    assert.same({ "auth", 401, "UnauthorizedError" }, { res.revoked.kind, res.revoked.status, res.revoked.error })
+    assert.matches("; the access token was revoked", res.revoked.text, 1, true)
     assert.same({ "http", 400, "BadRequest" }, { res.notokenauth.kind, res.notokenauth.status, res.notokenauth.error })
     assert.matches("^infisical: http error %(GET http://127%.0%.0%.1:%d+/api/v1/auth/token%-auth/identities/", res.notfound.text)
   end,
@@ -331,7 +332,8 @@ case("universal_auth", {
   end,
   check = function(res, srv)
     assert.equal(2, res.n)
-    assert.same({ "http", 401 }, { res.bad.kind, res.bad.status })
+    assert.same({ "auth", 401 }, { res.bad.kind, res.bad.status })
+    assert.matches("; Universal Auth credentials refused", res.bad.text, 1, true)
     local logins = 0
     for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
       if r.path:find("/universal%-auth/login$") then
@@ -355,6 +357,223 @@ case("revoke", {
     assert.is_true(res.ok)
     assert.is_nil(res.again)
     assert.same({ "already_revoked", 404 }, { res.err2.kind, res.err2.status })
+  end,
+})
+
+-- Universal Auth after the server refused the client's token (issue 9 §1): the real
+-- server checks any bearer a login carries, so a login must carry none; the client logs
+-- in again once and repeats the request, and requests in flight share that one login.
+local CID, CSECRET = "fake-client-id", "fake-client-secret"
+
+local function ua_client(infisical, ctx, opts)
+  local o = { base_url = ctx.base, client_id = CID, client_secret = CSECRET,
+    transport = ctx.transport, backoff = 0.01, max_backoff = 0.05, timeout = 10,
+    verify_tls = ctx.verify_tls }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return assert(infisical.new(o))
+end
+
+-- Busted side: the logins the server saw (each must have carried no bearer and
+-- succeeded), and the statuses of the other API requests, in order.
+local function ua_requests(srv)
+  local logins, statuses = 0, {}
+  for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
+    if r.path:find("/universal%-auth/login$") then
+      logins = logins + 1
+      assert.is_nil(r.headers.authorization, "a login carried a bearer")
+      assert.equal(200, r.status)
+    else
+      statuses[#statuses + 1] = r.status
+    end
+  end
+  return logins, statuses
+end
+
+-- The server changes the UA client's token as the (after + 1)-th request matching
+-- `match` arrives; that request then gets the real server's answer to it.
+local function refuse_at(srv, match, after, state)
+  srv:faults{ { match = match, after = after, then_normal = true,
+    token = { client_id = CID, state = state } } }
+end
+
+for _, refusal in ipairs{ { "revoked", 401 }, { "deleted", 401 }, { "expired", 403 },
+    { "ttl_expired", 401 }, { "used_up", 401 }, { "malformed", 403 } } do
+  case("ua_" .. refusal[1] .. "_between_calls", {
+    setup = function(srv) refuse_at(srv, "/tokens", 1, refusal[1]) end,
+    run = function(infisical, ctx)
+      local c = ua_client(infisical, ctx)
+      local out = {}
+      for i = 1, 3 do
+        local page, err = c:list_tokens(M.ID1, { limit = 2 })
+        out[i] = { n = page and #page.tokens, err = M.summary(err) }
+      end
+      return out
+    end,
+    check = function(res, srv)
+      for i = 1, 3 do assert.same({ n = 2 }, res[i]) end
+      local logins, statuses = ua_requests(srv)
+      assert.equal(2, logins)
+      assert.same({ 200, refusal[2], 200, 200 }, statuses)
+    end,
+  })
+end
+
+case("ua_revoked_mid_walk", {
+  setup = function(srv)
+    -- the third page of the ID1 walk; the second of the ID2 walk (matched apart by id)
+    srv:faults{
+      { match = M.ID1, after = 2, then_normal = true, token = { client_id = CID, state = "revoked" } },
+      { match = M.ID2, after = 1, then_normal = true, token = { client_id = CID, state = "deleted" } },
+    }
+  end,
+  run = function(infisical, ctx)
+    local c = ua_client(infisical, ctx)
+    local walked = {}
+    for tok in c:each_token(M.ID1, { page_size = 7 }) do walked[#walked + 1] = tok.id end
+    local all, err = c:all_tokens(M.ID2, { page_size = 50, partial = true })
+    return { walked = walked, n = all and #all, err = M.summary(err) }
+  end,
+  check = function(res, srv)
+    assert.equal(26, #res.walked)
+    local seen = {}
+    for _, id in ipairs(res.walked) do assert.is_nil(seen[id]); seen[id] = true end
+    assert.equal(200, res.n)
+    assert.equal("truncated", res.err.kind)
+    local logins, statuses = ua_requests(srv)
+    assert.equal(3, logins)   -- the first, then one per refusal
+    assert.same({ 200, 200, 401, 200, 200, 200, 401, 200, 200, 200 }, statuses)
+  end,
+})
+
+local IN_FLIGHT = {}
+for i = 1, 4 do IN_FLIGHT[i] = ("a0000000-0000-4000-8000-%012d"):format(520 + i) end
+
+case("ua_revoked_in_flight", {
+  auto = true,
+  setup = function(srv)
+    local H = require "spec.helpers"
+    local idents = {}
+    for _, id in ipairs(IN_FLIGHT) do idents[id] = { tokens = H.records(id, 3) } end
+    -- a slow server: the four requests are all in flight when the first one arrives
+    srv:reset(H.state(idents, { latency = 0.3 }))
+    refuse_at(srv, "/tokens", 0, "revoked")
+  end,
+  run = function(infisical, ctx)
+    local c = ua_client(infisical, ctx)
+    local res, errs = c:list_many(IN_FLIGHT, { concurrency = 4 })
+    local out = { errors = {}, n = {} }
+    for _, id in ipairs(IN_FLIGHT) do
+      out.n[#out.n + 1] = type(res[id]) == "table" and not errs[id] and #res[id] or -1
+      if errs[id] then out.errors[#out.errors + 1] = M.summary(errs[id]) end
+    end
+    return out
+  end,
+  check = function(res, srv, where, transport)
+    assert.same({}, res.errors)
+    assert.same({ 3, 3, 3, 3 }, res.n)
+    local logins, statuses = ua_requests(srv)
+    assert.equal(2, logins)   -- one new login for every request refused in flight
+    local refused = 0
+    for _, st in ipairs(statuses) do if st == 401 then refused = refused + 1 end end
+    assert.equal(4 + refused, #statuses)
+    -- libcurl's multi and light threads send all four at once: all four are refused
+    if transport ~= "curl" or where == "lua" then assert.equal(4, refused) end
+  end,
+})
+
+case("ua_revoke_token", {
+  setup = function(srv) refuse_at(srv, "/revoke", 0, "revoked") end,
+  run = function(infisical, ctx)
+    local c = ua_client(infisical, ctx)
+    local ok, err = c:revoke_token("b0000000-0000-4000-8000-000000000002")
+    return { ok = ok, err = M.summary(err) }
+  end,
+  check = function(res, srv)
+    assert.same({ ok = true }, res)
+    local logins, statuses = ua_requests(srv)
+    assert.equal(2, logins)
+    assert.same({ 401, 200 }, statuses)
+  end,
+})
+
+-- issue 10 §9: two light threads of one worker share a client. Both find the token due
+-- (no login yet) and must not both log in; then the token is refused while both have a
+-- request in flight, and the refusal one of them sees late must not throw away the token
+-- the other just got. Without light threads (plain Lua, libcurl in nginx) the calls run one
+-- after the other, and the same count holds.
+case("ua_two_threads", {
+  auto = true,
+  setup = function(srv)
+    srv:faults{
+      { match = "login", delay = 0.3, then_normal = true, ["repeat"] = 5 },
+      -- the first request of the second round revokes the token and is answered 1 s
+      -- later, after the other one's refusal and the login it caused
+      { match = "/tokens", after = 2, then_normal = true, delay = 1,
+        token = { client_id = CID, state = "revoked" } },
+    }
+  end,
+  run = function(infisical, ctx)
+    local c = ua_client(infisical, ctx)
+    local function one()
+      local page, err = c:list_tokens(M.ID1, { limit = 2 })
+      return { n = page and #page.tokens, err = M.summary(err) }
+    end
+    local threads = ngx and ngx.get_phase and ngx.get_phase() == "content"
+    local function both()
+      if not threads then return { one(), one() } end
+      local t1, t2 = ngx.thread.spawn(one), ngx.thread.spawn(one)
+      local _, a = ngx.thread.wait(t1)
+      local _, b = ngx.thread.wait(t2)
+      return { a, b }
+    end
+    return { first = both(), second = both() }
+  end,
+  check = function(res, srv, where, transport)
+    assert.same({ { n = 2 }, { n = 2 } }, res.first)
+    assert.same({ { n = 2 }, { n = 2 } }, res.second)
+    ua_requests(srv)
+    local seen = {}
+    for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
+      seen[#seen + 1] = r.path:find("/login$") and "login" or ("%d"):format(r.status)
+    end
+    seen = table.concat(seen, " ")
+    if where == "nginx" and transport ~= "curl" then
+      -- both refused in flight; one login, before and after
+      assert.equal("login 200 200 401 401 login 200 200", seen)
+    else
+      assert.equal("login 200 200 401 login 200 200", seen)
+    end
+  end,
+})
+
+-- A light thread killed in the middle of its login (ngx.thread.kill, or its request
+-- ended): the next caller must not wait for that login's answer, which never comes.
+case("ua_login_thread_killed", {
+  auto = true,
+  setup = function(srv)
+    srv:faults{ { match = "login", delay = 1, then_normal = true, ["repeat"] = 3 } }
+  end,
+  run = function(infisical, ctx)
+    local c = ua_client(infisical, ctx)
+    local clock = ngx and ngx.now or os.time
+    if ngx then ngx.update_time() end
+    local t0 = clock()
+    local threads = ngx and ngx.get_phase and ngx.get_phase() == "content" and ctx.transport ~= "curl"
+    if threads then
+      local t = ngx.thread.spawn(function() return c:list_tokens(M.ID1, { limit = 2 }) end)
+      ngx.sleep(0.2)   -- its login is on its way (the server holds logins 1 s)
+      ngx.thread.kill(t)
+    end
+    local page, err = c:list_tokens(M.ID1, { limit = 2 })
+    if ngx then ngx.update_time() end
+    return { n = page and #page.tokens, err = M.summary(err), waited = clock() - t0,
+      threads = threads or false }
+  end,
+  check = function(res, srv)
+    assert.equal(2, res.n, res.err and res.err.text)
+    assert.is_true(res.waited < 4, "waited " .. res.waited .. " s")
+    local logins = ua_requests(srv)
+    assert.equal(res.threads and 2 or 1, logins)
   end,
 })
 

@@ -64,7 +64,28 @@ function T:set_token(token)
   -- No token yet (a Universal Auth client before its login): the same lines without one.
   local lines = core.request_headers(token or "-", self.user_agent)
   if token == nil then table.remove(lines, 1) end
-  auth_lines[self] = concat(lines, "\r\n") .. "\r\n"
+  auth_lines[self] = lines
+end
+
+--- The header block of one request: the transport's lines, where an extra header replaces
+-- the line of the same name and one with no value ("Authorization:") removes it (as the
+-- curl transport does), then the extra headers.
+local function header_block(lines, extra)
+  local names, out = {}, {}
+  if extra then
+    for i = 1, #extra do names[lower(match(extra[i], "^[^:]*"))] = true end
+  end
+  for i = 1, #lines do
+    local line = lines[i]
+    if not names[lower(match(line, "^[^:]*"))] then out[#out + 1] = line; out[#out + 1] = "\r\n" end
+  end
+  if extra then
+    for i = 1, #extra do
+      local h = extra[i]
+      if not find(h, "^[^:]*:[ \t]*$") then out[#out + 1] = h; out[#out + 1] = "\r\n" end
+    end
+  end
+  return concat(out)
 end
 
 --- Splits an http(s) URL: scheme, host (brackets kept off an IPv6 literal), port,
@@ -257,7 +278,7 @@ end
 
 --- One attempt on one connection. Returns status, body, headers or nil, kind, message, replay
 -- (replay: a kept-alive connection the server had already closed; nothing was answered).
-local function attempt(self, method, url, extra, body, scheme, host, port, hosthdr, target)
+local function attempt(self, method, url, head, body, scheme, host, port, hosthdr, target)
   local deadline = ngx.now() + self.timeout
   local sock = ngx.socket.tcp()
   local ms = floor(self.timeout * 1000)
@@ -293,12 +314,7 @@ local function attempt(self, method, url, extra, body, scheme, host, port, hosth
     self.reused = self.reused + 1
   end
 
-  local req = {
-    method, " ", target, " HTTP/1.1\r\nHost: ", hosthdr, "\r\n", auth_lines[self],
-  }
-  if extra then
-    for i = 1, #extra do req[#req + 1] = extra[i]; req[#req + 1] = "\r\n" end
-  end
+  local req = { method, " ", target, " HTTP/1.1\r\nHost: ", hosthdr, "\r\n", head }
   if body or method == "POST" then
     req[#req + 1] = "Content-Length: " .. #(body or "") .. "\r\n"
   end
@@ -348,12 +364,15 @@ function T:request(method, url, extra, body)
   local scheme, host, port, hosthdr, target = split_url(url)
   if not scheme then return fail("config", host, method, url) end
 
+  -- The headers, with the token, are taken now, before the first yield: the request
+  -- carries the token its caller saw, even if another light thread logs in meanwhile.
+  local head = header_block(auth_lines[self], extra)
   self.requests = self.requests + 1
   self.last_new = 0
-  local status, rbody, headers, replay = attempt(self, method, url, extra, body, scheme, host,
+  local status, rbody, headers, replay = attempt(self, method, url, head, body, scheme, host,
     port, hosthdr, target)
   if not status and replay and method == "GET" then
-    status, rbody, headers = attempt(self, method, url, extra, body, scheme, host, port,
+    status, rbody, headers = attempt(self, method, url, head, body, scheme, host, port,
       hosthdr, target)
   end
   if not status then return fail(rbody, headers, method, url) end

@@ -1,6 +1,8 @@
 --- The libcurl transport: one kept-alive easy handle (infisical.core's Session) per client.
 -- A transport has `request(method, url, extra_headers, body)` returning
--- `status, body, headers` or `nil, err`, plus `set_token`, `info` and `close`.
+-- `status, body, headers` or `nil, err`, plus `set_token`, `info` and `close`. An extra
+-- header replaces the transport's own header of that name, and one with no value
+-- (`"Authorization:"`) leaves it out: a Universal Auth login never carries the bearer.
 -- @module infisical.transport.curl
 
 local core = require "infisical.core"
