@@ -110,12 +110,14 @@ npm_stamp="$(sha256sum "$BK/package-lock.json" | cut -d' ' -f1) node $(node --ve
 if [ ! -d "$BK/node_modules" ] || [ "$(cat "$BK/.npm-stamp" 2>/dev/null)" != "$npm_stamp" ]; then
   rm -f "$BK/.npm-stamp"
   say "npm ci (node modules are cached in build/live/backend/node_modules after this)"
-  (cd "$BK" && npm ci --ignore-scripts --no-audit --no-fund) >"$LOGS/npm-ci.log" 2>&1 \
-    || fail "npm ci in $BK" "$LOGS/npm-ci.log"
+  # --include=dev: tsx and knex's TypeScript loader are dev dependencies, and a NODE_ENV of
+  # production in the caller's environment would leave them out
+  (cd "$BK" && timeout 1800 npm ci --ignore-scripts --include=dev --no-audit --no-fund) >"$LOGS/npm-ci.log" 2>&1 \
+    || fail "npm ci in $BK (from the npm registry; a cold cache takes up to 20 minutes)" "$LOGS/npm-ci.log"
   say "building bcrypt and argon2 from source"
   nodedir=/usr
   [ -f /usr/include/node/node.h ] || nodedir=$(dirname "$(dirname "$(command -v node)")")
-  (cd "$BK" && npm rebuild bcrypt argon2 --build-from-source --nodedir="$nodedir") >"$LOGS/npm-rebuild.log" 2>&1 \
+  (cd "$BK" && timeout 900 npm rebuild bcrypt argon2 --build-from-source --nodedir="$nodedir") >"$LOGS/npm-rebuild.log" 2>&1 \
     || fail "npm rebuild bcrypt argon2" "$LOGS/npm-rebuild.log"
   echo "$npm_stamp" >"$BK/.npm-stamp"
 else
@@ -186,7 +188,6 @@ say "$(tail -n 1 "$LOGS/seed.log")"
 [ -f "$ROOT/build/lua5.4/infisical/core.so" ] || make -s -C "$ROOT" >"$LOGS/make.log" 2>&1 || fail "make" "$LOGS/make.log"
 
 export LIVE_SEED=$SEED LIVE_BASE=$BASE LIVE_REDIS_PORT=$REDISPORT LIVE_CLOSED_PORT=$CLOSED
-export LIVE_BACKEND_PGID=$BACKEND_PID
 # the library must not pick these up from the caller's environment
 unset INFISICAL_TOKEN INFISICAL_API_URL INFISICAL_UNIVERSAL_AUTH_CLIENT_ID INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET
 if [ "${1:-}" = --serve ]; then
