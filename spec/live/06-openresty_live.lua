@@ -7,7 +7,8 @@ local nginx = require "spec.openresty.nginx"
 local ids = L.ids
 
 local function conf(prefix_env)
-  return nginx.main_context("%PREFIX%") .. prefix_env .. [[
+  -- the first line names our backend: spec/live/run.sh stops this nginx by it if we die
+  return "# live suite: " .. L.base .. "\n" .. nginx.main_context("%PREFIX%") .. prefix_env .. [[
 events { worker_connections 256; }
 http {
     access_log off;

@@ -41,10 +41,22 @@ done
 # Everything started below is recorded here and stopped by cleanup, whatever happens.
 PIDS=""
 PGDATA=""
+BASE=""
 RUNDIR=$(mktemp -d /tmp/lua-infisical-live.XXXXXX)
 chmod 755 "$RUNDIR"
 cleanup() {
   for pid in $PIDS; do kill -TERM -- "-$pid" 2>/dev/null; done
+  # an nginx of spec/live/06 daemonizes out of our process groups: if a spec run died before
+  # stopping it, it is found by the line naming our backend in its nginx.conf (ours alone)
+  if [ -n "${BASE:-}" ]; then
+    for p in $(pgrep -f '^nginx: master process' 2>/dev/null); do
+      prefix=$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | sed -n 's/^nginx: master process.* -p \([^ ]*\).*/\1/p')
+      if [ -n "$prefix" ] && grep -qx "# live suite: $BASE" "$prefix/conf/nginx.conf" 2>/dev/null; then
+        kill -QUIT "$p" 2>/dev/null
+        case $prefix in /tmp/lua-infisical-nginx.*) sleep 1; rm -rf "$prefix" ;; esac
+      fi
+    done
+  fi
   if [ -n "$PGDATA" ] && [ -f "$PGDATA/postmaster.pid" ]; then
     as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w -t 20 stop >/dev/null 2>&1
   fi
