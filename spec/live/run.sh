@@ -30,7 +30,7 @@ fail() {
 SRC=${INFISICAL_BACKEND_SRC:-}
 [ -n "$SRC" ] || fail "INFISICAL_BACKEND_SRC is not set (an Infisical checkout's backend/ folder, or a .tar.gz of it)"
 [ -e "$SRC" ] || fail "INFISICAL_BACKEND_SRC=$SRC does not exist"
-SRC=$(cd "$(dirname "$SRC")" && pwd)/$(basename "$SRC")
+SRC=$(readlink -f "$SRC")
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 for tool in node npm python3 redis-server busted "$PGBIN/initdb" "$PGBIN/pg_ctl"; do
