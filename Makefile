@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test test-real deps demo clean rock luajit bench
+.PHONY: all test test-real deps demo clean rock luajit bench dist doc docs-cli
 
 all: $(BUILD)/infisical/core.so
 
@@ -46,11 +46,29 @@ RUN_ENV = LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./$(BUILD
 demo: all
 	@$(RUN_ENV) $(LUA) examples/demo.lua
 
+# Builds and installs the checkout into build/rocks (what CI does first).
 rock:
-	luarocks --lua-version=$(LUA_VERSION) make --deps-mode=none --tree=build/rocks lua-infisical-0.1.0-1.rockspec
+	luarocks --lua-version=$(LUA_VERSION) make --deps-mode=none --tree=build/rocks lua-infisical-scm-1.rockspec
+
+# The HTML API reference, from the doc comments (config.ld), in build/doc/. LDoc's
+# warnings fail it, and so does anything else it prints besides its two progress lines.
+doc:
+	@rm -rf build/doc; mkdir -p build
+	@ldoc --fatalwarnings --testing . >build/ldoc.log 2>&1; rc=$$?; \
+	 if [ $$rc -ne 0 ] || grep -v -e '^reading configuration from config.ld$$' -e '^output written to ' build/ldoc.log >/dev/null; then \
+	   cat build/ldoc.log; echo "make doc: LDoc warned (above)" >&2; exit 1; fi
+	@echo "API reference: build/doc/index.html"
+
+# docs/cli.md's reference part is help.lua's texts; a spec fails when it is stale.
+docs-cli:
+	@$(LUA) .ci/docs-cli.lua
+
+# Release files in dist/: the tarball, its rockspec and the .src.rock (docs/releasing.md).
+dist:
+	sh .ci/dist
 
 clean:
-	rm -rf build
+	rm -rf build dist
 
 # make asan, make fuzz: see sanitize/sanitize.mk
 include sanitize/sanitize.mk

@@ -23,11 +23,13 @@ if not tokens then
   os.exit(1)
 end
 
-local rows = { { "ID", "NAME", "STATE", "USES", "LAST USED", "CREATED" } }
+-- STATUS is what the server would answer if the token were used now: revoked,
+-- exhausted (use limit reached), expired, or active (infisical.token_status).
+local rows = { { "ID", "NAME", "STATUS", "USES", "LAST USED", "CREATED" } }
 for _, t in ipairs(tokens) do
   local limit = t.accessTokenNumUsesLimit or 0
   rows[#rows + 1] = {
-    t.id, t.name or "-", t.isAccessTokenRevoked and "revoked" or "live",
+    t.id, t.name or "-", infisical.token_status(t),
     limit > 0 and ("%d/%d"):format(t.accessTokenNumUses or 0, limit) or tostring(t.accessTokenNumUses or 0),
     t.accessTokenLastUsedAt or "never", t.createdAt or "?",
   }

@@ -655,6 +655,18 @@ describe("fake Infisical server", function()
       assert.equal(200, list(ID1).status)
     end)
 
+    it("can carry the request out, then answer as the fault says (the answer is lost)", function()
+      local path = "/api/v1/auth/token-auth/tokens/b0000000-0000-4000-8000-000000000001/revoke"
+      for _, f in ipairs{ { status = 502 }, { close = true } } do
+        reset()
+        f.match, f.carry_out = "/revoke", true
+        srv:faults{ f }
+        local res = post(path, nil, "fake-valid-token")
+        if f.close then assert.equal(52, res.rc) else assert.equal(502, res.status) end
+        assert_error(post(path, nil, "fake-valid-token"), 404, "NotFound")
+      end
+    end)
+
     it("writes raw bytes then closes", function()
       srv:faults{ { raw = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Raw: yes\r\n\r\nhello" } }
       local res = list(ID1)

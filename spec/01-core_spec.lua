@@ -170,6 +170,16 @@ describe("infisical.core decoding", function()
     local date = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 30)
     _, err = core.parse_tokens(503, "", { ["retry-after"] = date })
     assert.is_true(err.retry_after >= 28 and err.retry_after <= 31)
+    -- only decimal seconds: C's strtod would also read hex, exponents and trailing junk
+    for v, want in pairs{ ["0"] = 0, ["60"] = 60, ["1.5"] = 2, [" 12 "] = 12, ["007"] = 7 } do
+      _, err = core.parse_tokens(429, "", { ["retry-after"] = v })
+      assert.equal(want, err.retry_after, v)
+    end
+    for _, v in ipairs{ "0x3C", "0X3c", "6e1", "1e2", "60abc", "60 s", "-1", "+5", "1.", ".5", "",
+        "1,5", "1e999", "99999999999999999999", "inf", "nan", "0x", "3C" } do
+      _, err = core.parse_tokens(429, "", { ["retry-after"] = v })
+      assert.is_nil(err.retry_after, v)
+    end
   end)
 
   it("gives a short error for a proxy's HTML page, not the page", function()

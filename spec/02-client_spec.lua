@@ -1,6 +1,7 @@
 -- The Lua layer against the fake server: new, list_tokens, each_token, all_tokens,
 -- paging, filters, errors, retries and secrets.
 local infisical = require "infisical"
+local core = require "infisical.core"
 local H = require "spec.helpers"
 local fake = H.fake
 
@@ -101,9 +102,14 @@ describe("client", function()
       assert.is_true(absent > 0)
     end)
 
-    it("uses the API's defaults when no paging is given", function()
+    it("asks for the client's page_size when no limit is given, as the walks do", function()
       local page = assert(H.client(srv):list_tokens(H.ID1))
-      assert.equal(20, #page.tokens)
+      assert.equal(26, #page.tokens)   -- one page of 100 holds them all
+      page = assert(H.client(srv, { page_size = 7 }):list_tokens(H.ID1, { offset = 3 }))
+      assert.equal(7, #page.tokens)
+      local reqs = H.api_requests(srv)
+      assert.same({ { offset = "0", limit = "100" }, { offset = "3", limit = "7" } },
+        { reqs[1].query, reqs[2].query })
     end)
 
     it("raises for bad arguments before sending anything", function()
@@ -298,6 +304,30 @@ describe("client", function()
       assert.equal(503, err.status)
       assert.equal(3, err.attempts)
       assert.equal(2, #waits)
+      assert.matches("%(gave up after 3 attempts in %d+%.%d s%)$", tostring(err))
+    end)
+
+    it("with the server down, says how many attempts over how long", function()
+      local dead = fake.start{ fixture = H.FIXTURE }
+      local url = dead.url
+      dead:stop()
+      local c = assert(infisical.new{ base_url = url, token = H.TOKEN, retries = 3,
+        backoff = 0.2, max_backoff = 0.4 })
+      local t0 = core.monotime()
+      local _, err = c:list_tokens(H.ID1)
+      local took = core.monotime() - t0
+      assert.same({ "network", 7, 4 }, { err.kind, err.curl_code, err.attempts })
+      assert.is_true(err.elapsed > 0.3 and err.elapsed <= took, tostring(err.elapsed))
+      assert.matches(("gave up after 4 attempts in %.1f s"):format(err.elapsed), tostring(err), 1, true)
+      -- infisical.is_error tells the library's errors from anything else
+      assert.is_true(infisical.is_error(err))
+      assert.is_false(infisical.is_error({ kind = "network" }))
+      assert.is_false(infisical.is_error("network"))
+      -- one attempt says nothing more
+      _, err = assert(infisical.new{ base_url = url, token = H.TOKEN, retries = 0 }):list_tokens(H.ID1)
+      assert.is_nil(err.attempts)
+      assert.is_nil(err.elapsed)
+      assert.not_matches("gave up", tostring(err))
     end)
   end)
 

@@ -81,18 +81,18 @@ describe("list_many", function()
       local ids = all_ids()
       local results, errors = c:list_many(ids, case.opts)
       local n = 0
-      for _ in pairs(results) do n = n + 1 end
-      assert.equal(#ids, n)
+      for id, tokens in pairs(results) do
+        n = n + 1
+        -- what a caller counts: every entry is an array of tokens, never an error
+        assert.is_false(core.is_error(tokens), id)
+        assert.is_table(tokens, id)
+      end
       for _, id in ipairs(ids) do
         local want, werr = c:all_tokens(id, case.opts)
-        local got = results[id]
-        if core.is_error(got) then
-          assert.equal(errors[id], got)
-          assert_same_answer(id, nil, errors[id], want, werr)
-        else
-          assert_same_answer(id, got, errors[id], want, werr)
-        end
+        assert_same_answer(id, results[id], errors[id], want, werr)
+        if want then n = n - 1 end
       end
+      assert.equal(0, n)   -- an entry exactly for the identities all_tokens gives tokens for
       -- and the cases the comparison is about did happen
       assert.equal("truncated", errors[H.ID2].kind)
       assert.equal(400, errors[H.ID3].status)
@@ -125,7 +125,8 @@ describe("list_many", function()
     assert.same({ "decode", 200 }, { errors[gen_id(2)].kind, errors[gen_id(2)].status })
     assert.matches("invalid JSON", errors[gen_id(2)].message)
     assert.matches("token 1 has no string 'id'", errors[gen_id(3)].message)
-    assert.equal(errors[gen_id(2)], results[gen_id(2)])
+    assert.is_nil(results[gen_id(2)])
+    assert.is_nil(results[gen_id(3)])
   end)
 
   it("reports a mid-walk failure with the tokens got so far, like all_tokens", function()
@@ -135,7 +136,7 @@ describe("list_many", function()
     local results, errors = H.client(srv):list_many({ gen_id(1) }, { page_size = 100 })
     assert.same({ "http", 404 }, { errors[gen_id(1)].kind, errors[gen_id(1)].status })
     assert.equal(100, #errors[gen_id(1)].tokens)
-    assert.equal(errors[gen_id(1)], results[gen_id(1)])
+    assert.is_nil(results[gen_id(1)])
   end)
 
   it("gives every identity the token's 401/403 when the bearer is refused", function()
@@ -175,6 +176,8 @@ describe("list_many", function()
     for _, id in ipairs{ H.ID1, gen_id(1) } do
       assert.same({ "network", 2 }, { errors[id].kind, errors[id].attempts })
       assert.same({}, errors[id].tokens)
+      assert.is_number(errors[id].elapsed)
+      assert.matches("gave up after 2 attempts in %d+%.%d s", tostring(errors[id]))
     end
 
     srv:reset(state_with{ 3, 3 })
@@ -372,11 +375,28 @@ describe("list_many", function()
     local iter, _, _, run = c:stream_many(ids, { concurrency = 4 })
     local id = iter()
     assert.is_string(id)
-    -- another call takes the engine over: the first stream says so instead of misreading
+    -- another call runs beside it on transfers of its own; the first stream goes on
     local results = c:list_many({ gen_id(1), gen_id(2) })
     assert.equal(2, #results[gen_id(2)])
-    assert.error_matches(function() iter() end, "stream abandoned")
+    local n = 1
+    for _, tokens in iter do n = n + 1; assert.equal(2, #tokens) end
+    assert.equal(20, n)
+    -- a stream closed early (what leaving a generic for does on Lua 5.4) says so if read again
+    iter, _, _, run = c:stream_many(ids, { concurrency = 4 })
+    assert.is_string((iter()))
+    run:close()   -- on Lua 5.1/LuaJIT what leaving the loop does on 5.4
+    run:close()
+    assert.error_matches(function() iter() end, "stream closed")
     assert.is_true(run.abandoned)
+    assert.equal(0, c.transport:current():multi():running())
+    -- a stream on a Multi of its own (another run held the kept one) closes it
+    local a = select(4, c:stream_many(ids, { concurrency = 4 }))
+    local b_iter, _, _, b = c:stream_many(ids, { concurrency = 4 })
+    assert.is_true(b.own)
+    assert.is_string((b_iter()))
+    b:close()
+    assert.matches("closed", tostring(b.engine))
+    a:close()
     if _VERSION >= "Lua 5.4" then
       -- leaving a generic for closes the stream (its fourth value)
       local load54 = load([[
@@ -404,7 +424,7 @@ describe("list_many", function()
     c.transport = real
     for _, id in ipairs(ids) do
       local want, werr = c:all_tokens(id)
-      assert_same_answer(id, not core.is_error(results[id]) and results[id] or nil, errors[id], want, werr)
+      assert_same_answer(id, results[id], errors[id], want, werr)
     end
   end)
   it("closing the client mid-stream frees the transfers; the stream then says so", function()
@@ -419,6 +439,174 @@ describe("list_many", function()
     c:close()
     c:close()
     assert.error_matches(function() iter() end, "client is closed")
+  end)
+end)
+
+describe("runs on one client", function()
+  local srv
+  setup(function() srv = fake.start{ fixture = H.FIXTURE } end)
+  teardown(function() srv:stop() end)
+
+  local function ids_of(from, to)
+    local t = {}
+    for i = from, to do t[#t + 1] = gen_id(i) end
+    return t
+  end
+
+  --- Every identity has exactly its own tokens, as all_tokens gives them.
+  local function assert_own(c, ids, results, errors)
+    assert.same({}, errors)
+    for _, id in ipairs(ids) do
+      assert.is_table(results[id], id)
+      assert.same(H.ids((c:all_tokens(id))), H.ids(results[id]), id)
+      for _, t in ipairs(results[id]) do assert.equal(id, t.identityId, id) end
+    end
+  end
+
+  it("a where filter that calls list_many on the same client loses nothing", function()
+    srv:reset(state_with({ 3, 4, 5, 6, 7, 8 }, { latency = 0.02 }))
+    local c = H.client(srv)
+    local outer, inner = ids_of(1, 4), ids_of(5, 6)
+    local calls, got = 0, {}
+    local results, errors = c:list_many(outer, { concurrency = 2, page_size = 2,
+      where = function()
+        calls = calls + 1
+        if calls == 1 or calls == 5 then got[#got + 1] = { c:list_many(inner, { concurrency = 2 }) } end
+        return true
+      end })
+    assert.equal(2, #got)
+    assert_own(c, outer, results, errors)
+    for _, r in ipairs(got) do assert_own(c, inner, r[1], r[2]) end
+    -- and the client goes on: the next call reuses the connections of the first
+    srv:reset(state_with{ 3, 4 })
+    assert_own(c, ids_of(1, 2), c:list_many(ids_of(1, 2)))
+  end)
+
+  it("runs interleaved by coroutines keep their identities apart", function()
+    srv:reset(state_with({ 3, 4, 5, 6, 7, 8 }, { latency = 0.01 }))
+    local c = H.client(srv)
+    local sets = { ids_of(1, 3), ids_of(4, 6), { gen_id(2), gen_id(5) } }
+    local cos, out = {}, {}
+    for i, ids in ipairs(sets) do
+      cos[i] = coroutine.create(function()
+        return c:list_many(ids, { concurrency = 2, page_size = 2,
+          where = function() coroutine.yield(); return true end })
+      end)
+    end
+    local live, yields = #cos, 0
+    while live > 0 do
+      for i, co in ipairs(cos) do
+        if coroutine.status(co) == "suspended" then
+          local r = table.pack(coroutine.resume(co))
+          assert(r[1], tostring(r[2]))
+          if coroutine.status(co) == "dead" then
+            out[i], live = { r[2], r[3] }, live - 1
+          else
+            yields = yields + 1
+          end
+        end
+      end
+    end
+    assert.is_true(yields >= 30)
+    for i, ids in ipairs(sets) do assert_own(c, ids, out[i][1], out[i][2]) end
+  end)
+
+  it("two streams advanced in turn, and list_many inside a stream loop, each get their own", function()
+    srv:reset(state_with({ 3, 4, 5, 6, 7, 8 }, { latency = 0.01 }))
+    local c = H.client(srv)
+    local a_ids, b_ids = ids_of(1, 3), ids_of(4, 6)
+    local a = c:stream_many(a_ids, { concurrency = 2, page_size = 2 })
+    local b = c:stream_many(b_ids, { concurrency = 2, page_size = 2 })
+    local ra, rb, inner = {}, {}, nil
+    while true do
+      local ida, ta, ea = a()
+      local idb, tb, eb = b()
+      if ida then assert.is_nil(ea); ra[ida] = ta end
+      if idb then assert.is_nil(eb); rb[idb] = tb end
+      if not inner then inner = { c:list_many(ids_of(1, 2)) } end
+      if not ida and not idb then break end
+    end
+    assert_own(c, a_ids, ra, {})
+    assert_own(c, b_ids, rb, {})
+    assert_own(c, ids_of(1, 2), inner[1], inner[2])
+    -- a where filter of a stream that starts another stream on the client
+    local nested = {}
+    for id, tokens, err in c:stream_many(a_ids, { where = function()
+        if not next(nested) then
+          for id2, t2 in c:stream_many(b_ids) do nested[id2] = t2 end
+        end
+        return true
+      end }) do
+      assert.is_nil(err)
+      ra[id] = tokens
+    end
+    assert_own(c, a_ids, ra, {})
+    assert_own(c, b_ids, nested, {})
+  end)
+
+  it("a run a filter's error left unfinished lets go of the kept Multi once collected", function()
+    srv:reset(state_with({ 3, 4, 5 }, { latency = 0.02 }))
+    local c = H.client(srv)
+    assert.error_matches(function()
+      c:list_many(ids_of(1, 3), { where = function() error("filter failed") end })
+    end, "filter failed")
+    -- meanwhile a new run is correct on a Multi of its own, or on the kept one once the
+    -- dropped run is collected (its leftover transfers dropped)
+    assert_own(c, ids_of(1, 3), c:list_many(ids_of(1, 3)))
+    collectgarbage()
+    collectgarbage()
+    local iter, _, _, run = c:stream_many(ids_of(1, 3))
+    assert.is_false(run.own)
+    local got = {}
+    for id, tokens in iter do got[id] = tokens end
+    assert_own(c, ids_of(1, 3), got, {})
+  end)
+
+  it("with Universal Auth, a run on transfers of its own sends the token of the login", function()
+    srv:reset(state_with{ 3, 4, 5, 6 })
+    local c = assert(infisical.new{ base_url = srv.url, client_id = "fake-client-id",
+      client_secret = "fake-client-secret" })
+    -- both streams are made before the first login; the second has a Multi of its own
+    local a = c:stream_many(ids_of(1, 2))
+    local b = c:stream_many(ids_of(3, 4))
+    local ra, rb = {}, {}
+    for id, tokens, err in a do assert.is_nil(err); ra[id] = tokens end
+    for id, tokens, err in b do assert.is_nil(err); rb[id] = tokens end
+    assert_own(c, ids_of(1, 2), ra, {})
+    assert_own(c, ids_of(3, 4), rb, {})
+    local logins = 0
+    for _, r in ipairs(H.api_requests(srv)) do
+      if r.path:find("login", 1, true) then logins = logins + 1 end
+    end
+    assert.equal(1, logins)
+  end)
+
+  it("closing the client inside a stream loop leaves it quietly", function()
+    srv:reset(state_with{ 2, 2, 2 })
+    local c = H.client(srv)
+    local n = 0
+    for _ in c:stream_many(ids_of(1, 3)) do
+      n = n + 1
+      c:close()
+      break
+    end
+    assert.equal(1, n)
+    if _VERSION >= "Lua 5.4" then
+      -- the body's own error is the one that propagates
+      local body_error = load([[
+        local c, ids = ...
+        for id in c:stream_many(ids) do c:close(); error({ mine = true }) end
+      ]])
+      local ok, e = pcall(body_error, H.client(srv), ids_of(1, 3))
+      assert.is_false(ok)
+      assert.same({ mine = true }, e)
+      ok, e = pcall(load([[
+        local c, ids = ...
+        for id in c:stream_many(ids) do error("body failed") end
+      ]]), H.client(srv), ids_of(1, 3))
+      assert.is_false(ok)
+      assert.matches("body failed", e)
+    end
   end)
 end)
 

@@ -232,7 +232,21 @@ describe("status, unused_for and name filters", function()
     assert.error_matches(function() c:all_tokens(ID, { status = {} }) end, "bad argument 'status'")
     assert.error_matches(function() c:all_tokens(ID, { unused_for = -1 }) end, "bad argument 'unused_for'")
     assert.error_matches(function() c:all_tokens(ID, { name = "[" }) end, "bad argument 'name' %(malformed pattern")
+    -- errors Lua's matcher only meets past the first item, on a name that gets that far
+    for _, pat in ipairs{ "t%", "tok[a", "x%f", "x%fa", "x%b", "x%ba", "to(k", "t.)k", "(t)%2",
+        "%1(t)", "(t%1)", "t%0", "()%2", "x[%", "^(", ("()"):rep(33) } do
+      for _, f in ipairs{ "all_tokens", "each_token", "list_many" } do
+        local arg = f == "list_many" and { ID } or ID
+        assert.error_matches(function() c[f](c, arg, { name = pat }) end,
+          "bad argument 'name' %(malformed pattern", nil, pat)
+      end
+    end
+    -- and the well-formed ones a name filter uses pass
+    for _, pat in ipairs{ "^token%-1", "%-0%d$", "^$", "[%]]", "[]]", "[^%a]", "%bxy", "%f[%w]tok",
+        "(t)(o)%2", "()t", "t%%", "[a-z]+", "x-", "^", "$", "", ")b", "a]" } do
+      assert.is_table(c:all_tokens(ID, { name = pat }), pat)
+    end
     assert.error_matches(function() c:each_token(ID, { now = "today" }) end, "bad argument 'now'")
-    assert.equal(0, #H.api_requests(srv))
+    assert.equal(18, #H.api_requests(srv))   -- only the well-formed patterns sent anything
   end)
 end)

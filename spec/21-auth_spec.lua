@@ -90,7 +90,7 @@ describe("Universal Auth", function()
       s.access_tokens[UA_TOKEN] = { state = case[1] }
       srv:reset(s)
       local page = assert(c:list_tokens(H.ID1))
-      assert.equal(20, #page.tokens)
+      assert.equal(26, #page.tokens)   -- one page of page_size (100)
       assert.same({ "GET list " .. case[2], "POST login 200", "GET list 200" }, calls())
     end)
   end
@@ -235,13 +235,13 @@ describe("Universal Auth", function()
     local fh = assert(io.open(f, "w")); fh:write(script); fh:close()
     local out = fake.run("env -u INFISICAL_TOKEN INFISICAL_UNIVERSAL_AUTH_CLIENT_ID=" .. CID
       .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET=" .. CSECRET .. " lua5.4 " .. f .. " 2>&1")
-    assert.equal("20", out)
+    assert.equal("26", out)
     assert.same({ "POST login 200", "GET list 200" }, calls())
     -- INFISICAL_TOKEN wins over the pair
     srv:reset_fixture(H.FIXTURE)
     out = fake.run("INFISICAL_TOKEN=fake-valid-token INFISICAL_UNIVERSAL_AUTH_CLIENT_ID=" .. CID
       .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET=" .. CSECRET .. " lua5.4 " .. f .. " 2>&1")
-    assert.equal("20", out)
+    assert.equal("26", out)
     assert.same({ "GET list 200" }, calls())
     os.remove(f)
   end)
@@ -296,6 +296,37 @@ describe("revoke_token", function()
     local _, err2 = H.client(srv, { token = "fake-noperm-token" }):revoke_token("b0000000-0000-4000-8000-000000000002")
     assert.equal("permission", err2.kind)
     assert.equal(403, err2.status)
+  end)
+
+  it("a 404 on a retry after a lost answer is success: the lost attempt revoked it", function()
+    for _, f in ipairs{ { status = 502, body = "" }, { status = 504, body = "" }, { close = true } } do
+      srv:reset_fixture(H.FIXTURE)
+      f.match, f.carry_out = "/revoke", true
+      srv:faults{ f }
+      local ok, note = H.client(srv):revoke_token(TID)
+      assert.is_true(ok)
+      assert.equal("already_revoked_on_retry", note)
+      assert.is_true(record(TID).isAccessTokenRevoked)
+      assert.equal(2, #H.api_requests(srv))
+    end
+    -- a 429 was refused before the handler ran: the 404 after it is an earlier revoke's
+    srv:reset_fixture(H.FIXTURE)
+    local c = H.client(srv)
+    assert.is_true(c:revoke_token(TID))
+    srv:faults{ { match = "/revoke", status = 429, headers = { ["retry-after"] = "0" },
+      body = { statusCode = 429, error = "RateLimitExceeded", message = "Please try again in 0 seconds" } } }
+    local ok, err = c:revoke_token(TID)
+    assert.is_nil(ok)
+    assert.same({ "already_revoked", 404, 2 }, { err.kind, err.status, err.attempts })
+    -- so is a connection that was never made (nothing was sent)
+    local dead = fake.start{ fixture = H.FIXTURE }
+    local url = dead.url
+    dead:stop()
+    ok, err = assert(infisical.new{ base_url = url, token = H.TOKEN, retries = 1, backoff = 0.01 })
+      :revoke_token(TID)
+    assert.is_nil(ok)
+    assert.same({ "network", 7 }, { err.kind, err.curl_code })
+    assert.is_false(require("infisical.retry").maybe_carried_out(err))
   end)
 
   it("escapes the id into one path segment", function()

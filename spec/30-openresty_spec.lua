@@ -155,9 +155,13 @@ describe("OpenResty", function()
     tls_srv = fake.start{ fixture = H.FIXTURE, tls = { cert = certs .. "/srv.pem", key = certs .. "/srv.key" } }
     -- its own server: a connection verified and pooled by another test would be reused
     tls_srv2 = fake.start{ fixture = H.FIXTURE, tls = { cert = certs .. "/srv.pem", key = certs .. "/srv.key" } }
+    -- the example's resolver line, made from this host's /etc/resolv.conf as its docs say
+    local resolver, rc = fake.run("sh " .. fake.shellquote(ROOT .. "/examples/openresty/resolver.sh"))
+    assert(rc == 0, "resolver.sh: " .. resolver)
     web = nginx.start{
       conf = example_conf(certs),
-      files = { ["handler.lua"] = assert(fake.read_file(ROOT .. "/examples/openresty/handler.lua")) },
+      files = { ["handler.lua"] = assert(fake.read_file(ROOT .. "/examples/openresty/handler.lua")),
+        ["conf/resolver.conf"] = resolver .. "\n" },
       env = { INFISICAL_TOKEN = TOKEN, INFISICAL_API_URL = srv.url },
     }
   end)
@@ -283,6 +287,36 @@ describe("OpenResty", function()
       assert.equal(5, #reqs)
       for i = 2, 5 do assert.equal(reqs[1].connection, reqs[i].connection) end
       assert.is_true(srv:stats().connections <= 1)
+    end)
+  end)
+
+  describe("the example's resolver.sh", function()
+    local function resolver_line(resolv_conf)
+      local path = os.tmpname()
+      nginx.write(path, resolv_conf)
+      local out, rc = fake.run("sh " .. fake.shellquote(ROOT .. "/examples/openresty/resolver.sh")
+        .. " " .. fake.shellquote(path) .. " 2>&1")
+      os.remove(path)
+      return out, rc
+    end
+
+    it("writes nginx's resolver line from the host's nameservers", function()
+      assert.same({ "resolver 192.0.2.53 [2001:db8::53] ipv6=off valid=300s;", 0 },
+        { resolver_line("# systemd\nsearch example.org\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions edns0\n") })
+      -- this host's own: the file nginx above runs with
+      local host = {}
+      for line in (fake.read_file("/etc/resolv.conf") or ""):gmatch("[^\n]+") do
+        local ns = line:match("^nameserver%s+([%x.:]+)")
+        if ns then host[#host + 1] = ns:find(":") and "[" .. ns .. "]" or ns end
+      end
+      local line = fake.run("sh " .. fake.shellquote(ROOT .. "/examples/openresty/resolver.sh"))
+      assert.equal("resolver " .. table.concat(host, " ") .. " ipv6=off valid=300s;", line)
+    end)
+
+    it("fails, saying why, without a nameserver", function()
+      local out, rc = resolver_line("search example.org\n")
+      assert.equal(1, rc)
+      assert.matches("no nameserver line", out, 1, true)
     end)
   end)
 

@@ -268,6 +268,13 @@ class Handler(BaseHTTPRequestHandler):
                     S.set_token(fault["token"])
             if fault.get("delay"):
                 time.sleep(float(fault["delay"]))
+            if fault.get("carry_out"):
+                # the request takes effect, then its answer is lost: the fault answers
+                # instead (a 502 from a proxy, a dropped connection)
+                req = api.Request(self.command, path, raw_query, query, headers, body,
+                                  self.client_address[0])
+                with S.lock:
+                    api.handle(S, req)
             if not fault.get("then_normal"):
                 rec["status"] = self._fault(fault)
                 return

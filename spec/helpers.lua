@@ -74,4 +74,24 @@ function H.ids(tokens)
   return t
 end
 
+--- Standard base64 (RFC 4648, with padding), in plain Lua 5.1-5.4 so the specs need no
+-- LuaSocket: the fake server's raw_b64 fault takes bytes a JSON string cannot carry.
+function H.b64(s)
+  local A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q = {}
+    for j = 1, 4 do
+      local k = math.floor(n / 64 ^ (4 - j)) % 64
+      q[j] = A:sub(k + 1, k + 1)
+    end
+    if not b then q[3] = "=" end
+    if not c then q[4] = "=" end
+    out[#out + 1] = table.concat(q)
+  end
+  return table.concat(out)
+end
+
 return H

@@ -71,6 +71,12 @@ for _, f in ipairs(FAULTS) do
     function(c) local n = 0; for t in c:each_token(H.ID1) do n = n + 1; keep(t) end; return n end,
     function(c) return c:list_many{ H.ID1, H.ID2 } end,
     function(c) return c:revoke_token("e0000000-0000-4000-8000-000000000001") end,
+    function(c) return c:list_identities("c0000000-0000-4000-8000-000000000001") end,
+    function(c)
+      local n = 0
+      for m in c:each_identity("c0000000-0000-4000-8000-000000000001") do n = n + 1; keep(m) end
+      return n
+    end,
   } do
     srv:reset(H.state())
     srv:faults{ f, f }
@@ -170,7 +176,8 @@ for _, f in ipairs{ false, FAULTS[1], FAULTS[2], FAULTS[8], FAULTS[14], FAULTS[2
   for ci, env in ipairs(creds) do
     local tfo = ci == 2 and (" --token-file " .. tokfile) or ""
     for _, args in ipairs{ "list " .. H.ID1, "audit " .. H.ID1 .. " " .. H.ID2,
-        "revoke e0000000-0000-4000-8000-000000000001 --yes" } do
+        "revoke e0000000-0000-4000-8000-000000000001 --yes",
+        "identities --org c0000000-0000-4000-8000-000000000001" } do
       srv:reset(H.state())
       if f then
         local g = ci == 3 and for_ua(f) or {}

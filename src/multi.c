@@ -15,6 +15,7 @@
 #include <string.h>
 #include <math.h>
 #include <time.h>
+#include <poll.h>
 #include <lauxlib.h>
 #include "compat.h"
 #include "config.h"
@@ -34,6 +35,7 @@ typedef struct islot {
     int ready;                 /* configured; a slot whose setup failed is never handed out */
     unsigned long seq;         /* finishing order, so next() hands results out first-in first-out */
     CURLcode rc;
+    curl_socket_t last_sock;   /* the connection its last transfer left in the cache */
 } islot;
 
 typedef struct imulti {
@@ -45,6 +47,7 @@ typedef struct imulti {
     int running, ndone;
     unsigned long seq;
     long connects;             /* new connections made over the multi's life */
+    int fresh;                 /* new connections only: a cached one was dirty (see multi_add) */
     int closed;
 } imulti;
 
@@ -139,6 +142,7 @@ static islot *get_slot(lua_State *L, imulti *m)
     s = calloc(1, sizeof *s);
     if (s == NULL)
         luaL_error(L, "not enough memory");
+    s->last_sock = CURL_SOCKET_BAD;
     ixfer_init(&s->xfer, m->cfg.max_body, m->cfg.max_headers);
     m->slots[m->nslots++] = s;   /* owned from here on: release frees it whatever happens */
     s->curl = curl_easy_init();
@@ -150,6 +154,42 @@ static islot *get_slot(lua_State *L, imulti *m)
         luaL_error(L, "could not configure libcurl (is it too old?)");
     s->ready = 1;
     return s;
+}
+
+/* Whether the transfer that just ended went over HTTP/1.0 or 1.1. */
+static int used_http1(CURL *c)
+{
+    long v = 0;
+    return curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &v) == CURLE_OK
+        && (v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1);
+}
+
+/* Whether a connection left in the cache by a finished transfer has bytes waiting or was
+ * closed; called with no transfer running, so every cached connection is idle. Nothing
+ * may arrive on an idle HTTP/1.1 connection: such bytes (a server that sent more after a
+ * complete answer) belong to no request, and libcurl 7.88 reuses the connection and reads
+ * them as the next answer (it prunes readable connections only once a second). Only
+ * HTTP/1.x connections are recorded: HTTP/2 frames name their stream, and an idle HTTP/2
+ * connection gets PINGs and window updates. */
+static int idle_connection_dirty(imulti *m)
+{
+    int i;
+    for (i = 0; i < m->nslots; i++) {
+        islot *s = m->slots[i];
+        struct pollfd p;
+        if (s->last_sock == CURL_SOCKET_BAD)
+            continue;
+        p.fd = s->last_sock;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 0) > 0) {
+            if (p.revents & POLLNVAL)
+                s->last_sock = CURL_SOCKET_BAD;   /* closed by libcurl since */
+            else
+                return 1;
+        }
+    }
+    return 0;
 }
 
 static int multi_add(lua_State *L)
@@ -174,6 +214,13 @@ static int multi_add(lua_State *L)
     strcpy(s->method, r.method);
     s->tag = tag;
     rc = ixfer_attach(&s->xfer, s->curl);
+    /* Checked when a batch starts (nothing running: a running transfer's socket is
+     * readable with its own answer, and libcurl tells a transfer's socket only once it
+     * ended). A dirty connection in the cache: the whole batch takes new connections. */
+    if (m->running == 0)
+        m->fresh = idle_connection_dirty(m);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, m->fresh ? 1L : 0L);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->list);
     /* Over TLS, wait to learn whether the connection multiplexes (HTTP/2) rather than
@@ -208,6 +255,10 @@ static void collect(imulti *m)
         if (s == NULL || s->state != SLOT_RUNNING)
             continue;
         s->rc = msg->data.result;
+        /* still in the multi: the HTTP/1.x connection it leaves in the cache, if any */
+        s->last_sock = CURL_SOCKET_BAD;
+        if (used_http1(s->curl))
+            curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &s->last_sock);
         curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &conns);
         m->connects += conns;
         curl_multi_remove_handle(m->multi, s->curl);
@@ -277,11 +328,15 @@ static int multi_next(lua_State *L)
 }
 
 /* Drops every unfinished and unclaimed transfer (an abandoned stream); connections that
- * were mid-answer are closed by libcurl, the others stay cached. */
+ * were mid-answer are closed by libcurl, the others stay cached. A cleanup like close:
+ * on a closed multi there is nothing to drop, and raising would replace the error of a
+ * loop body that closed the client (a stream's __close aborts). */
 static int multi_abort(lua_State *L)
 {
-    imulti *m = check_open(L);
+    imulti *m = luaL_checkudata(L, 1, IMULTI_MT);
     int i;
+    if (m->closed)
+        return 0;
     for (i = 0; i < m->nslots; i++) {
         islot *s = m->slots[i];
         if (s->state == SLOT_RUNNING)

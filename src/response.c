@@ -132,18 +132,38 @@ static const char *header(lua_State *L, int headers, const char *name)
     return v;
 }
 
-/* Retry-After is either delay-seconds or an HTTP date. */
+/* Decimal seconds, "60" or "1.5" with optional blanks after: the whole value or -1.
+ * Not strtod, which also reads "0x3C" (60), "6e1" and "60abc". */
+static lua_Integer decimal_seconds(const char *v)
+{
+    double d = 0, scale = 1;
+    int digits = 0;
+    for (; *v >= '0' && *v <= '9'; v++, digits++)
+        if ((d = d * 10 + (*v - '0')) >= 1e9)
+            return -1;
+    if (digits == 0)
+        return -1;
+    if (*v == '.') {
+        v++;
+        if (!(*v >= '0' && *v <= '9'))
+            return -1;
+        for (; *v >= '0' && *v <= '9'; v++)
+            d += (*v - '0') * (scale /= 10);
+    }
+    while (*v == ' ' || *v == '\t') v++;
+    return *v == '\0' ? (lua_Integer)ceil(d) : -1;
+}
+
+/* Retry-After is either delay-seconds or an HTTP date (which starts with a day name). */
 static void set_retry_after(lua_State *L, int headers)
 {
     const char *v = header(L, headers, "retry-after");
     lua_Integer secs = -1;
     if (v == NULL)
         return;
+    v += strspn(v, " \t");
     if (*v >= '0' && *v <= '9') {
-        char *end;
-        double d = strtod(v, &end);
-        if (d >= 0 && d < 1e9)
-            secs = (lua_Integer)ceil(d);
+        secs = decimal_seconds(v);
     } else {
         time_t when = curl_getdate(v, NULL);
         if (when != (time_t)-1) {

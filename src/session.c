@@ -7,6 +7,7 @@
  *   s:set_token(token); s:close(); tostring(s)
  */
 #include <string.h>
+#include <poll.h>
 #include <lauxlib.h>
 #include "compat.h"
 #include "config.h"
@@ -19,6 +20,7 @@ typedef struct isession {
     iconfig cfg;
     ixfer xfer;
     int busy;       /* guards against re-entry from another coroutine during a perform */
+    int h1;         /* the last request went over HTTP/1.x (see kept_connection_dirty) */
 } isession;
 
 static isession *check_open(lua_State *L)
@@ -53,7 +55,9 @@ static int session_new(lua_State *L)
     s->curl = curl_easy_init();
     if (s->curl == NULL)
         return luaL_error(L, "curl_easy_init failed");
-    if (iconfig_apply(&s->cfg, s->curl) != CURLE_OK)
+    /* One kept connection: a new one (see kept_connection_dirty) closes the old. */
+    if (iconfig_apply(&s->cfg, s->curl) != CURLE_OK
+        || curl_easy_setopt(s->curl, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK)
         return luaL_error(L, "could not configure libcurl (is it too old?)");
     return 1;
 }
@@ -64,6 +68,32 @@ static int session_set_token(lua_State *L)
     iconfig_set_token(L, &s->cfg, 2);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);
     return 0;
+}
+
+/* Whether the transfer that just ended went over HTTP/1.0 or 1.1. */
+static int used_http1(CURL *c)
+{
+    long v = 0;
+    return curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &v) == CURLE_OK
+        && (v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1);
+}
+
+/* Whether the HTTP/1.x connection kept from the last request has bytes waiting, or was
+ * closed. Nothing may arrive on an idle HTTP/1.1 connection: such bytes (a server that
+ * sent more after a complete answer) belong to no request, and libcurl 7.88 reuses the
+ * connection and reads them as the next request's answer. (HTTP/2 frames name their
+ * stream, and an idle HTTP/2 connection gets PINGs and window updates: not checked.) */
+static int kept_connection_dirty(isession *s)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    struct pollfd p;
+    if (!s->h1 || curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK
+        || fd == CURL_SOCKET_BAD)
+        return 0;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) > 0;
 }
 
 static int session_perform(lua_State *L)
@@ -82,6 +112,9 @@ static int session_perform(lua_State *L)
         return luaL_error(L, "not enough memory");
 
     rc = ixfer_attach(&s->xfer, s->curl);
+    /* A dirty kept connection is not reused: a new one, which then replaces it (MAXCONNECTS 1). */
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, kept_connection_dirty(s) ? 1L : 0L);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_URL, r.url);
     if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, list ? list : s->cfg.headers);
     if (rc == CURLE_OK) rc = ireq_apply(&r, s->curl);
@@ -89,6 +122,7 @@ static int session_perform(lua_State *L)
         s->busy = 1;
         rc = curl_easy_perform(s->curl);
         s->busy = 0;
+        s->h1 = used_http1(s->curl);
     }
     /* The handle must not keep pointing at a list we free now. */
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);

@@ -119,7 +119,7 @@ local function login(client, redact, clock)
   local st = states[client]
   local url = client.base_url .. LOGIN_PATH
   local body = cjson.encode({ clientId = st.id, clientSecret = st.secret })
-  local attempt = 0
+  local attempt, first = 0, core.monotime()
   while true do
     local started = clock()
     local status, rbody, rheaders = client.transport:request("POST", url, LOGIN_HEADERS, body)
@@ -151,7 +151,7 @@ local function login(client, redact, clock)
     login_refusal(err)
     local wait = retry.delay(client.opts, err, attempt)
     if not wait then
-      if attempt > 0 then err.attempts = attempt + 1 end
+      err = retry.give_up(err, attempt + 1, first, core.monotime())
       err.login = true
       return nil, err
     end

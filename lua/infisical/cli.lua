@@ -1,6 +1,9 @@
 --- infisical-tokens: list, audit and revoke machine-identity tokens from the shell.
 -- `bin/infisical-tokens` calls `main(arg)` and exits with what it returns:
--- 0 success, 1 findings (audit) or an incomplete answer (see the help), 2 errors.
+-- 0 success, 1 findings (audit) or an incomplete answer (see the help), 2 errors,
+-- 3 credentials refused by the server.
+-- Everything printed that came from the server (or from input) goes through
+-- `output.clean`, `output.csv` or the JSON encoder: no control character reaches the terminal.
 -- @module infisical.cli
 
 local infisical = require "infisical"
@@ -9,20 +12,34 @@ local args = require "infisical.cli.args"
 local out = require "infisical.cli.output"
 local audit = require "infisical.cli.audit"
 local help = require "infisical.cli.help"
+local ids_mod = require "infisical.cli.ids"
 local core = require "infisical.core"
 local filters = require "infisical.filters"
 
-local ipairs, tostring, tonumber, pcall, type = ipairs, tostring, tonumber, pcall, type
-local concat = table.concat
+local ipairs, tostring, tonumber, pcall, type, getmetatable = ipairs, tostring, tonumber,
+  pcall, type, getmetatable
+local getenv = os.getenv
 
 local _M = {}
 
-local OK, FINDINGS, ERRORS = 0, 1, 2
-_M.OK, _M.FINDINGS, _M.ERRORS = OK, FINDINGS, ERRORS
+local OK, FINDINGS, ERRORS, REFUSED = 0, 1, 2, 3
+_M.OK, _M.FINDINGS, _M.ERRORS, _M.REFUSED = OK, FINDINGS, ERRORS, REFUSED
 
 local stdout, stderr = io.stdout, io.stderr
 
-local function say(fmt, ...) stderr:write("infisical-tokens: ", fmt:format(...), "\n") end
+-- -q: only errors on stderr (set per run by each subcommand)
+local quiet = false
+
+--- One line on stderr, cleaned whole: server messages, ids and file names in it can hold
+-- escape sequences (a hostile or broken server's), and this is where they all pass.
+local function say(fmt, ...)
+  stderr:write("infisical-tokens: ", out.clean(fmt:format(...)), "\n")
+end
+
+--- An informational line (not an error): left out with -q.
+local function note(fmt, ...)
+  if not quiet then say(fmt, ...) end
+end
 
 local function usage_fail(u)
   say("%s%s", u.cmd and (u.cmd .. ": ") or "", u.message)
@@ -36,6 +53,44 @@ local function err_text(err)
   return (tostring(err):gsub("^infisical: ", ""))
 end
 
+--- Any raised value as one line: error objects as above, strings as they are, anything
+-- else by its type (never "(error object is not a string)", never a traceback).
+local function describe(e)
+  if core.is_error(e) then return err_text(e) end
+  if type(e) == "string" then return e end
+  local mt = type(e) == "table" and getmetatable(e)
+  if mt and mt.__tostring then
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
+  return "unexpected error (a " .. type(e) .. " value was raised)"
+end
+
+--- The exit status for a failure: 3 when the server refused the credentials.
+local function fail_status(err)
+  if core.is_error(err) and err.kind == "auth" then return REFUSED end
+  return ERRORS
+end
+
+-- What the credentials were, in the command's words (set by make_client), for advice.
+local cred_source = "the credentials"
+
+--- Advice once per run, after the per-item errors, for failures whose cure is the same
+-- everywhere: refused credentials and missing permissions.
+local function advise(errs)
+  local auth, perm = false, false
+  for _, e in ipairs(errs) do
+    if core.is_error(e) then
+      if e.kind == "auth" then auth = true elseif e.kind == "permission" then perm = true end
+    end
+  end
+  if auth then say("the server refused %s (exit status 3)", cred_source) end
+  if perm then
+    say("the identity of %s lacks a permission on identities (read to list and audit, edit"
+      .. " to revoke)", cred_source)
+  end
+end
+
 local function read_lines(path)
   local fh, e
   if path == "-" then fh = io.stdin else fh, e = io.open(path, "r") end
@@ -46,16 +101,86 @@ local function read_lines(path)
   return lines
 end
 
---- The client from the options, then the environment. Returns client or nil (reported).
-local function make_client(cmd, o)
-  local opts = { base_url = o["api-url"] }
+local function env(name)
+  local v = getenv(name)
+  if v == "" then return nil end
+  return v
+end
+
+--- The server's base URL from --api-url, --domain (the Infisical CLI's name for it) or
+-- INFISICAL_API_URL, as the library takes it: an URL ending in /api/v1 (or another API
+-- version) means its server; any other API path is refused.
+-- @return url (nil: the library's default), or nil and a message
+local function api_base(o)
+  local url, from = o["api-url"], "--api-url"
+  if o.domain then
+    if url and url ~= o.domain then
+      return nil, "--api-url and --domain are the same setting: give one"
+    end
+    url, from = o.domain, "--domain"
+  end
+  if not url then url, from = env("INFISICAL_API_URL"), "INFISICAL_API_URL" end
+  if not url then return nil end
+  local u = url:gsub("/+$", ""):gsub("/api/v%d+$", "/api")
+  local path = u:match("^%a[%w+.-]*://[^/]*(/.*)$")
+  if path and path:find("/api/", 1, true) then
+    return nil, ("%s must be the server's address (like https://app.infisical.com, with or"
+      .. " without /api), not an API path (%s)"):format(from, path)
+  end
+  if not infisical.normalize_base(u) then
+    return nil, ("%s must be an http:// or https:// URL without query or fragment"):format(from)
+  end
+  return u
+end
+
+--- The credentials, in the library's terms, from --token-file or the environment (the
+-- same order as the library's), with every complaint in the command's words.
+-- @return opts fields, or nil (reported)
+local function credentials(cmd, o)
   if o["token-file"] then
-    local lines, e = read_lines(o["token-file"])
+    local path = o["token-file"]
+    local lines, e = read_lines(path)
     if not lines then say("%s: cannot read --token-file: %s", cmd, tostring(e)); return nil end
     local token = (lines[1] or ""):match("^%s*(.-)%s*$")
-    if token == "" then say("%s: --token-file %s holds no token", cmd, o["token-file"]); return nil end
-    opts.token = token
+    if token == "" then say("%s: --token-file %s holds no token", cmd, path); return nil end
+    if token:find("%c") then
+      say("%s: the token in --token-file %s holds a control character", cmd, path)
+      return nil
+    end
+    cred_source = "the token in --token-file " .. path
+    return { token = token }
   end
+  local token = env("INFISICAL_TOKEN")
+  if token then
+    if token:find("%c") then say("%s: INFISICAL_TOKEN holds a control character", cmd); return nil end
+    cred_source = "the token in INFISICAL_TOKEN"
+    return { token = token }
+  end
+  local id = env("INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+  local secret = env("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET")
+  if not id and not secret then
+    say("%s: no credentials: set INFISICAL_TOKEN, or use --token-file FILE, or set"
+      .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", cmd)
+    return nil
+  elseif not id or not secret then
+    say("%s: %s is set but %s is not: Universal Auth needs both (or set INFISICAL_TOKEN, or"
+      .. " use --token-file FILE)", cmd,
+      id and "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID" or "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+      id and "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET" or "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
+    return nil
+  end
+  cred_source = "the Universal Auth client id and secret (INFISICAL_UNIVERSAL_AUTH_CLIENT_ID"
+    .. " and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)"
+  return { client_id = id, client_secret = secret }
+end
+
+--- The client from the options, then the environment. Returns client or nil (reported).
+local function make_client(cmd, o)
+  local base, berr = api_base(o)
+  if berr then say("%s: %s", cmd, berr); return nil end
+  local opts = credentials(cmd, o)
+  if not opts then return nil end
+  opts.base_url = base
   if o.timeout then
     local t = tonumber(o.timeout)
     if not t or t <= 0 or t > 86400 then say("%s: --timeout must be seconds > 0", cmd); return nil end
@@ -64,19 +189,24 @@ local function make_client(cmd, o)
   opts.ca_file = o["ca-file"]
   if o["no-verify-tls"] then opts.verify_tls = false end
   local ok, client, err = pcall(infisical.new, opts)
-  if not ok then say("%s: %s", cmd, (tostring(client):gsub("^infisical: new: ", ""))); return nil end
-  if not client then
-    local m = err.message or ""
-    if m:find("^no access token") then
-      m = "no credentials: set INFISICAL_TOKEN, or use --token-file FILE, or set"
-        .. " INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET"
-    elseif m:find("^base_url") then
-      m = "--api-url (or INFISICAL_API_URL) must be an http:// or https:// URL"
-    end
-    say("%s: %s", cmd, m)
-    return nil
-  end
+  if not ok then say("%s: %s", cmd, (describe(client):gsub("^infisical: new: ", ""))); return nil end
+  if not client then say("%s: %s", cmd, err_text(err)); return nil end
   return client
+end
+
+--- The ids of a subcommand (see cli/ids.lua), or nil and the exit status (reported).
+local function collect_ids(cmd, what, metavar, o, pos)
+  local stdin_ids = o["from-file"] == "-"
+  for _, a in ipairs(pos) do if a == "-" then stdin_ids = true end end
+  if stdin_ids and o["token-file"] == "-" then
+    return nil, usage_fail(args.usage(cmd, "standard input can hold the ids or the token"
+      .. " (--token-file -), not both"))
+  end
+  local ids, u, rerr = ids_mod.collect(cmd, what, metavar, pos, o["from-file"])
+  if ids then return ids end
+  if u then return nil, usage_fail(u) end
+  say("%s: %s", cmd, rerr)
+  return nil, ERRORS
 end
 
 local function get_now(cmd, o)
@@ -84,14 +214,6 @@ local function get_now(cmd, o)
   local t = status.parse_time(o.now)
   if not t then return nil, args.usage(cmd, "--now must be an ISO-8601 time like 2024-06-01T12:00:00Z") end
   return t
-end
-
-local function unique(list)
-  local seen, outl = {}, {}
-  for _, v in ipairs(list) do
-    if not seen[v] then seen[v] = true; outl[#outl + 1] = v end
-  end
-  return outl
 end
 
 --- Fetches every identity's tokens (partial at the wall): list_many when the client
@@ -106,7 +228,7 @@ local function fetch_all(client, ids, fopts, concurrency)
       local e, got = errs[id], res[id]
       local tokens
       if not e then tokens = got
-      elseif e.kind == "truncated" then tokens = (not core.is_error(got)) and got or e.tokens end
+      elseif e.kind == "truncated" then tokens = got or e.tokens end
       results[i] = { id = id, tokens = tokens, err = e }
     end
   else
@@ -124,7 +246,7 @@ end
 local LIST_SPEC = {
   ["auth-method"] = "list", revoked = "flag", active = "flag", status = "list",
   ["unused-for"] = "value", name = "value", format = "value", ["page-size"] = "value",
-  ["revoke-matching"] = "flag", yes = "flag",
+  ["revoke-matching"] = "flag", yes = "flag", ["from-file"] = "value", ["no-header"] = "flag",
 }
 
 local function filter_opts(cmd, o, now)
@@ -174,11 +296,18 @@ local FORMATS = { table = true, json = true, csv = true }
 local CSV_HEAD = { "identity_id", "id", "name", "status", "expires_at", "uses", "uses_limit",
   "last_used_at", "created_at", "auth_method", "revoked" }
 
-local function print_tokens(fmt, results, now, multi)
+-- The table's columns are the same for one identity or several (scripts cut them).
+local TABLE_HEAD = { "IDENTITY", "TOKEN ID", "NAME", "STATUS", "EXPIRES (UTC)", "USES", "LAST USED (UTC)",
+  "CREATED (UTC)" }
+
+--- Prints the tokens read. After a failure, an empty result is not printed at all (no
+-- CSV header, no `[]`, no "no matching tokens"): it would read as "there are none".
+local function print_tokens(fmt, results, now, no_header, failed)
   local all = {}
   for _, r in ipairs(results) do
     for _, t in ipairs(r.tokens or {}) do all[#all + 1] = { r.id, t } end
   end
+  if #all == 0 and failed then return end
   if fmt == "json" then
     local list = out.array()
     for i, p in ipairs(all) do list[i] = out.token_json(p[2], now) end
@@ -193,52 +322,77 @@ local function print_tokens(fmt, results, now, multi)
         filters.auth_method(t),
         t.isAccessTokenRevoked and "true" or "false" }
     end
-    stdout:write(out.csv(CSV_HEAD, rows))
+    stdout:write(out.csv(CSV_HEAD, rows, no_header))
   else
-    local head = { "TOKEN ID", "NAME", "STATUS", "EXPIRES (UTC)", "USES", "LAST USED (UTC)", "CREATED (UTC)" }
-    if multi then table.insert(head, 1, "IDENTITY") end
     local rows = {}
     for i, p in ipairs(all) do
       local t = p[2]
-      local r = { t.id, t.name or "-", status.token_status(t, now), out.expiry(t), out.uses(t),
+      rows[i] = { p[1], t.id, t.name or "-", status.token_status(t, now), out.expiry(t), out.uses(t),
         out.time(status.parse_time(t.accessTokenLastUsedAt)) or "never",
         out.time(status.parse_time(t.createdAt)) or "unknown" }
-      if multi then table.insert(r, 1, p[1]) end
-      rows[i] = r
     end
     if #rows == 0 then
-      stderr:write("no matching tokens\n")
+      note("no matching tokens")
     else
-      stdout:write(out.table(head, rows, multi and { [6] = true } or { [5] = true }))
+      stdout:write(out.table(TABLE_HEAD, rows, { [6] = true }, no_header))
     end
   end
 end
 
---- Revokes `tokens` (or says what it would do). Returns counts revoked, already, failed.
+--- Revokes the tokens of `list` (or says what it would do), each reported on `stream`
+-- (cleaned: ids and names can come from the server). A token that cannot be revoked is
+-- reported and the rest are still tried; refused credentials stop the run (every other
+-- request would be refused too).
+-- @return counts revoked, already, failed; and the errors met
 local function revoke_list(client, list, yes, stream)
-  local done, already, failed = 0, 0, 0
-  for _, item in ipairs(list) do
+  local done, already, failed, would, errs = 0, 0, 0, 0, {}
+  local function line(what, id, label)
+    if not quiet then stream:write(what, " ", out.clean(id), label, "\n") end
+  end
+  for i, item in ipairs(list) do
     local id, label = item.id, item.label or ""
-    if not yes then
-      stream:write("would revoke ", id, label, "\n")
+    if not ids_mod.is_uuid(id) then
+      -- only a server can put it here (ids from the user were checked before any request)
+      failed = failed + 1
+      say("revoke %s%s: not revoked: the server listed a token id that is not a UUID",
+        ids_mod.show(id), label)
+    elseif not yes then
+      would = would + 1
+      line("would revoke", id, label)
     else
-      local ok, err = client:revoke_token(id)
-      if ok then
+      local ok, res, err = pcall(client.revoke_token, client, id)
+      if not ok then res, err = nil, res end
+      if res then
         done = done + 1
-        stream:write("revoked ", id, label, "\n")
-      elseif err.kind == "already_revoked" then
+        line("revoked", id, label)
+      elseif core.is_error(err) and err.kind == "already_revoked" then
         already = already + 1
-        stream:write("already revoked ", id, label, "\n")
+        line("already revoked", id, label)
       else
         failed = failed + 1
-        say("revoke %s: %s", id, err_text(err))
+        errs[#errs + 1] = err
+        say("revoke %s: %s", id, describe(err))
+        if core.is_error(err) and err.kind == "auth" then
+          if i < #list then say("stopped: %d more token(s) not tried", #list - i) end
+          failed = failed + #list - i
+          break
+        end
       end
     end
   end
-  if not yes and #list > 0 then
-    say("dry run: %d token(s) would be revoked; pass --yes to revoke them", #list)
+  if not yes and would > 0 then
+    note("dry run: %d token(s) would be revoked; pass --yes to revoke them", would)
   end
-  return done, already, failed
+  return done, already, failed, errs
+end
+
+--- The worst exit status of `errs` (3 refused beats 2 errors), or `rc`.
+local function worst(rc, errs)
+  for _, e in ipairs(errs) do
+    local st = fail_status(e)
+    if st > rc then rc = st end
+  end
+  return rc
 end
 
 local function cmd_list(argv, first)
@@ -246,6 +400,7 @@ local function cmd_list(argv, first)
   local o, pos = args.parse(cmd, argv, first, LIST_SPEC)
   if not o then return usage_fail(pos) end
   if o.help then stdout:write(help.list); return OK end
+  quiet = o.quiet == true
   local now, u = get_now(cmd, o)
   if not now then return usage_fail(u) end
   local fopts
@@ -255,24 +410,25 @@ local function cmd_list(argv, first)
   fmt, u = check_format(cmd, o, FORMATS)
   if not fmt then return usage_fail(u) end
   if o.yes and not o["revoke-matching"] then return usage_fail(args.usage(cmd, "--yes only goes with --revoke-matching")) end
-  if #pos == 0 then return usage_fail(args.usage(cmd, "missing IDENTITY_ID (give one or more identity ids)")) end
-  local ids = unique(pos)
+  local ids, status_code = collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
+  if not ids then return status_code end
   local client = make_client(cmd, o)
   if not client then return ERRORS end
 
   local results = fetch_all(client, ids, fopts, 8)
-  local rc = OK
+  local rc, errs, failed = OK, {}, false
   for _, r in ipairs(results) do
     if r.err then
       say("list %s: %s", r.id, err_text(r.err))
       if r.err.kind == "truncated" then
         if rc == OK then rc = FINDINGS end
       else
-        rc = ERRORS
+        rc, failed = ERRORS, true
+        errs[#errs + 1] = r.err
       end
     end
   end
-  print_tokens(fmt, results, now, #ids > 1)
+  print_tokens(fmt, results, now, o["no-header"], failed)
 
   if o["revoke-matching"] then
     local list = {}
@@ -283,16 +439,19 @@ local function cmd_list(argv, first)
         end
       end
     end
-    local _, _, failed = revoke_list(client, list, o.yes, stderr)
-    if failed > 0 then rc = ERRORS end
+    local _, _, nfailed, rerrs = revoke_list(client, list, o.yes, stderr)
+    if nfailed > 0 then rc = ERRORS end
+    for _, e in ipairs(rerrs) do errs[#errs + 1] = e end
   end
   client:close()
-  return rc
+  advise(errs)
+  return worst(rc, errs)
 end
 
 -- audit --------------------------------------------------------------------------------
 
-local AUDIT_SPEC = { ["from-file"] = "value", format = "value", concurrency = "value", ["page-size"] = "value" }
+local AUDIT_SPEC = { ["from-file"] = "value", format = "value", concurrency = "value", ["page-size"] = "value",
+  ["no-header"] = "flag" }
 
 local function is_tty(fd)
   local ok = os.execute("test -t " .. fd)
@@ -304,6 +463,7 @@ local function cmd_audit(argv, first)
   local o, pos = args.parse(cmd, argv, first, AUDIT_SPEC)
   if not o then return usage_fail(pos) end
   if o.help then stdout:write(help.audit); return OK end
+  quiet = o.quiet == true
   local now, u = get_now(cmd, o)
   if not now then return usage_fail(u) end
   local fmt
@@ -314,20 +474,8 @@ local function cmd_audit(argv, first)
   if u then return usage_fail(u) end
   ps, u = args.int(cmd, o, "page-size", 1, 100)
   if u then return usage_fail(u) end
-  local ids = {}
-  for _, id in ipairs(pos) do ids[#ids + 1] = id end
-  if o["from-file"] then
-    local lines, e = read_lines(o["from-file"])
-    if not lines then say("audit: cannot read --from-file: %s", tostring(e)); return ERRORS end
-    for _, line in ipairs(lines) do
-      local id = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
-      if id ~= "" then ids[#ids + 1] = id end
-    end
-  end
-  if #ids == 0 then
-    return usage_fail(args.usage(cmd, "missing IDENTITY_ID (give identity ids or --from-file FILE)"))
-  end
-  ids = unique(ids)
+  local ids, status_code = collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
+  if not ids then return status_code end
   local client = make_client(cmd, o)
   if not client then return ERRORS end
 
@@ -344,7 +492,7 @@ local function cmd_audit(argv, first)
       r.summary = audit.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil)
     end
   end
-  local progress = is_tty(2)
+  local progress = not quiet and is_tty(2)
   local started, shown, done = core.monotime(), false, 0
   local function tick()
     done = done + 1
@@ -367,9 +515,9 @@ local function cmd_audit(argv, first)
   if shown then stderr:write("\r\27[K") end
   client:close()
 
-  local findings, errors = 0, 0
+  local findings, errors, errs = 0, 0, {}
   for _, r in ipairs(results) do
-    if r.err then errors = errors + 1
+    if r.err then errors = errors + 1; errs[#errs + 1] = r.err
     elseif r.summary.findings > 0 then findings = findings + 1 end
   end
   if fmt == "json" then
@@ -386,38 +534,46 @@ local function cmd_audit(argv, first)
       end
     end
     stdout:write(out.csv({ "identity_id", "tokens", "active", "expired", "exhausted", "revoked",
-      "never_used", "near_limit", "expiring_soon", "truncated", "error" }, rows))
+      "never_used", "near_limit", "expiring_soon", "truncated", "error" }, rows, o["no-header"]))
   else
-    stdout:write(audit.table(results))
-    stdout:write(("\n%d identit%s audited at %s: %d with findings, %d with errors\n"):format(#ids,
-      #ids == 1 and "y" or "ies", out.time(now, true), findings, errors))
+    stdout:write(audit.table(results, o["no-header"]))
+    if not o["no-header"] then
+      stdout:write(("\n%d identit%s audited at %s: %d with findings, %d with errors\n"):format(#ids,
+        #ids == 1 and "y" or "ies", out.time(now, true), findings, errors))
+    end
   end
   for _, r in ipairs(results) do
     if r.err then say("audit %s: %s", r.id, r.error_text) end
   end
-  if errors > 0 then return ERRORS end
+  advise(errs)
+  if errors > 0 then return worst(ERRORS, errs) end
   if findings > 0 then return FINDINGS end
   return OK
 end
 
 -- revoke -------------------------------------------------------------------------------
 
+local REVOKE_SPEC = { yes = "flag", ["from-file"] = "value" }
+
 local function cmd_revoke(argv, first)
   local cmd = "revoke"
-  local o, pos = args.parse(cmd, argv, first, { yes = "flag" })
+  local o, pos = args.parse(cmd, argv, first, REVOKE_SPEC)
   if not o then return usage_fail(pos) end
   if o.help then stdout:write(help.revoke); return OK end
-  if #pos == 0 then return usage_fail(args.usage(cmd, "missing TOKEN_ID (give one or more token ids)")) end
+  quiet = o.quiet == true
+  local ids, status_code = collect_ids(cmd, "token", "TOKEN_ID", o, pos)
+  if not ids then return status_code end
   local list = {}
-  for i, id in ipairs(unique(pos)) do list[i] = { id = id } end
+  for i, id in ipairs(ids) do list[i] = { id = id } end
   local client
   if o.yes then
     client = make_client(cmd, o)
     if not client then return ERRORS end
   end
-  local _, already, failed = revoke_list(client, list, o.yes, stdout)
+  local _, already, failed, errs = revoke_list(client, list, o.yes, stdout)
   if client then client:close() end
-  if failed > 0 then return ERRORS end
+  advise(errs)
+  if failed > 0 then return worst(ERRORS, errs) end
   if already > 0 then return FINDINGS end
   return OK
 end
@@ -425,9 +581,23 @@ end
 -- main ---------------------------------------------------------------------------------
 
 local COMMANDS = { list = cmd_list, audit = cmd_audit, revoke = cmd_revoke }
+local identities = require "infisical.cli.identities"   -- its own file
+COMMANDS.identities = function(argv, first)
+  return identities.main(argv, first, { make_client = make_client, say = say,
+    usage_fail = usage_fail, describe = describe, fail_status = fail_status, advise = advise })
+end
+
+--- Each subcommand's options (besides `args.common`), for the spec that holds the help
+-- texts to them.
+_M.OPTIONS = { list = LIST_SPEC, audit = AUDIT_SPEC, revoke = REVOKE_SPEC }
+_M.OPTIONS.identities = identities.SPEC
+args.subcommands = _M.OPTIONS
 
 --- Runs the command line `argv` (an `arg`-style array); returns the exit status.
+-- Whatever a subcommand raises (an error object from the library, a string, anything)
+-- ends as one clean line on stderr and exit status 2 (3 for refused credentials).
 function _M.main(argv)
+  quiet, cred_source = false, "the credentials"
   local a = argv[1]
   if a == nil or a == "-h" or a == "--help" or a == "help" then
     if a == "help" and argv[2] and help[argv[2]] then stdout:write(help[argv[2]]); return OK end
@@ -443,12 +613,16 @@ function _M.main(argv)
     if a:sub(1, 1) == "-" then
       return usage_fail(args.usage(nil, ("put options after the command: unknown command '%s'"):format(a)))
     end
-    return usage_fail(args.usage(nil, ("unknown command '%s' (list, audit or revoke)"):format(a)))
+    local guess = args.closest(a, { "list", "audit", "revoke" })
+    return usage_fail(args.usage(nil, ("unknown command '%s' (%s)"):format(a,
+      guess and ("did you mean '" .. guess .. "'?") or "list, audit or revoke")))
   end
+  -- the raised value is kept as it is (no traceback): describe() turns it into one line
   local ok, rc = pcall(run, argv, 2)
   if not ok then
-    say("%s: %s", a, type(rc) == "table" and err_text(rc) or tostring(rc))
-    return ERRORS
+    say("%s: %s", a, describe(rc))
+    stdout:flush()
+    return fail_status(rc)
   end
   stdout:flush()
   return rc

@@ -44,7 +44,7 @@ _M.defaults = {
 
 local new_spec = {
   base_url = "string", token = "string",
-  timeout = "seconds", connect_timeout = "seconds", low_speed_time = "seconds",
+  timeout = "seconds", connect_timeout = "connect_seconds", low_speed_time = "seconds",
   retries = options.int(0, 20), backoff = "seconds0", max_backoff = "seconds0",
   max_retry_wait = "seconds0",
   ca_file = "string", ca_path = "string", verify_tls = "boolean", compress = "boolean",
@@ -57,6 +57,7 @@ local new_spec = {
   end,
 }
 _M.new_spec = new_spec
+options.hints[new_spec] = options.NEW_HINTS
 
 --- A base URL as Infisical's SDKs take it: with or without a trailing `/` or `/api`.
 local function normalize_base(url)
@@ -77,7 +78,7 @@ local function config_error(message)
 end
 
 --- Creates a client.
--- @tparam[opt] table opts see README "infisical.new"
+-- @tparam[opt] table opts every option with its default: docs/api.md, "infisical.new"
 -- @return client, or nil and an error (kind "config") when no token or a bad base URL is given
 function _M.new(opts)
   opts = options.check("new", opts, new_spec)
@@ -185,11 +186,12 @@ function Client:_ensure_token()
   return true
 end
 
---- One request with retries: returns what `parse` returns for the final answer.
+--- One request with retries: returns what `parse` returns for the final answer; on
+-- failure also whether an earlier attempt may have been carried out (its answer lost).
 function Client:_request(method, url, parse, headers, body)
   -- an each_token iterator can outlive close()
   if not self.transport then error("infisical: client is closed", 3) end
-  local attempt, relogin = 0, true
+  local attempt, relogin, started, lost = 0, true, core.monotime(), false
   while true do
     local ok, aerr = self:_ensure_token()
     if not ok then return nil, aerr end
@@ -209,9 +211,9 @@ function Client:_request(method, url, parse, headers, body)
     else
       local wait = retry.delay(self.opts, err, attempt)
       if not wait then
-        if attempt > 0 then err.attempts = attempt + 1 end
-        return nil, err
+        return nil, retry.give_up(err, attempt + 1, started, core.monotime()), lost
       end
+      lost = lost or retry.maybe_carried_out(err)
       attempt = attempt + 1
       self.sleep(wait)
     end
@@ -220,13 +222,15 @@ end
 
 local list_spec = { offset = options.int(0, 100), limit = options.int(1, 100) }
 
---- One page: one API call (plus retries).
+--- One page: one API call (plus retries). `limit` defaults to the client's `page_size`
+-- (100 unless set), the page the walks ask for, not the server's own default of 20.
 -- @return `{ tokens = {...} }`, or nil and an error
 function Client:list_tokens(identity_id, opts)
   check_client(self, "list_tokens")
   options.identity_id("list_tokens", identity_id)
   opts = options.check("list_tokens", opts, list_spec)
-  local url = core.tokens_url(self.base_url, identity_id, opts.offset or 0, opts.limit or 20)
+  local url = core.tokens_url(self.base_url, identity_id, opts.offset or 0,
+    opts.limit or self.opts.page_size)
   return self:_request("GET", url, core.parse_tokens)
 end
 
@@ -305,7 +309,9 @@ end
 --- Revokes one token (`POST /api/v1/auth/token-auth/tokens/{tokenId}/revoke`).
 -- @tparam string token_id the token's `id`
 -- @return true, or nil and an error; a token that is already revoked (or never existed:
--- the server cannot tell them apart) gives kind "already_revoked", status 404
+-- the server cannot tell them apart) gives kind "already_revoked", status 404. When an
+-- attempt failed after it may have reached the server (502/503/504, a connection lost)
+-- and the retry met that 404, the lost attempt revoked it: true, "already_revoked_on_retry"
 function Client:revoke_token(token_id)
   check_client(self, "revoke_token")
   if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%c") then
@@ -313,10 +319,11 @@ function Client:revoke_token(token_id)
       .. (type(token_id) == "string" and ("a string of %d bytes"):format(#token_id) or type(token_id)), 2)
   end
   local url = self.base_url .. "/api/v1/auth/token-auth/tokens/" .. core.escape_segment(token_id) .. "/revoke"
-  local res, err = self:_request("POST", url, core.parse)
+  local res, err, lost = self:_request("POST", url, core.parse)
   if res ~= nil then return true end
   if err.kind == "http" and err.status == 404 and type(err.message) == "string"
      and find(err.message, "revoked", 1, true) then
+    if lost then return true, "already_revoked_on_retry" end
     err.kind = "already_revoked"
   end
   return nil, err
@@ -340,11 +347,14 @@ function Client:close()
 end
 mt.__close = Client.close
 
+--- Whether `v` is one of this library's error objects (returned or raised).
+_M.is_error = core.is_error
 _M.token_status = status.token_status
 _M.expires_at = status.expires_at
 _M.parse_time = status.parse_time
 mt.__gc = nil
 
 require("infisical.many").install(_M)   -- list_many, stream_many
+require("infisical.identities").install(_M)   -- list_identities, each_identity, uses_token_auth
 
 return _M

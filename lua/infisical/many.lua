@@ -16,6 +16,12 @@
 -- `transport:multi()` gives it (infisical.core's Multi for the curl transport). A transport
 -- without one gets the serial engine below, one request at a time, so the results are
 -- the same everywhere; an nginx engine (ngx.thread + cosockets) can plug in the same way.
+--
+-- Every run owns its transfers. The curl transport keeps one Multi for its connections;
+-- a run that finds it held by another unfinished run (a `where` filter that calls
+-- list_many, runs interleaved by coroutines, two streams read in turn) gets a Multi of
+-- its own (`transport:multi(true)`), closed when the run ends, instead of taking the
+-- other's transfers or tags. The serial and cosocket engines are made per run anyway.
 -- @module infisical.many
 
 local core = require "infisical.core"
@@ -105,20 +111,36 @@ end
 local Run = {}
 Run.__index = Run
 
--- The run that currently drives each engine: a new run takes the engine over and the
--- old one, if unfinished, is told so instead of reading someone else's answers.
-local owners = setmetatable({}, { __mode = "k" })
+-- The run that holds each kept engine. Weak both ways: a run dropped unfinished (a filter
+-- raised, or a stream left with `break` on Lua 5.1) lets go of it once it is collected.
+local holders = setmetatable({}, { __mode = "kv" })
+-- The token a run's own engine was last given, keyed by run (never a field of the run).
+local given = setmetatable({}, { __mode = "k" })
+
+--- Gives the run's engine back: its own Multi is closed, the kept one emptied for the
+-- next run. Safe to call twice, and after client:close() (which closed the engine).
+local function release(run)
+  local engine = run.engine
+  if run.own then
+    engine:close()
+  elseif holders[engine] == run then
+    holders[engine] = nil
+    engine:abort()
+  end
+end
 
 local function abandon(run)
   if run.finished then return end
   run.finished, run.abandoned = true, true
-  if owners[run.engine] == run then
-    owners[run.engine] = nil
-    run.engine:abort()
-  end
+  release(run)
 end
+-- Must not raise: on Lua 5.4 it runs while the loop body's own error propagates.
 Run.__close = abandon
 _M.abandon = abandon
+
+--- Stops a stream left early (`stream_many`'s fourth value): what the generic `for` of
+-- Lua 5.4 does by itself, for Lua 5.1/LuaJIT. Safe to call twice.
+function Run:close() abandon(self) end
 
 --- Starts a request for the job's next page (or ends the job when the login fails).
 function Run:send(job)
@@ -129,11 +151,18 @@ function Run:send(job)
       err.tokens = job.tokens
       return self:complete(job, nil, err)
     end
+    -- a login updates the transport's engines, not a run's own one
+    local token = self.secrets[client]
+    if self.own and token ~= given[self] then
+      self.engine:set_token(token)
+      given[self] = token
+    end
   end
   local offset, limit = job.walk:next_request()
   job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
   -- the engines take the token when the request is added, before anything yields
   job.gen = self.auth and self.auth.generation(client)
+  job.sent = monotime()   -- the first attempt's is where a retried call's `elapsed` starts
   self.engine:add(job.tag, "GET", job.url)
 end
 
@@ -203,10 +232,11 @@ function Run:on_answer(job, status, body, headers)
   end
   local wait = retry.delay(client.opts, err, job.attempt)
   if not wait then
-    if job.attempt > 0 then err.attempts = job.attempt + 1 end
+    err = retry.give_up(err, job.attempt + 1, job.first, monotime())
     err.tokens = job.tokens
     return self:complete(job, nil, err)
   end
+  if job.attempt == 0 then job.first = job.sent end
   job.attempt = job.attempt + 1
   job.at = monotime() + wait
   self.delayed[#self.delayed + 1] = job
@@ -250,11 +280,13 @@ end
 
 --- The next finished identity: `id, tokens, err` (as `all_tokens` gives them), or nil.
 function Run:next()
-  if self.abandoned then
-    error(("infisical: %s: stream abandoned (another list_many or stream_many started on"
-      .. " this client, or the loop was left)"):format(self.fname), 2)
+  if not self.client.transport then
+    if not self.finished then self.finished = true; release(self) end
+    error("infisical: client is closed", 2)
   end
-  if not self.client.transport then error("infisical: client is closed", 2) end
+  if self.abandoned then
+    error(("infisical: %s: stream closed (the loop was left)"):format(self.fname), 2)
+  end
   local ready = self.ready
   while true do
     if self.rhead <= #ready then
@@ -272,7 +304,7 @@ function Run:next()
     end
     if self.active == 0 then
       self.finished = true
-      if owners[self.engine] == self then owners[self.engine] = nil end
+      release(self)
       if #self.ready == 0 then return nil end
     else
       self:pump()
@@ -317,9 +349,12 @@ function _M.install(infisical)
     local transport = self.transport
     if not transport.multi and transport.current then transport = transport:current() end
     local engine = transport.multi and transport:multi() or _M.serial_engine(transport, self.sleep)
-    local prev = owners[engine]
-    if prev then abandon(prev) end
-    engine:abort()   -- what a run left behind when a filter raised in its middle
+    local holder, own = holders[engine], false
+    if holder and not holder.finished then
+      engine, own = transport:multi(true), true
+    else
+      engine:abort()   -- what a run dropped unfinished left behind
+    end
     local run = setmetatable({
       client = self, fname = fname, engine = engine, source = source,
       secrets = infisical._secrets, redact = infisical._redact, auth = auth,
@@ -327,17 +362,17 @@ function _M.install(infisical)
       page_size = opts.page_size or self.opts.page_size,
       filter = filters.compile(opts), partial = opts.partial == true,
       jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
-      finished = false, exhausted = false,
+      finished = false, exhausted = false, own = own,
     }, Run)
-    owners[engine] = run
+    if not own then holders[engine] = run end
     return run
   end
 
   --- Lists the tokens of many identities at once (all pages, like `all_tokens`).
   -- @tparam {string,...} identity_ids
   -- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
-  -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first
-  -- (the tokens) or else its error; `errors[id]` holds its error when there is one
+  -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
+  -- tokens; a failed identity has no entry), `errors[id]` its error when there is one
   -- (with `partial = true` a truncated identity has both)
   function Client:list_many(identity_ids, opts)
     local run = new_run(self, "list_many", identity_ids, opts, true)
@@ -345,7 +380,7 @@ function _M.install(infisical)
     while true do
       local id, tokens, err = run:next()
       if id == nil then break end
-      results[id] = tokens or err
+      results[id] = tokens
       errors[id] = err
     end
     return results, errors
@@ -353,7 +388,8 @@ function _M.install(infisical)
 
   --- Like `list_many`, as an iterator yielding `identity_id, tokens, err` as each identity
   -- completes (in completion order; a repeated id is listed again). Only the identities in
-  -- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers.
+  -- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers;
+  -- on 5.1/LuaJIT call `close()` on the fourth value returned.
   function Client:stream_many(identity_ids, opts)
     local run = new_run(self, "stream_many", identity_ids, opts, false)
     return function() return run:next() end, nil, nil, run

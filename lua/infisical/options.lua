@@ -60,6 +60,14 @@ local kinds = {
   seconds = function(v)
     if type(v) ~= "number" or not (v > 0 and v <= 86400) then
       return "number of seconds > 0 and <= 86400 expected, got " .. show(v)
+        .. (type(v) == "number" and v > 86400 and " (seconds, not milliseconds as in lua-resty-http)" or "")
+    end
+  end,
+  -- a connect timeout of 1000 or more is milliseconds meant as seconds (lua-resty-http)
+  connect_seconds = function(v)
+    if type(v) ~= "number" or not (v > 0 and v < 1000) then
+      return "number of seconds > 0 and < 1000 expected, got " .. show(v)
+        .. (type(v) == "number" and v >= 1000 and " (seconds, not milliseconds as in lua-resty-http)" or "")
     end
   end,
   seconds0 = function(v)
@@ -69,6 +77,27 @@ local kinds = {
   end,
 }
 _M.kinds = kinds
+
+--- What to use instead, for option names of other libraries (lua-resty-http's above all)
+-- that `infisical.new` does not take. `hints[spec]`: such a table for an options spec.
+_M.NEW_HINTS = {
+  ssl_verify = "use verify_tls = true or false",
+  ssl_server_name = "the TLS server name is the host of base_url",
+  send_timeout = "use timeout, in seconds, for the whole request",
+  read_timeout = "use timeout, in seconds, for the whole request",
+  keepalive = "kept-alive connections are always reused",
+  keepalive_timeout = "for cosockets set lua_socket_keepalive_timeout in nginx.conf",
+  keepalive_pool = "for cosockets set lua_socket_pool_size in nginx.conf",
+  pool = "cosockets pool by origin: set lua_socket_pool_size in nginx.conf",
+  pool_size = "for cosockets set lua_socket_pool_size in nginx.conf",
+  proxy_opts = "use proxy = URL (curl transport only)",
+  headers = "only user_agent can be set",
+  host = "use base_url", site_url = "use base_url", siteUrl = "use base_url",
+  api_url = "use base_url", domain = "use base_url",
+  access_token = "use token", accessToken = "use token",
+  clientId = "use client_id", clientSecret = "use client_secret",
+}
+_M.hints = setmetatable({}, { __mode = "k" })
 
 --- Checks an options table against a spec `{ name = kind or checker }`.
 -- Unknown names and wrong kinds raise. Returns a shallow copy (options are copied on entry).
@@ -82,7 +111,9 @@ function _M.check(fname, opts, spec, level)
   for k, v in pairs(opts) do
     local kind = spec[k]
     if kind == nil then
-      error(("infisical: %s: unknown option '%s'"):format(fname, tostring(k)), level)
+      local hint = _M.hints[spec] and _M.hints[spec][k]
+      error(("infisical: %s: unknown option '%s'%s"):format(fname, tostring(k),
+        hint and " (" .. hint .. ")" or ""), level)
     end
     local check = type(kind) == "function" and kind or kinds[kind]
     local why = check(v)

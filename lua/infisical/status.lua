@@ -26,7 +26,7 @@
 -- a client cannot see; a token record alone cannot tell that, so it is not modelled.
 -- @module infisical.status
 
-local type, tonumber, floor, min = type, tonumber, math.floor, math.min
+local type, tonumber, floor, min, next = type, tonumber, math.floor, math.min, next
 local ipairs, pcall, find, match, time = ipairs, pcall, string.find, string.match, os.time
 local tointeger = math.tointeger or function(x) return x end
 local filters = require "infisical.filters"
@@ -162,6 +162,69 @@ _M.STATUSES = { revoked = true, expired = true, exhausted = true, active = true 
 
 -- Filter options ------------------------------------------------------------------
 
+--- Why a Lua pattern is malformed, or nil. Lua's matcher raises only when it reaches the
+-- bad part: "t%" matches nothing in "" and raises mid-walk on the first name starting
+-- with "t". So the whole pattern is read here the way lstrlib's matcher reads it.
+local function pattern_problem(p)
+  -- string.find takes a pattern without these characters as plain text (")b" included)
+  if not find(p, "[%^%$%*%+%?%.%(%[%%%-]") then return nil end
+  local sub, n = string.sub, #p
+  -- the end of the single-character class that starts at j, or nil and why
+  local function class_end(j)
+    local c = sub(p, j, j)
+    j = j + 1
+    if c == "%" then
+      if j > n then return nil, "ends with '%'" end
+      return j + 1
+    elseif c == "[" then
+      if sub(p, j, j) == "^" then j = j + 1 end
+      repeat   -- the first character is the set's even when it is ']'
+        if j > n then return nil, "missing ']'" end
+        local e = sub(p, j, j)
+        j = j + 1
+        if e == "%" and j <= n then j = j + 1 end
+      until sub(p, j, j) == "]"
+      return j + 1
+    end
+    return j
+  end
+  local open, level = {}, 0   -- open[k]: capture k started and not yet closed
+  local i = sub(p, 1, 1) == "^" and 2 or 1
+  while i <= n do
+    local c, d = sub(p, i, i), sub(p, i + 1, i + 1)
+    if c == "(" then
+      level = level + 1
+      if level > 32 then return "too many captures" end
+      if d == ")" then i = i + 2 else open[level] = true; i = i + 1 end
+    elseif c == ")" then
+      local k = level
+      while k > 0 and not open[k] do k = k - 1 end
+      if k == 0 then return "invalid pattern capture" end
+      open[k] = nil
+      i = i + 1
+    elseif c == "%" and d == "b" then
+      if i + 3 > n then return "missing arguments to '%b'" end
+      i = i + 4
+    elseif c == "%" and d == "f" then
+      if sub(p, i + 2, i + 2) ~= "[" then return "missing '[' after '%f'" end
+      local e, why = class_end(i + 2)
+      if not e then return why end
+      i = e
+    elseif c == "%" and find(d, "^%d$") then
+      local k = tonumber(d)
+      if k == 0 or k > level or open[k] then return "invalid capture index %" .. d end
+      i = i + 2
+    else   -- a single-character class, maybe with a quantifier ('$' at the end included)
+      local e, why = class_end(i)
+      if not e then return why end
+      if find(sub(p, e, e), "^[%*%+%-%?]$") then e = e + 1 end
+      i = e
+    end
+  end
+  if next(open) then return "unfinished capture" end
+end
+_M.pattern_problem = pattern_problem
+
 local function check_status(v)
   if type(v) == "string" then
     if _M.STATUSES[v] then return end
@@ -187,6 +250,8 @@ _M.filter_spec = {
   end,
   name = function(v)
     if type(v) ~= "string" then return "Lua pattern (string) expected, got " .. type(v) end
+    local why = pattern_problem(v)
+    if why then return "malformed pattern: " .. why end
     local ok, err = pcall(find, "", v)
     if not ok then return "malformed pattern: " .. tostring(err):gsub("^.-:%d+: ", "") end
   end,

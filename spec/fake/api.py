@@ -185,16 +185,18 @@ def _ms_long(ms):
     return "%d ms" % ms
 
 
-def rate_limit(S, req, resp_headers):
-    """Consume one read; -> 429 Response or None. Adds legacy headers."""
-    r = S.rate_check(req.client)
+def rate_limit(S, req, resp_headers, route="read", kind="read"):
+    """Count one request of the client's address on `route` (the server's preValidation
+    hook: after authentication, before validation); -> 429 Response or None.  Every
+    answer after it carries x-ratelimit-limit/-remaining/-reset (added to resp_headers);
+    auth refusals come before it and carry none (recorded: notes/fake-ready, live)."""
+    r = S.rate_check(req.client, route, kind)
     if r is None:
         return None
     allowed, limit, remaining, reset = r
     hdrs = [("x-ratelimit-limit", str(limit)), ("x-ratelimit-remaining", str(remaining)),
             ("x-ratelimit-reset", str(reset))]
-    if S.legacy():
-        resp_headers.extend(hdrs)
+    resp_headers.extend(hdrs)
     if allowed:
         return None
     if S.legacy():
@@ -311,7 +313,7 @@ def list_tokens(S, req, identity_id):
     if err:
         return err
     hdrs = []
-    resp = rate_limit(S, req, hdrs)
+    resp = rate_limit(S, req, hdrs, "list_tokens")
     if resp:
         return resp
     issues = []
@@ -333,10 +335,118 @@ def list_tokens(S, req, identity_id):
     return resp
 
 
+ORG_ORDER_BY = ("name",)
+ORDER_DIRECTIONS = ("asc", "desc")
+MSG_NOT_IN_ORG = "You are not allowed to access this resource"
+
+
+def validate_enum(query, name, options, issues):
+    """zod's nativeEnum on a query value; -> the value (None when absent or bad)."""
+    if name not in query:
+        return None
+    v = query[name]
+    v = v[0] if isinstance(v, list) and len(v) == 1 else v
+    if isinstance(v, str) and v in options:
+        return v
+    received = v if isinstance(v, str) else "array"
+    issues.append({"received": received, "code": "invalid_enum_value", "options": list(options),
+                   "path": [name], "message": "Invalid enum value. Expected %s, received '%s'"
+                   % (" | ".join("'%s'" % o for o in options), received)})
+    return None
+
+
+def _membership_view(S, org_id, iid, ident):
+    methods = list(ident.get("auth_methods") or [])
+    created = st.fmt_ms(int(ident.get("created_ms") or st.GEN_BASE_MS))
+    m = {
+        "id": st.uuid_from("membership", org_id, iid),
+        "role": ident.get("role", "member"),
+        "roleId": None,
+        "orgId": org_id,
+        "createdAt": created,
+        "updatedAt": created,
+        "identityId": iid,
+    }
+    name = ident.get("name") or "identity-" + iid[:8]
+    if S.legacy():
+        # one auth method per identity in that build, or none
+        m["identity"] = {"name": name, "id": iid, "authMethod": methods[0] if methods else None}
+    else:
+        m["identity"] = {"name": name, "id": iid, "orgId": org_id, "authMethods": methods,
+                         "hasDeleteProtection": False}
+        m["lastLoginAuthMethod"] = ident.get("last_login_auth_method")
+        m["lastLoginTime"] = ident.get("last_login_time")
+        m["metadata"] = []
+    return m
+
+
+def list_identity_memberships(S, req, org_id):
+    """GET /api/v2/organizations/{orgId}/identity-memberships (identity-org-router.ts):
+    auth, read limiter, query validation (offset >= 0, limit 1..20000 default 100,
+    orderBy name, orderDirection asc|desc, search trimmed, ILIKE on the name), then the
+    caller's membership of the org (late-2024: a malformed org id is a 500 from the
+    permission query, any other org a 403 ForbiddenRequestError named "Identity is not
+    apart of this organization"; current mode answers the same, not confirmed), then
+    `read` on identities (403 PermissionDenied)."""
+    info, err = authenticate(S, req)
+    if err:
+        return err
+    hdrs = []
+    resp = rate_limit(S, req, hdrs, "list_identity_memberships")
+    if resp:
+        return resp
+    issues = []
+    offset = validate_number(req.query, "offset", 0, 0, math.inf, issues)
+    limit = validate_number(req.query, "limit", 100, 1, 20000, issues)
+    validate_enum(req.query, "orderBy", ORG_ORDER_BY, issues)
+    direction = validate_enum(req.query, "orderDirection", ORDER_DIRECTIONS, issues) or "asc"
+    search = req.query.get("search")
+    if isinstance(search, list) and len(search) > 1:
+        issues.append({"code": "invalid_type", "expected": "string", "received": "array",
+                       "path": ["search"], "message": "Expected string, received array"})
+    search = search[0].strip(_JS_WS) if isinstance(search, list) and len(search) == 1 else None
+    if issues:
+        resp = validation_failure(S, issues)
+    elif S.legacy() and not st.is_uuid(org_id):
+        resp = Response(500, {"statusCode": 500, "message": "Something went wrong",
+                              "error": "GetOrgIdentityPermission"})
+    elif S.caller_org(info) != org_id:
+        resp = error(S, 403, "Identity is not apart of this organization", MSG_NOT_IN_ORG)
+    elif not info.get("can_read", True):
+        resp = permission_denied(S, "read")
+    else:
+        rows = S.org_identities(org_id, search)
+        rows.sort(key=lambda r: (r[1].get("name") or "identity-" + r[0][:8], r[0]),
+                  reverse=direction == "desc")
+        offset = int(offset) if offset < len(rows) else len(rows)
+        limit = int(limit)
+        page = rows[offset:offset + limit]
+        resp = Response(200, {"identityMemberships": [_membership_view(S, org_id, iid, ident)
+                                                      for iid, ident in page],
+                              "totalCount": len(rows)})
+    resp.headers.extend(hdrs)
+    return resp
+
+
+def write_limited(S, req, route, handler):
+    """Run a write route's handler behind the write limiter (its authentication has
+    already passed: a refused bearer is not counted and gets no rate-limit headers)."""
+    hdrs = []
+    resp = rate_limit(S, req, hdrs, route, "write")
+    if resp is None:
+        resp = handler()
+        resp.headers.extend(hdrs)
+    return resp
+
+
 def create_token(S, req, identity_id):
     info, err = authenticate(S, req)
     if err:
         return err
+    return write_limited(S, req, "create_token", lambda: _create_token(S, req, info, identity_id))
+
+
+def _create_token(S, req, info, identity_id):
     body, err = parse_body(S, req)
     if err:
         return err
@@ -365,6 +475,10 @@ def revoke_token(S, req, token_id):
     info, err = authenticate(S, req)
     if err:
         return err
+    return write_limited(S, req, "revoke_token", lambda: _revoke_token(S, req, info, token_id))
+
+
+def _revoke_token(S, req, info, token_id):
     _, err = parse_body(S, req)
     if err:
         return err
@@ -381,6 +495,10 @@ def login(S, req):
     _, err = authenticate(S, req, required=False)
     if err:
         return err
+    return write_limited(S, req, "login", lambda: _login(S, req))
+
+
+def _login(S, req):
     body, err = parse_body(S, req)
     if err:
         return err
@@ -406,7 +524,7 @@ def login(S, req):
         rec = st.new_record(identity_id, S.next_id(identity_id, cid), None, S.bump_ms(),
                             accessTokenTTL=ttl, accessTokenMaxTTL=max_ttl,
                             authMethod="universal-auth")
-    S.issue(bearer, identity_id, ttl, max_ttl, rec, client_id=cid)
+    S.issue(bearer, identity_id, ttl, max_ttl, rec, client_id=cid, org_id=cfg.get("org_id"))
     S.ua_current[cid] = bearer
     return Response(200, {"accessToken": bearer, "expiresIn": ttl,
                           "accessTokenMaxTTL": max_ttl, "tokenType": "Bearer"})
@@ -416,6 +534,10 @@ def renew(S, req):
     _, err = authenticate(S, req, required=False)
     if err:
         return err
+    return write_limited(S, req, "renew", lambda: _renew(S, req))
+
+
+def _renew(S, req):
     body, err = parse_body(S, req)
     if err:
         return err
@@ -444,6 +566,8 @@ _ROUTES = [
     ("POST", re.compile(r"/api/v1/auth/token-auth/tokens/([^/]+)/revoke\Z"), revoke_token),
     ("POST", re.compile(r"/api/v1/auth/universal-auth/login\Z"), login),
     ("POST", re.compile(r"/api/v1/auth/token/renew\Z"), renew),
+    ("GET", re.compile(r"/api/v2/organizations/([^/]+)/identity-memberships\Z"),
+     list_identity_memberships),
 ]
 
 

@@ -5,11 +5,19 @@ tokens from several threads (the HTTP layer does this).
 
 State keys (POST /_fake/reset, --state FILE): mode ("current" | "legacy", the late-2024
 server of spec/fixtures/real-exchanges/), all_auth_methods, latency, replica_lag,
-rate_limit {limit, window}, churn, usage_write_delay (seconds before use counts are
-written; default 60 like the real server), access_tokens {bearer: {state (TOKEN_STATES),
-can_read, can_write, identity_id, token_id (its record), uses, uses_limit}},
-universal_auth {client id: {secret, access_token (the first login's bearer), expires_in,
-max_ttl, identity_id}}, identities {id: {token_auth, tokens, generate}}.
+rate_limit {limit, window, write_limit, per_route} (see rate_check), churn,
+usage_write_delay (seconds before use counts are written; default 60 like the real
+server), access_tokens {bearer: {state (TOKEN_STATES), can_read, can_write, identity_id,
+token_id (its record), uses, uses_limit, org_id}}, universal_auth {client id: {secret,
+access_token (the first login's bearer), expires_in, max_ttl, identity_id, org_id}},
+identities {id: {token_auth, tokens, generate, org_id, name, auth_methods,
+last_login_auth_method, last_login_time}}, orgs {org id: {generate, tokens_each}}.
+
+Organisations: an identity belongs to the org named by its `org_id`; `orgs[org].generate
+= N` adds N identities to that org (generated_identity: a mix of auth methods, names
+"svc-NNNNN" and "ci-NNNNN"), each token-auth one with `tokens_each` generated tokens
+(default 2).  A bearer may list the org's identities when its `org_id` (or its identity's)
+is that org, like an identity access token of a member of the organisation.
 """
 import copy
 import datetime as _dt
@@ -33,6 +41,10 @@ USAGE_WRITE_DELAY = 60.0
 TOKEN_STATES = ("valid", "revoked", "deleted", "expired", "ttl_expired", "used_up", "malformed")
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# Auth methods an identity can have (current servers' names).
+AUTH_METHODS = ("token-auth", "universal-auth", "kubernetes-auth", "gcp-auth", "aws-auth",
+                "azure-auth", "oidc-auth", "jwt-auth", "ldap-auth")
 
 # Base instant for generated records (updatedAt of generated index 1).
 GEN_BASE_MS = 1714564800000  # 2024-05-01T12:00:00.000Z
@@ -98,6 +110,36 @@ def generated_record(identity_id, i):
     }
 
 
+def generated_identity(org_id, i, tokens_each=2):
+    """The i-th (1-based) generated identity of an org: every 5th uses Universal Auth only,
+    every 7th (not 5th) has no auth method, the rest Token Auth, every 3rd of those with
+    Universal Auth too (current servers; a late-2024 identity shows only its first)."""
+    iid = uuid_from("gen-identity", org_id, i)
+    if i % 5 == 0:
+        methods = ["universal-auth"]
+    elif i % 7 == 0:
+        methods = []
+    elif i % 3 == 0:
+        methods = ["token-auth", "universal-auth"]
+    else:
+        methods = ["token-auth"]
+    created = GEN_BASE_MS - 86400000 * 30 + i * 1000
+    ident = {
+        "org_id": org_id,
+        "name": ("ci-%05d" if i % 10 == 3 else "svc-%05d") % i,
+        "auth_methods": methods,
+        "token_auth": "token-auth" in methods,
+        "created_ms": created,
+        "tokens": [],
+    }
+    if methods and i % 2 == 0:
+        ident["last_login_auth_method"] = methods[0]
+        ident["last_login_time"] = fmt_ms(GEN_BASE_MS - i * 1000)
+    if ident["token_auth"]:
+        ident["tokens"] = [generated_record(iid, k) for k in range(1, tokens_each + 1)]
+    return iid, ident
+
+
 def new_record(identity_id, token_id, name, at_ms, **over):
     r = {
         "id": token_id,
@@ -142,7 +184,11 @@ class State:
         self.replica_lag = float(data.get("replica_lag") or 0.0)
         rl = data.get("rate_limit")
         if rl is not None:
-            rl = {"limit": int(rl.get("limit", 60)), "window": float(rl.get("window", 60))}
+            rl = {"limit": int(rl.get("limit", 60)), "window": float(rl.get("window", 60)),
+                  "write_limit": int(rl.get("write_limit", 200)),
+                  "per_route": bool(rl.get("per_route", True))}
+            if rl["limit"] < 1 or rl["write_limit"] < 1 or not rl["window"] > 0:
+                raise ValueError("rate_limit needs limit >= 1, write_limit >= 1, window > 0")
         self.rate_limit = rl
         self.churn = bool(data.get("churn", False))
         # Seconds between a token's first use and the write of its use count and
@@ -168,8 +214,21 @@ class State:
             for i in range(1, int(ident.pop("generate", 0) or 0) + 1):
                 tokens.append(generated_record(iid, i))
             ident["tokens"] = tokens
-            ident.setdefault("token_auth", True)
+            if ident.get("auth_methods") is not None:
+                methods = list(ident["auth_methods"])
+                ident.setdefault("token_auth", "token-auth" in methods)
+            else:
+                ident.setdefault("token_auth", True)
+                methods = ["token-auth"] if ident["token_auth"] else ["universal-auth"]
+            ident["auth_methods"] = methods
             self.identities[iid] = ident
+        self.orgs = data.get("orgs") or {}
+        for org_id, org in self.orgs.items():
+            org = org or {}
+            each = int(org.get("tokens_each", 2))
+            for i in range(1, int(org.get("generate", 0) or 0) + 1):
+                iid, ident = generated_identity(org_id, i, each)
+                self.identities.setdefault(iid, ident)
         self._created_mono = {}   # token id -> monotonic time of creation via API
         self._rl_buckets = {}     # client -> [window_start, count]
         self._serial = 0
@@ -190,6 +249,7 @@ class State:
                 "access_tokens": copy.deepcopy(self.access_tokens),
                 "universal_auth": copy.deepcopy(self.universal_auth),
                 "identities": copy.deepcopy(self.identities),
+                "orgs": copy.deepcopy(self.orgs),
             }
 
     # -- helpers -------------------------------------------------------
@@ -371,18 +431,52 @@ class State:
                 "uses": int(info.get("uses") or 0)}
 
     # -- rate limiting -------------------------------------------------
-    def rate_check(self, client, consume=True):
-        """-> (allowed, limit, remaining, reset_seconds) or None when off."""
+    def rate_check(self, client, route="read", kind="read", consume=True):
+        """One request of `client` (its address) on `route`, of `kind` "read" or "write"
+        -> (allowed, limit, remaining, reset_seconds) or None when off.
+
+        A fixed window per counter, like @fastify/rate-limit's local store: the window
+        starts at the first request and the count resets when it ends.  The late-2024
+        server (per_route, the default) keeps one counter per route and client address,
+        reads limited to `limit` and writes to `write_limit` (its 60 and 200);
+        per_route = false keeps one read counter and one write counter per address (one
+        budget for every read, as Infisical Cloud's published per-IP limits read)."""
         rl = self.rate_limit
         if not rl:
             return None
+        limit = rl["write_limit"] if kind == "write" else rl["limit"]
+        key = (client, route if rl["per_route"] else kind)
         now = time.monotonic()
-        b = self._rl_buckets.get(client)
+        b = self._rl_buckets.get(key)
         if b is None or now >= b[0] + rl["window"]:
             b = [now, 0]
-            self._rl_buckets[client] = b
+            self._rl_buckets[key] = b
         if consume:
             b[1] += 1
         reset = max(1, int(-(-(b[0] + rl["window"] - now) // 1)))
-        allowed = b[1] <= rl["limit"]
-        return allowed, rl["limit"], max(0, rl["limit"] - b[1]), reset
+        allowed = b[1] <= limit
+        return allowed, limit, max(0, limit - b[1]), reset
+
+    # -- organisations ---------------------------------------------------
+    def caller_org(self, info):
+        """The org of a bearer's identity (or the org_id it was given), or None."""
+        if info.get("org_id"):
+            return info["org_id"]
+        ident = self.identities.get(info.get("identity_id"))
+        return ident.get("org_id") if ident else None
+
+    def org_identities(self, org_id, search=None):
+        """The org's identities as (id, identity) pairs, unordered; `search` as the
+        server's ILIKE '%search%' on the name (so '%' and '_' are wildcards)."""
+        rx = None
+        if search:
+            pat = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in search)
+            rx = re.compile(pat, re.IGNORECASE | re.DOTALL)
+        out = []
+        for iid, ident in self.identities.items():
+            if ident.get("org_id") != org_id:
+                continue
+            if rx is not None and not rx.search(ident.get("name") or ""):
+                continue
+            out.append((iid, ident))
+        return out

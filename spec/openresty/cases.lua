@@ -291,7 +291,7 @@ case("list_many", {
     local out = {}
     for _, id in ipairs(list) do
       local r = res[id]
-      out[id] = { n = errs[id] == r and 0 or #r, err = M.summary(errs[id]) }
+      out[id] = { n = r and #r or 0, err = M.summary(errs[id]) }
     end
     return out
   end,
@@ -316,6 +316,60 @@ case("stream_many", {
   check = function(res)
     assert.equal(21, res[M.ID1].n)
     assert.same({ "http", 400 }, { res[M.ID3].err.kind, res[M.ID3].err.status })
+  end,
+})
+
+-- Runs on one client that overlap (a where filter that calls list_many; two runs whose
+-- filters yield, interleaved by coroutines) each get their own identities' tokens.
+case("many_side_by_side", {
+  run = function(infisical, ctx)
+    local c = client(infisical, ctx)
+    local function count(results, errors)
+      local out = {}
+      for id, tokens in pairs(results) do
+        local foreign = 0
+        for _, t in ipairs(tokens) do if t.identityId ~= id then foreign = foreign + 1 end end
+        out[id] = { n = #tokens, foreign = foreign }
+      end
+      for id, err in pairs(errors) do out[id] = out[id] or {}; out[id].err = err.kind end
+      return out
+    end
+    local inner
+    local outer = count(c:list_many({ M.ID1, M.ID2 }, { partial = true, page_size = 50,
+      where = function()
+        if not inner then inner = count(c:list_many({ M.ID1 }, { page_size = 10 })) end
+        return true
+      end }))
+    local cos, res = {}, {}
+    for i, ids in ipairs{ { M.ID1 }, { M.ID2 } } do
+      cos[i] = coroutine.create(function()
+        return count(c:list_many(ids, { partial = true, page_size = 20,
+          where = function() coroutine.yield(); return true end }))
+      end)
+    end
+    local live, yields = 2, 0
+    while live > 0 do
+      for i, co in ipairs(cos) do
+        if coroutine.status(co) == "suspended" then
+          local ok, r = coroutine.resume(co)
+          if not ok then error(r, 0) end
+          if coroutine.status(co) == "dead" then res[i], live = r, live - 1 else yields = yields + 1 end
+        end
+      end
+    end
+    return { outer = outer, inner = inner, co1 = res[1], co2 = res[2], yields = yields }
+  end,
+  check = function(res)
+    for _, k in ipairs{ "outer", "inner", "co1" } do
+      assert.same({ n = 26, foreign = 0 }, res[k][M.ID1], k)
+    end
+    for _, k in ipairs{ "outer", "co2" } do
+      assert.same({ n = 200, foreign = 0, err = "truncated" }, res[k][M.ID2], k)
+    end
+    assert.is_nil(res.inner[M.ID2])
+    assert.is_nil(res.co1[M.ID2])
+    assert.is_nil(res.co2[M.ID1])
+    assert.is_true(res.yields >= 200)
   end,
 })
 

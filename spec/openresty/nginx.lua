@@ -32,6 +32,12 @@ local function write(path, data)
 end
 M.write = write
 
+--- Whether this process runs as root (then nginx's workers would be `nobody`).
+function M.running_as_root()
+  if M._root == nil then M._root = fake.run("id -u") == "0" end
+  return M._root
+end
+
 local Nginx = {}
 Nginx.__index = Nginx
 
@@ -66,6 +72,13 @@ function M.start(opts)
   local port = opts.port or M.free_port()
   local conf = opts.conf:gsub("%%PREFIX%%", prefix):gsub("%%PORT%%", tostring(port))
     :gsub("%%ROOT%%", M.ROOT)
+  -- nginx started by root runs its workers as `nobody`, who cannot read a checkout in
+  -- a folder of mode 0700 (root's home, mktemp -d): the workers then answer 500 for
+  -- every Lua file and the built module. The test nginx's workers run as the invoking
+  -- user instead (the directive means nothing to an nginx started by another user).
+  if M.running_as_root() and not conf:find("^%s*user%s") and not conf:find("\n%s*user%s") then
+    conf = "user root;\n" .. conf
+  end
   write(prefix .. "/conf/nginx.conf", conf)
   for name, data in pairs(opts.files or {}) do write(prefix .. "/" .. name, data) end
   local env = {}

@@ -47,7 +47,7 @@ function _M.summarize(tokens, now, truncated)
 end
 
 --- The audit as an aligned table (`results` in input order: { id, summary | nil, err }).
-function _M.table(results)
+function _M.table(results, no_header)
   local rows = {}
   for _, r in ipairs(results) do
     local s = r.summary
@@ -62,7 +62,7 @@ function _M.table(results)
   end
   return out.table({ "IDENTITY", "TOKENS", "ACTIVE", "EXPIRED", "EXHAUSTED", "REVOKED",
     "NEVER-USED", "NEAR-LIMIT", "EXPIRING<7D", "RESULT" }, rows,
-    { false, true, true, true, true, true, true, true, true })
+    { false, true, true, true, true, true, true, true, true }, no_header)
 end
 
 --- The audit as one JSON-ready value.

@@ -1,12 +1,15 @@
---- Help texts of infisical-tokens (one per subcommand).
+--- Help texts of infisical-tokens (one per subcommand): the one place the command's
+-- options are described (docs/cli.md is generated from it).
 -- @module infisical.cli.help
 
 local COMMON = [[
 Connection (every subcommand):
   --api-url URL        the server (default $INFISICAL_API_URL, else https://us.infisical.com);
-                       with or without a trailing /api
-  --token-file FILE    read the access token from FILE (first line); default $INFISICAL_TOKEN,
-                       else Universal Auth with $INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and
+                       with or without a trailing /api (or /api/v1)
+  --domain URL         the same as --api-url, under the Infisical CLI's name for it
+  --token-file FILE    read the access token from FILE (first line; '-': standard input);
+                       default $INFISICAL_TOKEN, else Universal Auth with
+                       $INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and
                        $INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET. A token is never taken on
                        the command line: other users could read it from the process list.
   --timeout SECONDS    per request (default 60)
@@ -14,7 +17,16 @@ Connection (every subcommand):
   --no-verify-tls      turn TLS verification off (never do this in production)
   --now TIME           judge statuses at TIME (ISO-8601, e.g. 2024-06-01T12:00:00Z)
                        instead of the current time, for reproducible reports
+  -q, --quiet          print only errors on stderr (no notes, no progress, no per-token
+                       revoke lines)
   -h, --help           this help
+]]
+
+local IDS = [[
+Ids come from the arguments, from standard input where an argument is '-', and from
+--from-file FILE ('-': standard input): one or more per line, separated by blanks, '#'
+starting a comment. Every id must be a UUID: anything else is refused before any
+request is sent (exit status 2). Repeated ids are handled once.
 ]]
 
 local _M = {}
@@ -28,46 +40,64 @@ Commands:
   list IDENTITY_ID...      every token of the identities, with derived status and expiry
   audit IDENTITY_ID...     a summary per identity; exit status 1 when there are findings
   revoke TOKEN_ID...       revoke tokens (prints what it would do unless --yes)
+  identities --org ORG_ID  an organisation's identities and their auth methods
 
 Run 'infisical-tokens COMMAND --help' for a command's options.
 
 Exit status: 0 success (audit: no findings), 1 findings (audit), a list cut at the
 200-token wall (list) or a token already revoked (revoke), 2 errors (bad usage,
-no credentials, network or HTTP failures).
+no credentials, network or HTTP failures, no permission), 3 the server refused the
+credentials (token missing, malformed, expired, revoked or used up; Universal Auth
+client id or secret refused): get a new token or fix the credentials.
 
   --version            print the version
 ]] .. "\n" .. COMMON
 
 _M.list = [[
 Usage: infisical-tokens list IDENTITY_ID... [OPTIONS]
+       infisical-tokens list - [OPTIONS] < ids.txt
+       infisical-tokens list --from-file FILE [OPTIONS]
 
 Lists every token of each identity: all pages, each token once.
+
+]] .. IDS .. [[
 
 Filters (all must match):
   --auth-method M      only tokens of this auth method (repeat or comma-separate)
   --revoked            only revoked tokens (same as --status revoked)
   --active             only tokens the server still accepts (same as --status active)
-  --status S           revoked, expired, exhausted or active (repeat or comma-separate)
+  -s, --status S       revoked, expired, exhausted or active (repeat or comma-separate)
   --unused-for D       not used for D (or never used and created D ago); D is a number
                        with s, m, h, d or w, e.g. 30d
   --name PATTERN       names matching a Lua pattern, e.g. '^ci%-'
 
+Input:
+  --from-file FILE     identity ids from FILE (see above)
+
 Output:
-  --format F           table (default, aligned, UTC times), json (one document: an array
+  -f, --format F       table (default, aligned, UTC times), json (one document: an array
                        of token records with "status" and "expiresAt") or csv (header row)
+  --no-header          no header row (table and csv)
   --page-size N        tokens per request, 1 to 100 (default 100)
+
+The table has the same columns however many identities are listed: IDENTITY, TOKEN ID,
+NAME, STATUS, EXPIRES (UTC), USES, LAST USED (UTC), CREATED (UTC). After an error,
+an empty result is not printed (no header, no [], no "no matching tokens").
 
 Acting on the result:
   --revoke-matching    revoke the listed tokens that are not revoked yet; without --yes
-                       only prints (on stderr) what it would revoke
-  --yes                really revoke
+                       only prints (on stderr) what it would revoke. A listed token whose
+                       id is not a UUID is reported and left alone (exit status 2); a
+                       failure on one token does not stop the others
+  -y, --yes            really revoke
 
 Exit status: 0 listed, 1 some identity has more than the 200 tokens the server lets a
-client read (the output holds the first 200), 2 errors.
+client read (the output holds the first 200), 2 errors, 3 credentials refused.
 ]] .. "\n" .. COMMON
 
 _M.audit = [[
 Usage: infisical-tokens audit IDENTITY_ID... [OPTIONS]
+       infisical-tokens audit - [OPTIONS] < ids.txt
        infisical-tokens audit --from-file FILE [OPTIONS]
 
 Summarizes each identity's tokens, several identities at a time: counts by status
@@ -75,27 +105,63 @@ Summarizes each identity's tokens, several identities at a time: counts by statu
 within 10% of their use limit, expiring within 7 days; and identities whose list was cut
 at the server's 200-token wall.
 
-  --from-file FILE     identity ids, one per line ('#' comments, blank lines ignored;
-                       '-' reads standard input)
-  --format F           table (default), json or csv
-  --concurrency N      identities in progress at once, 1 to 64 (default 8)
+]] .. IDS .. [[
+
+  --from-file FILE     identity ids from FILE (see above)
+  -f, --format F       table (default), json or csv
+  --no-header          no header row (table and csv), and no summary line after the table
+  -c, --concurrency N  identities in progress at once, 1 to 64 (default 8)
   --page-size N        tokens per request, 1 to 100 (default 100)
 
 A progress line goes to stderr when stderr is a terminal and the run takes a while.
 
-Exit status: 0 clean, 1 findings, 2 errors (any identity that could not be read).
+Exit status: 0 clean, 1 findings, 2 errors (any identity that could not be read),
+3 credentials refused.
 ]] .. "\n" .. COMMON
 
 _M.revoke = [[
 Usage: infisical-tokens revoke TOKEN_ID... [--yes]
+       infisical-tokens revoke - [--yes] < token-ids.txt
+       infisical-tokens revoke --from-file FILE [--yes]
 
 Revokes tokens by id. Without --yes it only prints what it would revoke.
 
-  --yes                really revoke
+]] .. IDS .. [[
 
-Prints 'revoked ID' or 'already revoked ID' per token.
+  --from-file FILE     token ids from FILE (see above)
+  -y, --yes            really revoke
+
+Prints 'revoked ID' or 'already revoked ID' per token (nothing with -q). A token that
+cannot be revoked is reported and the others are still tried, except when the server
+refuses the credentials: then the rest are left (and reported as not tried).
 Exit status: 0 done (or dry run), 1 some token was already revoked (or never existed:
-the server does not tell them apart), 2 errors.
+the server does not tell them apart), 2 errors, 3 credentials refused.
+]] .. "\n" .. COMMON
+
+_M.identities = [[
+Usage: infisical-tokens identities --org ORG_ID [OPTIONS]
+
+Lists the identities of an organisation (all pages), with their auth methods and whether
+they use Token Auth (only their tokens can be listed by 'list' and 'audit'). Works with
+late-2024 servers (one auth method per identity) and current ones (several).
+
+  --org ORG_ID         the organisation's id (required)
+  --search TEXT        only identities whose name contains TEXT (case-insensitive)
+  --token-auth         only identities that use Token Auth
+
+Output:
+  -f, --format F       table (default, aligned, UTC times), json (an array of records:
+                       identityId, name, orgId, membershipId, role, authMethods,
+                       usesTokenAuth, lastLoginAuthMethod, lastLoginTime, createdAt,
+                       updatedAt; null where the server sent nothing) or csv (header row)
+  --no-header          no header row (table and csv)
+  --page-size N        identities per request, 1 to 20000 (default 100)
+
+The table's columns: IDENTITY ID, NAME, AUTH METHODS, TOKEN AUTH, ROLE, LAST LOGIN (UTC).
+An error prints nothing on stdout (never a short list).
+The access token's identity needs read access to the organisation's identities.
+
+Exit status: 0 listed, 2 errors, 3 credentials refused.
 ]] .. "\n" .. COMMON
 
 return _M

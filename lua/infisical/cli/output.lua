@@ -4,8 +4,9 @@
 local cjson = require("cjson").new()   -- private: the host's cjson settings stay untouched
 local status = require "infisical.status"
 
-local type, pairs, ipairs, tostring, concat, sort, floor = type, pairs, ipairs, tostring,
-  table.concat, table.sort, math.floor
+local type, pairs, ipairs, tostring, tonumber, concat, sort, floor = type, pairs, ipairs, tostring,
+  tonumber, table.concat, table.sort, math.floor
+local find, sub, byte, char, format = string.find, string.sub, string.byte, string.char, string.format
 local date = os.date
 
 local _M = {}
@@ -18,10 +19,64 @@ function _M.time(t, iso)
   return date("!%Y-%m-%d %H:%M", t)
 end
 
---- Text safe for a terminal: control characters (escape sequences a token name could
--- carry) become "?".
+-- Walks s as UTF-8 and rebuilds it with each C0 control or DEL byte replaced by
+-- `ctl(byte)`, each C1 control (U+0080..U+009F, which terminals may obey like ESC) by
+-- `c1(code point)`, and each byte that is not part of valid UTF-8 by `bad(byte)` (a lone
+-- 0x9B is CSI to an 8-bit terminal). Valid text, including other non-ASCII, is kept.
+local function scrub(s, ctl, c1, bad)
+  if not find(s, "[%z\1-\31\127-\255]") then return s end
+  local parts, n, i, len = {}, 0, 1, #s
+  while i <= len do
+    local j = find(s, "[%z\1-\31\127-\255]", i)
+    if not j then n = n + 1; parts[n] = sub(s, i); break end
+    if j > i then n = n + 1; parts[n] = sub(s, i, j - 1) end
+    local b = byte(s, j)
+    local piece, step = nil, 1
+    if b < 0x80 then
+      piece = ctl(b)
+    else
+      local need, lo, hi = 0, 0x80, 0xBF
+      if b >= 0xC2 and b <= 0xDF then need = 1
+      elseif b >= 0xE0 and b <= 0xEF then
+        need = 2
+        if b == 0xE0 then lo = 0xA0 elseif b == 0xED then hi = 0x9F end
+      elseif b >= 0xF0 and b <= 0xF4 then
+        need = 3
+        if b == 0xF0 then lo = 0x90 elseif b == 0xF4 then hi = 0x8F end
+      end
+      local ok = need > 0
+      for k = 1, need do
+        local c = byte(s, j + k)
+        if not c or c < (k == 1 and lo or 0x80) or c > (k == 1 and hi or 0xBF) then ok = false; break end
+      end
+      if not ok then
+        piece = bad(b)
+      elseif b == 0xC2 and byte(s, j + 1) <= 0x9F then
+        piece, step = c1(byte(s, j + 1)), 2
+      else
+        piece, step = sub(s, j, j + need), need + 1
+      end
+    end
+    n = n + 1; parts[n] = piece
+    i = j + step
+  end
+  return concat(parts)
+end
+
+local function qmark() return "?" end
+
+--- Text safe for a terminal: every control character (C0, DEL, C1: what escape sequences
+-- are made of) and every byte that is not valid UTF-8 becomes "?". Everything the command
+-- prints that came from the server or the user goes through this (or through `csv_field`
+-- or the JSON encoder, which make the same guarantee in their own syntax).
 function _M.clean(s)
-  return (tostring(s):gsub("%c", "?"))
+  return scrub(tostring(s), qmark, qmark, qmark)
+end
+
+-- CSV keeps LF and TAB (quoted, they are data: a reader gets them back), nothing else.
+local function csv_ctl(b)
+  if b == 10 or b == 9 then return char(b) end
+  return "?"
 end
 
 local function width(s)
@@ -29,8 +84,9 @@ local function width(s)
 end
 
 --- An aligned table: `head` is a list of titles, `rows` a list of lists of strings;
--- columns whose index is in `right` are right-aligned.
-function _M.table(head, rows, right)
+-- columns whose index is in `right` are right-aligned; `no_header` leaves the titles out
+-- (the widths still count them, so the layout is the same either way).
+function _M.table(head, rows, right, no_header)
   right = right or {}
   local w = {}
   for c, h in ipairs(head) do w[c] = width(h) end
@@ -50,28 +106,31 @@ function _M.table(head, rows, right)
     end
     out[#out + 1] = (concat(cells, "  "):gsub("%s+$", ""))
   end
-  line(head)
+  if not no_header then line(head) end
   for _, r in ipairs(rows) do line(r) end
+  if #out == 0 then return "" end
   return concat(out, "\n") .. "\n"
 end
 
 --- One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF.
 function _M.csv_field(v)
   if v == nil then return "" end
-  v = tostring(v)
+  v = scrub(tostring(v), csv_ctl, qmark, qmark)
   if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
 
-function _M.csv(head, rows)
+--- CSV text (CRLF line ends): the `head` row unless `no_header`, then `rows`.
+function _M.csv(head, rows, no_header)
   local out = {}
   local function line(r)
     local f = {}
     for c = 1, #head do f[c] = _M.csv_field(r[c]) end
     out[#out + 1] = concat(f, ",")
   end
-  line(head)
+  if not no_header then line(head) end
   for _, r in ipairs(rows) do line(r) end
+  if #out == 0 then return "" end
   return concat(out, "\r\n") .. "\r\n"
 end
 
@@ -82,10 +141,17 @@ local ARRAY = {}
 function _M.array(t) return setmetatable(t or {}, ARRAY) end
 _M.null = cjson.null
 
+local function json_c1(cp) return format("\\u%04x", cp) end
+local function json_bad() return "\\ufffd" end
+
 local function encode(v, indent, depth)
   if type(v) ~= "table" then
     -- cjson escapes every "/" as "\/"; each such pair is one escaped slash, so undo it
-    if type(v) == "string" then return (cjson.encode(v):gsub("\\/", "/")) end
+    if type(v) == "string" then
+      -- cjson escapes C0 controls and DEL; C1 controls get the same \u form (lossless) and
+      -- bytes that are not UTF-8 become U+FFFD, so the document is valid JSON and safe to cat
+      return scrub((cjson.encode(v):gsub("\\/", "/")), qmark, json_c1, json_bad)
+    end
     return cjson.encode(v)
   end
   local pad, pad1 = "", ""

@@ -84,9 +84,9 @@ end
 
 --- The `list_many` engine for the current phase: light threads over cosockets, else
 -- libcurl's multi interface when the curl transport has one (nil: many.lua goes serial).
-function A:multi()
+function A:multi(own)
   local t = self:current()
-  if t.multi then return t:multi() end
+  if t.multi then return t:multi(own) end
   return nil
 end
 

@@ -15,8 +15,8 @@ local core = require "infisical.core"
 
 local ngx = ngx
 local setmetatable, tonumber, type, concat = setmetatable, tonumber, type, table.concat
-local find, sub, lower, match, gmatch, format = string.find, string.sub, string.lower,
-  string.match, string.gmatch, string.format
+local find, sub, lower, match, format = string.find, string.sub, string.lower,
+  string.match, string.format
 local min, max, floor = math.min, math.max, math.floor
 
 local _M = { name = "cosocket" }
@@ -115,6 +115,51 @@ local function kind_of(err, tls)
   return "network"
 end
 
+-- Collects a body's pieces in memory that stays within a small multiple of the body's
+-- size however the server cuts it (a body sent as one-byte chunks is as many pieces as
+-- bytes): at most BATCH pieces wait at each level, then they are joined into one piece
+-- of the level above, so every byte is copied a few times and no table grows past BATCH.
+local BATCH = 64
+local Sink = {}
+Sink.__index = Sink
+
+local function new_sink()
+  return setmetatable({ size = 0 }, Sink)
+end
+
+function Sink:add(s)
+  self.size = self.size + #s
+  local k = 1
+  while true do
+    local level = self[k]
+    if not level then
+      level = { n = 0 }
+      self[k] = level
+    end
+    local n = level.n + 1
+    level[n] = s
+    if n < BATCH then
+      level.n = n
+      return
+    end
+    s = concat(level, "", 1, n)
+    for i = 1, n do level[i] = nil end   -- the pieces are garbage from now on
+    level.n = 0
+    k = k + 1
+  end
+end
+
+--- The whole body; the sink is empty afterwards.
+function Sink:result()
+  local out = {}
+  for k = #self, 1, -1 do
+    local level = self[k]
+    if level.n > 0 then out[#out + 1] = concat(level, "", 1, level.n) end
+    self[k] = nil
+  end
+  return concat(out)
+end
+
 -- A buffered reader over receiveany. nginx re-arms a socket's read timeout whenever a
 -- byte arrives, so receive(n) on a server trickling one byte a second never times out;
 -- here every wait is cut to what is left of the request's total deadline instead.
@@ -122,7 +167,7 @@ local Reader = {}
 Reader.__index = Reader
 
 local function new_reader(sock, deadline)
-  return setmetatable({ sock = sock, deadline = deadline, buf = "", pos = 1 }, Reader)
+  return setmetatable({ sock = sock, deadline = deadline, buf = "", pos = 1, got = 0 }, Reader)
 end
 
 --- Reads what the socket has (at most `limit` bytes) within the deadline: data or nil, err.
@@ -130,7 +175,9 @@ function Reader:more(limit)
   local left = floor((self.deadline - ngx.now()) * 1000)
   if left <= 0 then return nil, "timeout" end
   self.sock:settimeout(left)
-  return self.sock:receiveany(limit or CHUNK)
+  local data, err = self.sock:receiveany(limit or CHUNK)
+  if data then self.got = self.got + #data end
+  return data, err
 end
 
 --- Bytes up to `delim` (not included; the delimiter is consumed), at most `cap` of them:
@@ -152,75 +199,105 @@ function Reader:until_(delim, cap)
   end
 end
 
---- Exactly n bytes (parts are appended to `parts`): true or nil, err.
-function Reader:take(n, parts)
+--- Exactly n bytes, added to `sink`: true or nil, err.
+function Reader:take(n, sink)
   local avail = #self.buf - self.pos + 1
   if avail >= n then
-    parts[#parts + 1] = sub(self.buf, self.pos, self.pos + n - 1)
+    sink:add(sub(self.buf, self.pos, self.pos + n - 1))
     self.pos = self.pos + n
     return true
   end
-  if avail > 0 then parts[#parts + 1] = sub(self.buf, self.pos) end
+  if avail > 0 then sink:add(sub(self.buf, self.pos)) end
   self.buf, self.pos = "", 1
   n = n - avail
   while n > 0 do
     -- never more than this body: what follows belongs to the next answer
     local data, err = self:more(min(n, CHUNK))
     if not data then return nil, err end
-    parts[#parts + 1] = data
+    sink:add(data)
     n = n - #data
   end
   return true
 end
 
---- Everything until the server closes, at most `cap` bytes: true or nil, err.
-function Reader:rest(cap, parts)
-  local size = #self.buf - self.pos + 1
-  if size > 0 then parts[#parts + 1] = sub(self.buf, self.pos) end
+--- The next bytes must be `s` (consumed): true, false when they differ, or nil, err.
+function Reader:expect(s)
+  while #self.buf - self.pos + 1 < #s do
+    local data, err = self:more()
+    if not data then return nil, err end
+    self.buf = sub(self.buf, self.pos) .. data
+    self.pos = 1
+  end
+  if sub(self.buf, self.pos, self.pos + #s - 1) ~= s then return false end
+  self.pos = self.pos + #s
+  return true
+end
+
+--- Everything until the server closes, at most `cap` bytes, added to `sink`: true or nil, err.
+function Reader:rest(cap, sink)
+  if #self.buf - self.pos + 1 > 0 then sink:add(sub(self.buf, self.pos)) end
   self.buf, self.pos = "", 1
   while true do
-    if size > cap then return nil, "too large" end
+    if sink.size > cap then return nil, "too large" end
     local data, err = self:more()
     if not data then
       if err == "closed" then return true end
       return nil, err
     end
-    size = size + #data
-    parts[#parts + 1] = data
+    sink:add(data)
   end
 end
 
---- Reads one request's answer. Returns status, body, headers, keepalive or nil, kind, message.
+--- A chunk-size line: the size, or nil. Hex digits (leading zeros allowed), optional
+-- blanks, then nothing or a ";" extension: "0x1f" and "1f zz" are not sizes.
+local function chunk_size(line)
+  local hex, rest = match(line, "^0*(%x*)[ \t]*(.*)$")
+  if not hex or (rest ~= "" and sub(rest, 1, 1) ~= ";") then return nil end
+  if not find(line, "^%x") or #hex > 12 then return nil end
+  if hex == "" then return 0 end
+  return tonumber(hex, 16)
+end
+_M._chunk_size = chunk_size   -- for the specs
+
+--- Reads one request's answer. Returns status, body, headers, keepalive or nil, kind,
+-- message, bytes (how many bytes of the answer had arrived).
 local function read_response(self, sock, method, deadline)
   local r = new_reader(sock, deadline)
   local status, headers, version
+  local function failed(kind, message) return nil, kind, message, r.got end
   repeat
     local block, err = r:until_("\r\n\r\n", self.max_headers)
     if not block then
-      if err == "too long" then return nil, "too_large", "response headers larger than the limit" end
-      return nil, kind_of(err), "reading the response headers: " .. err
+      if err == "too long" then return failed("too_large", "response headers larger than the limit") end
+      return failed(kind_of(err), "reading the response headers: " .. err)
     end
     local line_end = find(block, "\r\n", 1, true) or #block + 1
-    local v, code = match(sub(block, 1, line_end - 1), "^HTTP/1%.([01]) (%d%d%d)")
-    if not v then return nil, "network", "malformed HTTP status line" end
+    local v, code = match(sub(block, 1, line_end - 1), "^HTTP/1%.([01]) ([1-9]%d%d)")
+    if not v then return failed("network", "malformed HTTP status line") end
     version, status = v, tonumber(code)
     headers = {}
-    for line in gmatch(sub(block, line_end + 2), "[^\r\n]+") do
+    -- Lines end with CRLF; a bare CR or LF inside a line is refused, never a line break.
+    local fields = sub(block, line_end + 2)
+    local at = 1
+    while at <= #fields do
+      local stop = find(fields, "\r\n", at, true) or #fields + 1
+      local line = sub(fields, at, stop - 1)
+      at = stop + 2
       local name, value = match(line, "^([^:%s]+):[ \t]*(.-)[ \t]*$")
-      if not name then return nil, "network", "malformed HTTP header line" end
+      if not name or find(value, "[\r\n]") then return failed("network", "malformed HTTP header line") end
       name = lower(name)
       local old = headers[name]
       headers[name] = old and (old .. ", " .. value) or value
     end
   until status >= 200 or status == 101   -- 1xx answers precede the real one
-  if status == 101 then return nil, "network", "unexpected protocol switch" end
+  if status == 101 then return failed("network", "unexpected protocol switch") end
 
   local keepalive = version == "1"
   local conn = headers["connection"]
   if conn and find(lower(conn), "close", 1, true) then keepalive = false end
 
   -- The body: none, chunked, by length, or until the server closes.
-  local parts = {}
+  local sink = new_sink()
   local te = headers["transfer-encoding"]
   local cl = headers["content-length"]
   local ok, err
@@ -228,60 +305,59 @@ local function read_response(self, sock, method, deadline)
     ok = true
   elseif te and lower(te) ~= "identity" then
     if not find(lower(te), "chunked%s*$") then
-      return nil, "network", "unsupported transfer-encoding"
+      return failed("network", "unsupported transfer-encoding")
     end
-    local size = 0
     while true do
       local line
       line, err = r:until_("\r\n", 1024)
-      if not line then return nil, kind_of(err), "reading a chunk size: " .. err end
-      local hex = match(line, "^(%x+)[ \t]*;?")
-      if not hex or #hex > 12 then return nil, "network", "malformed chunk size" end
-      local n = tonumber(hex, 16)
+      if not line then return failed(kind_of(err), "reading a chunk size: " .. err) end
+      local n = chunk_size(line)
+      if not n then return failed("network", "malformed chunk size") end
       if n == 0 then
         repeat   -- trailers, if any, until the empty line
           line, err = r:until_("\r\n", 8192)
-          if not line then return nil, kind_of(err), "reading the trailers: " .. err end
+          if not line then return failed(kind_of(err), "reading the trailers: " .. err) end
         until line == ""
         break
       end
-      size = size + n
-      if size > self.max_body then return nil, "too_large", "response body larger than max_body" end
-      ok, err = r:take(n, parts)
-      if not ok then return nil, kind_of(err), "reading a chunk: " .. err end
-      local crlf = {}
-      ok, err = r:take(2, crlf)
-      if not ok then return nil, kind_of(err), "reading a chunk: " .. err end
-      if crlf[1] .. (crlf[2] or "") ~= "\r\n" then return nil, "network", "malformed chunk end" end
+      if sink.size + n > self.max_body then
+        return failed("too_large", "response body larger than max_body")
+      end
+      ok, err = r:take(n, sink)
+      if not ok then return failed(kind_of(err), "reading a chunk: " .. err) end
+      ok, err = r:expect("\r\n")
+      if ok == nil then return failed(kind_of(err), "reading a chunk: " .. err) end
+      if not ok then return failed("network", "malformed chunk end") end
     end
     ok = true
   elseif cl then
     local n = #cl <= 15 and match(cl, "^(%d+)$")
     n = n and tonumber(n)
-    if not n then return nil, "network", "malformed or repeated content-length" end
-    if n > self.max_body then return nil, "too_large", "declared response size larger than max_body" end
-    ok, err = r:take(n, parts)
-    if not ok then return nil, kind_of(err), "reading the response body: " .. err end
+    if not n then return failed("network", "malformed or repeated content-length") end
+    if n > self.max_body then return failed("too_large", "declared response size larger than max_body") end
+    ok, err = r:take(n, sink)
+    if not ok then return failed(kind_of(err), "reading the response body: " .. err) end
   else
     keepalive = false
-    ok, err = r:rest(self.max_body, parts)
+    ok, err = r:rest(self.max_body, sink)
     if not ok then
-      if err == "too large" then return nil, "too_large", "response body larger than max_body" end
-      return nil, kind_of(err), "reading the response body: " .. err
+      if err == "too large" then return failed("too_large", "response body larger than max_body") end
+      return failed(kind_of(err), "reading the response body: " .. err)
     end
   end
   -- Bytes past the answer (a server that sent more than it declared) would be read as
   -- the start of the next one: such a connection is not kept.
   if #r.buf - r.pos + 1 > 0 then keepalive = false end
-  return status, concat(parts), headers, keepalive
+  return status, sink:result(), headers, keepalive
 end
 
---- One attempt on one connection. Returns status, body, headers or nil, kind, message, replay
--- (replay: a kept-alive connection the server had already closed; nothing was answered).
-local function attempt(self, method, url, head, body, scheme, host, port, hosthdr, target)
-  local deadline = ngx.now() + self.timeout
+--- One attempt on one connection, within `deadline` (the whole request's). Returns
+-- status, body, headers or nil, kind, message, replay (replay: a kept-alive connection
+-- the server had already closed; not one byte of an answer came).
+local function attempt(self, deadline, method, head, body, scheme, host, port, hosthdr, target)
+  local ms = floor((deadline - ngx.now()) * 1000)
+  if ms <= 0 then return nil, "timeout", "no time left for the request" end
   local sock = ngx.socket.tcp()
-  local ms = floor(self.timeout * 1000)
   sock:settimeouts(min(floor(self.connect_timeout * 1000), ms), ms, ms)
   -- One pool per origin and trust setting, so a connection checked without
   -- verification is never handed to a client that asked for it.
@@ -328,15 +404,17 @@ local function attempt(self, method, url, head, body, scheme, host, port, hosthd
     return nil, kind_of(err), "sending the request: " .. err, reused > 0
   end
 
-  local status, rbody, headers, keepalive = read_response(self, sock, method, deadline)
+  -- more: on success whether to keep the connection, else how many bytes of answer came
+  local status, rbody, headers, more = read_response(self, sock, method, deadline)
   if not status then
     sock:close()
-    -- A pooled connection that the server closed while idle fails before any answer.
-    local replay = reused > 0 and rbody == "network"
+    -- A pooled connection that the server closed while idle fails before any answer:
+    -- closed, and not one byte came.
+    local replay = reused > 0 and rbody == "network" and more == 0
       and find(headers, "^reading the response headers: closed") ~= nil
     return nil, rbody, headers, replay
   end
-  if keepalive then
+  if more then
     sock:setkeepalive()
   else
     sock:close()
@@ -369,10 +447,12 @@ function T:request(method, url, extra, body)
   local head = header_block(auth_lines[self], extra)
   self.requests = self.requests + 1
   self.last_new = 0
-  local status, rbody, headers, replay = attempt(self, method, url, head, body, scheme, host,
-    port, hosthdr, target)
+  -- `timeout` bounds the whole call, the replay below included.
+  local deadline = ngx.now() + self.timeout
+  local status, rbody, headers, replay = attempt(self, deadline, method, head, body, scheme,
+    host, port, hosthdr, target)
   if not status and replay and method == "GET" then
-    status, rbody, headers = attempt(self, method, url, head, body, scheme, host, port,
+    status, rbody, headers = attempt(self, deadline, method, head, body, scheme, host, port,
       hosthdr, target)
   end
   if not status then return fail(rbody, headers, method, url) end

@@ -28,15 +28,20 @@ function _M.new(opts, token)
   return self
 end
 
+local function new_multi(self)
+  local s = {}
+  for k, v in pairs(self.multi_opts) do s[k] = v end
+  s.token = tokens[self]
+  return core.multi(s)
+end
+
 --- The engine `list_many` runs many requests on (infisical.core's Multi): made on first
 -- use, kept with the transport so its connections serve every later `list_many`.
-function T:multi()
-  if not self.engine then
-    local s = {}
-    for k, v in pairs(self.multi_opts) do s[k] = v end
-    s.token = tokens[self]
-    self.engine = core.multi(s)
-  end
+-- With `own` true: a new Multi for one run while another holds the kept one; the run
+-- closes it and keeps its token current (set_token does not reach it).
+function T:multi(own)
+  if own then return new_multi(self) end
+  if not self.engine then self.engine = new_multi(self) end
   return self.engine
 end
 

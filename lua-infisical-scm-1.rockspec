@@ -1,9 +1,12 @@
 rockspec_format = "3.0"
 package = "lua-infisical"
-version = "0.1.0-1"
+-- The repository's head. A release rockspec (lua-infisical-X.Y.Z-1.rockspec, whose
+-- source is the release tarball) and its .src.rock are written by `make dist`, from this
+-- file: see docs/releasing.md.
+version = "scm-1"
 source = {
    url = "git+https://github.com/lua-infisical/lua-infisical.git",
-   tag = "v0.1.0",
+   branch = "main",
 }
 description = {
    summary = "List Infisical machine-identity tokens from Lua (libcurl C core, native tables)",
@@ -39,11 +42,13 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
       },
       ["infisical"] = "lua/infisical/init.lua",
+      ["resty.infisical"] = "lua/resty/infisical.lua",
       ["infisical.options"] = "lua/infisical/options.lua",
       ["infisical.filters"] = "lua/infisical/filters.lua",
       ["infisical.walk"] = "lua/infisical/walk.lua",
       ["infisical.retry"] = "lua/infisical/retry.lua",
       ["infisical.many"] = "lua/infisical/many.lua",
+      ["infisical.identities"] = "lua/infisical/identities.lua",
       ["infisical.transport.curl"] = "lua/infisical/transport/curl.lua",
       ["infisical.transport.cosocket"] = "lua/infisical/transport/cosocket.lua",
       ["infisical.transport.auto"] = "lua/infisical/transport/auto.lua",
@@ -54,6 +59,7 @@ build = {
       ["infisical.cli.args"] = "lua/infisical/cli/args.lua",
       ["infisical.cli.audit"] = "lua/infisical/cli/audit.lua",
       ["infisical.cli.help"] = "lua/infisical/cli/help.lua",
+      ["infisical.cli.identities"] = "lua/infisical/cli/identities.lua",
       ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
    },
    install = {

@@ -1,0 +1,279 @@
+--- An organisation's identities: `client:list_identities` (one page) and
+-- `client:each_identity` (every page), over
+-- `GET /api/v2/organizations/{orgId}/identity-memberships`, and the helpers that read an
+-- identity's auth methods in both record shapes:
+--
+--     for m in client:each_identity(org_id, { token_auth = true }) do
+--       print(m.identity.name, m.identityId)
+--     end
+--
+-- The late-2024 server sends `identity = { name, id, authMethod }` (one method, or null);
+-- current ones `identity = { name, id, orgId, authMethods = {...} }` and, beside it,
+-- `lastLoginAuthMethod` and `lastLoginTime`. Records are passed on as the server sent
+-- them (JSON null fields are absent, unknown fields kept).
+-- @module infisical.identities
+
+local core = require "infisical.core"
+local options = require "infisical.options"
+
+local type, pairs, setmetatable, getmetatable, error, floor =
+  type, pairs, setmetatable, getmetatable, error, math.floor
+local find = string.find
+
+local _M = {}
+
+-- What the server validates (identity-org-router.ts): offset >= 0, limit 1..20000.
+local MAX_LIMIT, MAX_OFFSET = 20000, 2 ^ 31 - 1
+local DEFAULT_LIMIT = 100
+_M.MAX_LIMIT = MAX_LIMIT
+
+local function search_check(v)
+  if type(v) ~= "string" then return "string expected, got " .. type(v) end
+  if #v > 1024 then return "at most 1024 bytes expected" end
+  if find(v, "%c") then return "must not contain control characters" end
+end
+
+local function one_of(...)
+  local ok, list = {}, { ... }
+  for i = 1, #list do ok[list[i]] = true end
+  local want = '"' .. table.concat(list, '" or "') .. '"'
+  return function(v)
+    if not ok[v] then return want .. " expected, got " .. options.show(v) end
+  end
+end
+
+local query_spec = {
+  search = search_check, order_by = one_of("name"), order_direction = one_of("asc", "desc"),
+}
+local list_spec = setmetatable({
+  offset = options.int(0, MAX_OFFSET), limit = options.int(1, MAX_LIMIT),
+}, { __index = query_spec })
+local each_spec = setmetatable({
+  page_size = options.int(1, MAX_LIMIT), token_auth = "boolean",
+}, { __index = query_spec })
+
+--- An organisation id: a non-empty string of at most 256 bytes without control characters.
+local function check_org_id(fname, v, level)
+  level = (level or 2) + 1
+  if type(v) ~= "string" then
+    options.bad(fname, "org_id", "non-empty string expected, got " .. type(v), level)
+  elseif v == "" then
+    options.bad(fname, "org_id", "empty string", level)
+  elseif #v > 256 then
+    options.bad(fname, "org_id", "longer than 256 bytes", level)
+  elseif find(v, "%c") then
+    options.bad(fname, "org_id", "contains a control character (NUL, CR, LF, ...)", level)
+  end
+  return v
+end
+
+--- The request URL of one page.
+function _M.url(base, org_id, offset, limit, opts)
+  local q = ("?offset=%d&limit=%d"):format(offset, limit)
+  if opts.order_by then q = q .. "&orderBy=" .. opts.order_by end
+  if opts.order_direction then q = q .. "&orderDirection=" .. opts.order_direction end
+  if opts.search and opts.search ~= "" then q = q .. "&search=" .. core.escape_segment(opts.search) end
+  return base .. "/api/v2/organizations/" .. core.escape_segment(org_id) .. "/identity-memberships" .. q
+end
+
+local function is_array(t, n)
+  local keys = 0
+  for _ in pairs(t) do
+    keys = keys + 1
+    if keys > n then return false end
+  end
+  return true
+end
+
+-- Refusals of this route that the core's classification has no words for: the caller's
+-- identity is not in that organisation (403, late-2024 server's ForbiddenRequestError),
+-- or the id is not a UUID (500 from the permission query).
+local function add_hint(err, org_id)
+  if err.hint ~= nil then return err end
+  if err.status == 403 and err.error == "Identity is not apart of this organization" then
+    err.hint = ("the token's identity is not a member of organisation %s (or there is no such"
+      .. " organisation): check the organisation id, or use a token of that organisation"):format(org_id)
+  elseif err.status == 500 and err.error == "GetOrgIdentityPermission" then
+    err.hint = "the organisation id is probably malformed (Infisical answers an id that is"
+      .. " not a UUID this way)"
+  end
+  return err
+end
+
+--- A parser for one page of at most `limit` memberships of `org_id` (for `Client:_request`).
+function _M.parser(limit, org_id)
+  return function(status, body, headers, method, url)
+    local v, err = core.parse(status, body, headers, method, url)
+    if v == nil then
+      if type(err) == "table" and err.kind == "http" then add_hint(err, org_id) end
+      return nil, err
+    end
+    local function bad(message)
+      return nil, core.error{ kind = "decode", status = status, method = method, url = url,
+        message = message }
+    end
+    if type(v) ~= "table" then return bad("response is not a JSON object") end
+    local rows = v.identityMemberships
+    if type(rows) ~= "table" then return bad("response has no 'identityMemberships' array") end
+    local n = #rows
+    if not is_array(rows, n) then return bad("response's 'identityMemberships' is not an array") end
+    if n > limit then
+      return bad(("server sent %d identities for a page of %d"):format(n, limit))
+    end
+    local total = v.totalCount
+    if total ~= nil and (type(total) ~= "number" or total < 0 or total ~= floor(total)) then
+      return bad("response's 'totalCount' is not a count")
+    end
+    for i = 1, n do
+      local m = rows[i]
+      if type(m) ~= "table" or type(m.identity) ~= "table" then
+        return bad(("identity membership %d has no 'identity' object"):format(i))
+      end
+      if type(m.identity.id) ~= "string" then
+        return bad(("identity membership %d has no string 'identity.id'"):format(i))
+      end
+    end
+    return v
+  end
+end
+
+--- The auth methods of an identity, in either shape, as a new list of strings.
+-- @tparam table x a membership record (with `identity`) or an identity record
+function _M.auth_methods(x)
+  if type(x) ~= "table" then
+    options.bad("auth_methods", "identity", "table expected, got " .. type(x), 2)
+  end
+  local ident = type(x.identity) == "table" and x.identity or x
+  local out = {}
+  if type(ident.authMethods) == "table" then
+    for i = 1, #ident.authMethods do
+      local m = ident.authMethods[i]
+      if type(m) == "string" then out[#out + 1] = m end
+    end
+  elseif type(ident.authMethod) == "string" then
+    out[1] = ident.authMethod
+  end
+  return out
+end
+
+--- Whether an identity uses Token Auth, in either shape.
+-- @tparam table x a membership record (with `identity`) or an identity record
+function _M.uses_token_auth(x)
+  if type(x) ~= "table" then
+    options.bad("uses_token_auth", "identity", "table expected, got " .. type(x), 2)
+  end
+  local methods = _M.auth_methods(x)
+  for i = 1, #methods do
+    if methods[i] == "token-auth" then return true end
+  end
+  return false
+end
+
+---------------------------------------------------------------------------
+-- The walk over every page, as a state machine (like walk.lua): offset and limit to ask
+-- for, then feed the page. Done at a short page, at `totalCount`, or at an empty page.
+-- Rows can shift between pages when identities are added or deleted: a membership is
+-- never yielded twice in one walk (by id).
+
+local Walk = {}
+Walk.__index = Walk
+
+function _M.walk(org_id, page_size, token_auth)
+  return setmetatable({ org_id = org_id, offset = 0, limit = page_size, token_auth = token_auth,
+    seen = {}, pages = 0, done = false }, Walk)
+end
+
+function Walk:next_request()
+  if self.done then return nil end
+  return self.offset, self.limit
+end
+
+function Walk:feed(page)
+  local rows, out, seen = page.identityMemberships, {}, self.seen
+  local n = #rows
+  self.pages = self.pages + 1
+  self.total = page.totalCount
+  for i = 1, n do
+    local m = rows[i]
+    local key = m.id or m.identity.id
+    if not seen[key] then
+      seen[key] = true
+      if self.token_auth == nil or _M.uses_token_auth(m) == self.token_auth then out[#out + 1] = m end
+    end
+  end
+  self.offset = self.offset + n
+  if n < self.limit or n == 0 or (self.total ~= nil and self.offset >= self.total) then
+    self.done = true
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+
+--- Adds `list_identities` and `each_identity` to the client class of `infisical` (its
+-- module table), and `uses_token_auth` and `auth_methods` to the module.
+function _M.install(infisical)
+  local Client = infisical.Client
+
+  local function check_client(self, fname)
+    if type(self) ~= "table" or getmetatable(self) == nil or getmetatable(self).__index ~= Client then
+      error(("infisical: %s: bad self (client expected; use client:%s(...))"):format(fname, fname), 3)
+    end
+    if not self.transport then error("infisical: client is closed", 3) end
+  end
+
+  --- One page of an organisation's identity memberships (one API call, plus retries).
+  -- @tparam string org_id the organisation's id
+  -- @tparam[opt] table opts `offset` (default 0), `limit` (1..20000, default 100),
+  -- `search` (names containing it, case-insensitive), `order_by` ("name"),
+  -- `order_direction` ("asc" or "desc")
+  -- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it, or nil
+  -- and an error
+  function Client:list_identities(org_id, opts)
+    check_client(self, "list_identities")
+    check_org_id("list_identities", org_id)
+    opts = options.check("list_identities", opts, list_spec)
+    local limit = opts.limit or DEFAULT_LIMIT
+    return self:_request("GET", _M.url(self.base_url, org_id, opts.offset or 0, limit, opts),
+      _M.parser(limit, org_id))
+  end
+
+  --- Iterates over every identity membership of an organisation, page by page.
+  -- A failure mid-walk is raised (the error object), never mistaken for the end.
+  -- @tparam string org_id the organisation's id
+  -- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
+  -- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
+  -- Token Auth; false: only the others)
+  function Client:each_identity(org_id, opts)
+    check_client(self, "each_identity")
+    check_org_id("each_identity", org_id)
+    opts = options.check("each_identity", opts, each_spec)
+    local w = _M.walk(org_id, opts.page_size or DEFAULT_LIMIT, opts.token_auth)
+    local buf, i, finished = {}, 0, false
+    return function()
+      while not finished do
+        i = i + 1
+        local m = buf[i]
+        if m ~= nil then return m end
+        local offset, limit = w:next_request()
+        if not offset then
+          finished = true
+          return nil
+        end
+        local page, err = self:_request("GET", _M.url(self.base_url, org_id, offset, limit, opts),
+          _M.parser(limit, org_id))
+        if not page then
+          finished = true
+          error(err, 0)
+        end
+        buf, i = w:feed(page), 0
+      end
+      return nil
+    end
+  end
+
+  infisical.uses_token_auth = _M.uses_token_auth
+  infisical.auth_methods = _M.auth_methods
+end
+
+return _M
