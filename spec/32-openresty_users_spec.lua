@@ -8,7 +8,7 @@ describe("for OpenResty users", function()
     local tree = fake.run("mktemp -d /tmp/lua-infisical-rock.XXXXXX")
     assert(tree:match("^/tmp/lua%-infisical%-rock"), tree)
     local log, rc = fake.run("luarocks --lua-version=5.4 make --deps-mode=none --tree="
-      .. fake.shellquote(tree) .. " lua-infisical-0.1.0-1.rockspec 2>&1")
+      .. fake.shellquote(tree) .. " lua-infisical-scm-1.rockspec 2>&1")
     local out, rc2 = fake.run("cd / && lua5.4 -e " .. fake.shellquote(([[
       package.path = %q .. "/share/lua/5.4/?.lua;" .. %q .. "/share/lua/5.4/?/init.lua;" .. package.path
       package.cpath = %q .. "/lib/lua/5.4/?.so;" .. package.cpath
