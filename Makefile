@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test deps demo clean rock luajit bench dist doc docs-cli
+.PHONY: all test test-real deps demo clean rock luajit bench dist doc docs-cli
 
 all: $(BUILD)/infisical/core.so
 
@@ -29,6 +29,11 @@ deps:
 
 test: all
 	sh .ci/test
+
+# The live suite alone: a real Infisical backend, built and started from
+# INFISICAL_BACKEND_SRC (a checkout's backend/ folder or a .tar.gz of it). See spec/live/run.sh.
+test-real: all
+	bash spec/live/run.sh
 
 # Speed and memory side by side on this machine (bench/RESULTS.md); never part of `make test`.
 bench: all
