@@ -430,7 +430,13 @@ def list_identity_memberships(S, req, org_id):
 
 def write_limited(S, req, route, handler):
     """Run a write route's handler behind the write limiter (its authentication has
-    already passed: a refused bearer is not counted and gets no rate-limit headers)."""
+    already passed: a refused bearer is not counted and gets no rate-limit headers).
+    Fastify parses the body before the limiter's preValidation hook: a body that does not
+    parse (an empty JSON body: 500) is not counted either and has no rate-limit headers;
+    validation failures come after the limiter and keep them."""
+    _, err = parse_body(S, req)
+    if err:
+        return err
     hdrs = []
     resp = rate_limit(S, req, hdrs, route, "write")
     if resp is None:
