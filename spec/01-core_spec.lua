@@ -205,12 +205,27 @@ describe("infisical.core decoding", function()
     assert.not_matches("\n", tostring(err))
   end)
 
-  it("reads the page limit and the error's method and url over their whole length", function()
+  it("checks a page against the limit it is given, and reads the error's method and url over their whole length", function()
     local body = cjson.encode{ tokens = { { id = "a" }, { id = "b" }, { id = "c" } } }
-    -- a NUL before limit= must not hide the limit
-    local _, err = core.parse_tokens(200, body, {}, "GET", "http://h/x?o=\0&limit=2")
-    assert.equal("decode", err and err.kind)
-    assert.matches("3 tokens for a page of 2", err.message)
+    -- the limit is passed as a value: a NUL in the URL cannot hide it, and neither can a
+    -- URL without limit= (issue 13 §4: the check read it back out of the URL text)
+    for _, url in ipairs{ "http://h/x?o=\0&limit=2", "http://h/x?offset=0", "http://h/x" } do
+      local _, err = core.parse_tokens(200, body, {}, "GET", url, nil, nil, 2)
+      assert.equal("decode", err and err.kind)
+      assert.matches("3 tokens for a page of 2", err.message)
+      assert.equal(url, err.url)
+    end
+    assert.equal(3, #assert(core.parse_tokens(200, body, {}, "GET", "http://h/x", nil, nil, 3)).tokens)
+    -- without a limit, no page may be longer than the API's largest (100)
+    local rows = {}
+    for i = 1, 101 do rows[i] = { id = "t" .. i } end
+    local _, err = core.parse_tokens(200, cjson.encode{ tokens = rows }, {})
+    assert.matches("101 tokens for a page of 100", err.message)
+    rows[101] = nil
+    assert.equal(100, #assert(core.parse_tokens(200, cjson.encode{ tokens = rows }, {})).tokens)
+    for _, bad in ipairs{ 0, 101, 1.5, "2" } do
+      assert.error_matches(function() core.parse_tokens(200, body, {}, "GET", "u", nil, nil, bad) end, "limit")
+    end
     _, err = core.parse(404, "{}", {}, "GET", "http://h/a\0b")
     assert.equal("http://h/a\0b", err.url)
     -- a header value holding a NUL is no value: "60\0junk" read as Retry-After 60

@@ -159,7 +159,7 @@ function Run:send(job)
     end
   end
   local offset, limit = job.walk:next_request()
-  job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
+  job.url, job.limit = tokens_url(client.base_url, job.walk.identity_id, offset, limit), limit
   -- the engines take the token when the request is added, before anything yields
   job.gen = self.auth and self.auth.generation(client)
   job.sent = monotime()   -- the first attempt's is where a retried call's `elapsed` starts
@@ -207,7 +207,8 @@ function Run:on_answer(job, status, body, headers)
   local client = self.client
   local res, err
   if status then
-    res, err = parse_tokens(status, body, headers, "GET", job.url, self.redact.string, client)
+    res, err = parse_tokens(status, body, headers, "GET", job.url, self.redact.string, client,
+      job.limit)
   else
     err = body
   end
