@@ -10,14 +10,21 @@ describe("infisical.core request building", function()
     assert.equal("a-b_c~1%20%25", core.escape_segment("a-b_c~1 %"))
   end)
 
+  it("escapes every byte of an identity id by length (what ids are valid is options.lua's check)", function()
+    local base = "http://h/api/v1/auth/token-auth/identities/"
+    assert.equal(base .. "a%00b%0D%0A/tokens?offset=0&limit=1", core.tokens_url("http://h", "a\0b\r\n", 0, 1))
+    assert.equal(base .. ("x"):rep(300) .. "/tokens?offset=0&limit=1", core.tokens_url("http://h", ("x"):rep(300), 0, 1))
+  end)
+
   it("sends offset and limit as plain integers", function()
     assert.matches("%?offset=100&limit=1$", core.tokens_url("http://h", "id", 100.0, 1.0))
   end)
 
   it("raises naming the argument for a bad identity id, offset or limit", function()
     for _, case in ipairs{
-      { { "http://h", nil }, "identity_id" }, { { "http://h", "" }, "identity_id" },
-      { { "http://h", ("x"):rep(257) }, "identity_id" }, { { "http://h", "a\0b" }, "identity_id" },
+      { { "http://h", nil, 0, 1 }, "identity_id" }, { { "http://h", 7, 0, 1 }, "identity_id" },
+      -- offset and limit have no default here: the caller (a walk, list_tokens) gives them
+      { { "http://h", "id" }, "offset" }, { { "http://h", "id", 0 }, "limit" },
       { { "http://h", "id", -1 }, "offset" }, { { "http://h", "id", 101 }, "offset" },
       { { "http://h", "id", 1.5 }, "offset" }, { { "http://h", "id", 0 / 0 }, "offset" },
       { { "http://h", "id", 0, 0 }, "limit" }, { { "http://h", "id", 0, 101 }, "limit" },

@@ -2,7 +2,7 @@
  * (libcurl here, an nginx cosocket elsewhere) gets its URL and headers from here.
  *
  *   core.escape_segment(s)                              -> "%2E%2E%2Fx"
- *   core.tokens_url(base, identity_id[, offset[, limit]]) -> base .. "/api/v1/auth/token-auth/identities/<id>/tokens?offset=O&limit=L"
+ *   core.tokens_url(base, identity_id, offset, limit)   -> base .. "/api/v1/auth/token-auth/identities/<id>/tokens?offset=O&limit=L"
  *   core.request_headers(token, user_agent)             -> { "Authorization: Bearer …", "Accept: …", "User-Agent: …" }
  */
 #include <string.h>
@@ -10,8 +10,6 @@
 #include <lauxlib.h>
 #include "compat.h"
 #include "request.h"
-
-#define MAX_ID_LEN 256
 
 /* Percent-escapes everything but unreserved letters, digits, '-', '_' and '~'.
  * '.' is escaped too, so that an id of ".." can never be read as a dot-segment. */
@@ -43,13 +41,11 @@ static int escape_segment(lua_State *L)
     return 1;
 }
 
-/* An integer argument in [lo, hi]; raises naming the argument otherwise. */
-static lua_Integer check_range(lua_State *L, int idx, const char *name, lua_Integer def,
-                               lua_Integer lo, lua_Integer hi)
+/* An integer argument in [lo, hi] (no default: the caller passes it); raises naming the
+ * argument otherwise. */
+static lua_Integer check_range(lua_State *L, int idx, const char *name, lua_Integer lo, lua_Integer hi)
 {
     lua_Number v;
-    if (lua_isnoneornil(L, idx))
-        return def;
     if (lua_type(L, idx) != LUA_TNUMBER)
         return luaL_error(L, "bad argument '%s' (integer expected, got %s)", name, luaL_typename(L, idx));
     v = lua_tonumber(L, idx);
@@ -66,17 +62,13 @@ static int tokens_url(lua_State *L)
     lua_Integer offset, limit;
     luaL_Buffer b;
 
+    /* What an id may be is checked in Lua (options.identity_id), for the caller; here only
+     * that it is a string: every byte of it is escaped by length, NUL and CR/LF included. */
     if (lua_type(L, 2) != LUA_TSTRING)
         return luaL_error(L, "bad argument 'identity_id' (string expected, got %s)", luaL_typename(L, 2));
     id = lua_tolstring(L, 2, &idlen);
-    if (idlen == 0)
-        return luaL_error(L, "bad argument 'identity_id' (empty string)");
-    if (idlen > MAX_ID_LEN)
-        return luaL_error(L, "bad argument 'identity_id' (longer than %d bytes)", MAX_ID_LEN);
-    if (strlen(id) != idlen)
-        return luaL_error(L, "bad argument 'identity_id' (contains a NUL byte)");
-    offset = check_range(L, 3, "offset", 0, 0, 100);
-    limit = check_range(L, 4, "limit", 20, 1, 100);
+    offset = check_range(L, 3, "offset", 0, 100);
+    limit = check_range(L, 4, "limit", 1, 100);
     luaL_argcheck(L, baselen > 0 && strlen(base) == baselen && strpbrk(base, " \r\n?#") == NULL, 1,
                   "base URL must be non-empty, without spaces, '?', '#', CR, LF or NUL");
 

@@ -80,13 +80,7 @@ local function bad(fname, name, why, level)
   error(("infisical: %s: bad argument '%s' (%s)"):format(fname, name, why), level + 1)
 end
 
-local function id_problem(v)
-  if type(v) ~= "string" then return "non-empty string expected, got " .. type(v) end
-  if v == "" then return "empty string" end
-  if #v > 256 then return "longer than 256 bytes" end
-  if v:find("%z") then return "contains a NUL byte" end
-  if v:find("%c") then return "contains a control character (CR, LF, ...)" end
-end
+local id_problem = options.id_problem
 
 local function check_ids(fname, ids, level)
   if type(ids) ~= "table" then

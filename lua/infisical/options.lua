@@ -18,21 +18,22 @@ function _M.is_int(v, lo, hi)
      and v == floor(v) and v >= lo and v <= hi
 end
 
---- An identity id: a non-empty string of at most 256 bytes without NUL.
+--- What is wrong with an identity id, or nil: it must be a non-empty string of at most
+-- 256 bytes without NUL or other control characters. The one check of an id (the C core
+-- only escapes it); list_many names each element with it.
+function _M.id_problem(v)
+  if type(v) ~= "string" then return "non-empty string expected, got " .. type(v) end
+  if v == "" then return "empty string" end
+  if #v > 256 then return "longer than 256 bytes" end
+  if v:find("%z") then return "contains a NUL byte" end
+  -- escaping would keep CR/LF out of the request line, but no id holds one: a caller bug
+  if v:find("%c") then return "contains a control character (CR, LF, ...)" end
+end
+
+--- Raises naming `identity_id` unless v is a valid identity id; returns v.
 function _M.identity_id(fname, v, level)
-  level = (level or 2) + 1
-  if type(v) ~= "string" then
-    _M.bad(fname, "identity_id", "non-empty string expected, got " .. type(v), level)
-  elseif v == "" then
-    _M.bad(fname, "identity_id", "empty string", level)
-  elseif #v > 256 then
-    _M.bad(fname, "identity_id", "longer than 256 bytes", level)
-  elseif v:find("%z") then
-    _M.bad(fname, "identity_id", "contains a NUL byte", level)
-  elseif v:find("%c") then
-    -- escaping would keep CR/LF out of the request line, but no id holds one: a caller bug
-    _M.bad(fname, "identity_id", "contains a control character (CR, LF, ...)", level)
-  end
+  local why = _M.id_problem(v)
+  if why then _M.bad(fname, "identity_id", why, (level or 2) + 1) end
   return v
 end
 
