@@ -15,6 +15,7 @@ local help = require "infisical.cli.help"
 local ids_mod = require "infisical.cli.ids"
 local core = require "infisical.core"
 local filters = require "infisical.filters"
+local options = require "infisical.options"
 
 local ipairs, tostring, tonumber, pcall, type, getmetatable = ipairs, tostring, tonumber,
   pcall, type, getmetatable
@@ -415,7 +416,7 @@ local function cmd_list(argv, first)
   local client = make_client(cmd, o)
   if not client then return ERRORS end
 
-  local results = fetch_all(client, ids, fopts, 8)
+  local results = fetch_all(client, ids, fopts, options.default("concurrency", options.MANY))
   local rc, errs, failed = OK, {}, false
   for _, r in ipairs(results) do
     if r.err then
@@ -503,7 +504,7 @@ local function cmd_audit(argv, first)
   end
   if client.stream_many then
     -- list_many's streaming form: same requests, and a result per identity as it completes
-    for id, tokens, err in client:stream_many(ids, { partial = true, page_size = ps, concurrency = conc or 8 }) do
+    for id, tokens, err in client:stream_many(ids, { partial = true, page_size = ps, concurrency = conc or options.default("concurrency", options.MANY) }) do
       take(id, tokens, err); tick()
     end
   else

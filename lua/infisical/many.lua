@@ -35,7 +35,7 @@ local type, pairs, tostring, setmetatable, getmetatable, error, pcall, require =
 local remove = table.remove
 local monotime, parse_tokens, tokens_url = core.monotime, core.parse_tokens, core.tokens_url
 
-local _M = { DEFAULT_CONCURRENCY = 8, MAX_CONCURRENCY = 256 }
+local _M = {}
 
 ---------------------------------------------------------------------------
 -- The serial engine: any transport's `request`, one at a time.
@@ -310,7 +310,7 @@ end
 ---------------------------------------------------------------------------
 -- The client's methods.
 
-local many_spec = { concurrency = options.int(1, _M.MAX_CONCURRENCY) }
+local many_spec = options.spec(options.MANY)   -- concurrency; the walks' options below
 
 --- Adds `list_many` and `stream_many` to the client class of `infisical` (its module table).
 function _M.install(infisical)
@@ -352,7 +352,7 @@ function _M.install(infisical)
     local run = setmetatable({
       client = self, fname = fname, engine = engine, source = source,
       secrets = infisical._secrets, redact = infisical._redact, auth = auth,
-      concurrency = opts.concurrency or _M.DEFAULT_CONCURRENCY,
+      concurrency = opts.concurrency or options.default("concurrency", options.MANY),
       page_size = opts.page_size or self.opts.page_size,
       filter = filters.compile(opts), partial = opts.partial == true,
       jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,

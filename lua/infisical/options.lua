@@ -3,7 +3,7 @@
 -- request is sent.
 -- @module infisical.options
 
-local type, pairs, tostring, error, floor = type, pairs, tostring, error, math.floor
+local type, pairs, ipairs, tostring, error, floor = type, pairs, ipairs, tostring, error, math.floor
 local huge = math.huge
 
 local _M = {}
@@ -124,6 +124,7 @@ function _M.check(fname, opts, spec, level)
   return copy
 end
 
+
 --- A checker for integers in [lo, hi].
 function _M.int(lo, hi)
   return function(v)
@@ -131,6 +132,122 @@ function _M.int(lo, hi)
       return ("integer from %d to %d expected, got %s"):format(lo, hi, show(v))
     end
   end
+end
+
+---------------------------------------------------------------------------
+-- The options, one row each: `name`, `check` (a kind above or a checker), `default`
+-- (nil: none, or made by `new` as its doc line says), `layer` (who reads it), and its
+-- line in docs/api.md (`shown`: the default as the docs show it, else the value in
+-- backquotes; `doc`: the meaning). `infisical.new`, the transports, the command's help
+-- and docs/api.md (`make docs-api`) all read these rows; nothing else keeps a default.
+-- Layers: "client" (init.lua), "transport" (the C core's config.c and
+-- transport/cosocket.lua: every value handed over as given), "retry" (retry.lua,
+-- auth.lua's login deadline), "walk" (the walks' page size), "auth" (Universal Auth).
+
+local MIB = 1024 * 1024
+
+_M.NEW = {
+  { name = "base_url", check = "string", layer = "client",
+    shown = "`$INFISICAL_API_URL`, else `https://us.infisical.com`",
+    doc = "the server; a trailing `/` or `/api` is accepted (`https://eu.infisical.com/api/` works)" },
+  { name = "token", check = "string", layer = "client", shown = "`$INFISICAL_TOKEN`",
+    doc = "the access token sent as `Authorization: Bearer`; CR, LF and other control characters are refused" },
+  { name = "timeout", check = "seconds", default = 60, layer = "transport",
+    doc = "seconds for a whole request (connect + transfer)" },
+  { name = "connect_timeout", check = "connect_seconds", default = 10, layer = "transport",
+    doc = "seconds to connect (TCP + TLS)" },
+  { name = "low_speed_time", check = "seconds", layer = "transport", shown = "off",
+    doc = "give up when less than 1 byte/s arrives for this many seconds" },
+  { name = "retries", check = _M.int(0, 20), default = 3, layer = "retry",
+    doc = "retries after 429, 502, 503, 504 or a connection failure; `0` turns them off" },
+  { name = "backoff", check = "seconds0", default = 0.5, layer = "retry",
+    doc = "first retry wait in seconds; doubles each retry, with jitter" },
+  { name = "max_backoff", check = "seconds0", default = 30, layer = "retry",
+    doc = "cap of one backoff wait, seconds" },
+  { name = "max_retry_wait", check = "seconds0", default = 60, layer = "retry",
+    doc = "a `retry-after` longer than this is not waited for: the 429 is returned" },
+  { name = "verify_tls", check = "boolean", default = true, layer = "transport",
+    doc = "`false` turns off certificate and host name checks (only by this name)" },
+  { name = "ca_file", check = "string", layer = "transport", shown = "system bundle",
+    doc = "PEM file of CA certificates to trust" },
+  { name = "ca_path", check = "string", layer = "transport", shown = "system folder",
+    doc = "folder of CA certificates to trust" },
+  { name = "max_body", check = _M.int(1, 1024 * MIB), default = 8 * MIB, layer = "transport",
+    shown = "`8388608` (8 MiB)",
+    doc = "largest response body accepted (after decompression), else `kind = \"too_large\"`" },
+  { name = "max_headers", check = _M.int(1024, MIB), default = 64 * 1024, layer = "transport",
+    doc = "largest total size of response headers accepted" },
+  { name = "compress", check = "boolean", default = true, layer = "transport",
+    doc = "ask for gzip/deflate answers" },
+  { name = "proxy", check = "string", layer = "transport", shown = "from the environment",
+    doc = "a proxy URL; by default libcurl reads `https_proxy`, `http_proxy`, `no_proxy`" },
+  { name = "user_agent", check = "header", layer = "transport",
+    shown = "`lua-infisical/0.1.0 libcurl/<v> Lua 5.x`", doc = "the `User-Agent` header" },
+  { name = "page_size", check = _M.int(1, 100), default = 100, layer = "walk",
+    doc = "default page size of walks" },
+  { name = "sleep", check = "function", layer = "client",
+    shown = "`ngx.sleep` where nginx allows it, else a C `nanosleep`",
+    doc = "function used to wait between retries" },
+  { name = "transport", layer = "client", shown = "chosen per request",
+    check = function(v)
+      if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end
+    end,
+    doc = "`\"curl\"` or `\"cosocket\"`; by default cosockets inside nginx request handlers and timers, libcurl elsewhere (see [openresty.md](openresty.md))" },
+  { name = "client_id", check = "string", layer = "auth",
+    shown_name = "`client_id`, `client_secret`, `clock`", shown = "see [Universal Auth](#universal-auth)",
+    doc = "log in with Universal Auth instead of giving a token" },
+  { name = "client_secret", check = "string", layer = "auth", doc = false },
+  { name = "clock", check = "function", layer = "auth", doc = false },
+}
+
+--- `list_many`/`stream_many`'s own option (beside the walks'): identities in progress.
+_M.MANY = {
+  { name = "concurrency", check = _M.int(1, 256), default = 8, layer = "many",
+    doc = "identities in progress at once (each with at most one request in flight)" },
+}
+
+--- Rows by name, and the tables made of them: `spec` (name -> check, for `check`),
+-- `defaults` (name -> default), `layer(rows, l)` (name -> true for that layer's names).
+local function by_name(rows)
+  local t = {}
+  for _, r in ipairs(rows) do t[r.name] = r end
+  return t
+end
+_M.by_name = by_name
+
+function _M.spec(rows)
+  local t = {}
+  for _, r in ipairs(rows) do t[r.name] = r.check end
+  return t
+end
+
+function _M.defaults(rows)
+  local t = {}
+  for _, r in ipairs(rows) do t[r.name] = r.default end
+  return t
+end
+
+function _M.layer(rows, layer)
+  local t = {}
+  for _, r in ipairs(rows) do if r.layer == layer then t[r.name] = true end end
+  return t
+end
+
+--- The default of the row `name` of `rows` (NEW unless given).
+function _M.default(name, rows)
+  return by_name(rows or _M.NEW)[name].default
+end
+
+--- docs/api.md's table of `infisical.new`'s options, made from the rows.
+function _M.markdown(rows)
+  local out = { "| option | default | meaning |", "|---|---|---|" }
+  for _, r in ipairs(rows or _M.NEW) do
+    if r.doc then
+      local shown = r.shown or ("`" .. tostring(r.default) .. "`")
+      out[#out + 1] = ("| %s | %s | %s |"):format(r.shown_name or ("`" .. r.name .. "`"), shown, r.doc)
+    end
+  end
+  return table.concat(out, "\n") .. "\n"
 end
 
 return _M
