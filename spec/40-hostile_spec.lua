@@ -183,6 +183,12 @@ describe("hostile server", function()
       local res = call({ { hostile = "many_headers", count = 1000 } }, { max_headers = 1024 * 1024 })
       assert.same({ tokens = {} }, res)
     end)
+
+    it("without max_headers the client's default (64 KiB, options.lua) holds, on either side of it", function()
+      -- the C core keeps no default of its own: the client hands it options.lua's
+      fails("too_large", { { hostile = "huge_header", size = 66 * 1024 } })
+      assert.same({ tokens = {} }, (call({ { hostile = "huge_header", size = 60 * 1024 } })))
+    end)
   end)
 
   describe("JSON", function()
