@@ -132,6 +132,41 @@ describe("docs/cli.md", function()
   end)
 end)
 
+describe("docs/api.md's option tables", function()
+  it("infisical.new's is generated from lua/infisical/options.lua (make docs-api)", function()
+    local out, rc = fake.run("lua5.4 .ci/docs-api.lua --check 2>&1")
+    assert.equal(0, rc, out)
+  end)
+
+  it("--check fails when a row of options.lua says something docs/api.md does not", function()
+    local tmp = os.tmpname()
+    fake.run("rm -f " .. tmp .. " && mkdir -p " .. tmp .. "/lua/infisical " .. tmp .. "/docs"
+      .. " && cp -r .ci " .. tmp .. "/ && cp docs/api.md " .. tmp .. "/docs/")
+    local src = fake.read_file("lua/infisical/options.lua")
+    local changed, n = src:gsub('name = "timeout", check = "seconds", default = 60,', 'name = "timeout", check = "seconds", default = 61,', 1)
+    assert.equal(1, n)
+    local f = assert(io.open(tmp .. "/lua/infisical/options.lua", "w"))
+    f:write(changed)
+    f:close()
+    local out, rc = fake.run("cd " .. tmp .. " && lua5.4 .ci/docs-api.lua --check 2>&1")
+    fake.run("rm -rf " .. tmp)
+    assert.equal(1, rc, out)
+    assert.matches("stale", out)
+  end)
+
+  it("names every option of new, and list_many's with its default and bounds from options.lua", function()
+    local options = require "infisical.options"
+    local doc = fake.read_file("docs/api.md")
+    for name in pairs(require("infisical").new_spec) do
+      assert.matches("`" .. name .. "`", doc, 1, true)
+    end
+    for _, r in ipairs(options.MANY) do
+      local lo, hi = tostring(r.check(0)):match("from (%d+) to (%d+)")
+      assert.matches(("| `%s` | `%s` | %s (%s to %s) |"):format(r.name, tostring(r.default), r.doc, lo, hi), doc, 1, true)
+    end
+  end)
+end)
+
 describe("make doc", function()
   it("builds the HTML API reference with LDoc, without a warning", function()
     local out, rc = fake.run("make -s doc 2>&1")

@@ -203,7 +203,7 @@ _M.NEW = {
 --- `list_many`/`stream_many`'s own option (beside the walks'): identities in progress.
 _M.MANY = {
   { name = "concurrency", check = _M.int(1, 256), default = 8, layer = "many",
-    doc = "identities in progress at once (each with at most one request in flight)" },
+    doc = "identities in progress at once, so requests in flight" },
 }
 
 --- Rows by name, and the tables made of them: `spec` (name -> check, for `check`),
