@@ -106,7 +106,9 @@ describe("docs/cli.md", function()
   it("--check fails when help.lua says something docs/cli.md does not", function()
     local tmp = os.tmpname()
     fake.run("rm -f " .. tmp .. " && mkdir -p " .. tmp .. "/lua/infisical/cli " .. tmp .. "/docs .. "
-      .. " && cp -r .ci " .. tmp .. "/ && cp docs/cli.md " .. tmp .. "/docs/")
+      .. " && cp -r .ci " .. tmp .. "/ && cp docs/cli.md " .. tmp .. "/docs/"
+      -- help.lua shows the library's defaults, from options.lua
+      .. " && cp lua/infisical/options.lua " .. tmp .. "/lua/infisical/")
     local help = fake.read_file("lua/infisical/cli/help.lua")
     local f = assert(io.open(tmp .. "/lua/infisical/cli/help.lua", "w"))
     f:write((help:gsub("Usage: infisical%-tokens revoke", "Usage: infisical-tokens revoke --a-new-flag", 1)))
