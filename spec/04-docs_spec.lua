@@ -163,7 +163,7 @@ describe("docs/api.md's option tables", function()
       assert.matches("`" .. name .. "`", doc, 1, true)
     end
     for _, r in ipairs(options.MANY) do
-      local lo, hi = tostring(r.check(0)):match("from (%d+) to (%d+)")
+      local lo, hi = options.range(r.name, options.MANY)
       assert.matches(("| `%s` | `%s` | %s (%s to %s) |"):format(r.name, tostring(r.default), r.doc, lo, hi), doc, 1, true)
     end
   end)

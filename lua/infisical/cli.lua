@@ -279,7 +279,7 @@ local function filter_opts(cmd, o, now)
     end
     f.name = o.name
   end
-  local ps, u = args.int(cmd, o, "page-size", 1, 100)
+  local ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
   if u then return nil, u end
   f.page_size = ps
   return f
@@ -474,7 +474,7 @@ local function audit_parse(argv, first)
   local conc, ps
   conc, u = args.int(cmd, o, "concurrency", 1, 64)
   if u then return nil, usage_fail(u) end
-  ps, u = args.int(cmd, o, "page-size", 1, 100)
+  ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
   if u then return nil, usage_fail(u) end
   local ids, status_code = collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
   if not ids then return nil, status_code end

@@ -125,13 +125,16 @@ function _M.check(fname, opts, spec, level)
 end
 
 
---- A checker for integers in [lo, hi].
+--- A checker for integers in [lo, hi]; `bounds[checker]` gives lo and hi back.
+_M.bounds = setmetatable({}, { __mode = "k" })
 function _M.int(lo, hi)
-  return function(v)
+  local function check(v)
     if not _M.is_int(v, lo, hi) then
       return ("integer from %d to %d expected, got %s"):format(lo, hi, show(v))
     end
   end
+  _M.bounds[check] = { lo, hi }
+  return check
 end
 
 ---------------------------------------------------------------------------
@@ -236,6 +239,12 @@ end
 --- The default of the row `name` of `rows` (NEW unless given).
 function _M.default(name, rows)
   return by_name(rows or _M.NEW)[name].default
+end
+
+--- The smallest and largest value of the integer row `name` of `rows` (NEW unless given).
+function _M.range(name, rows)
+  local b = _M.bounds[by_name(rows or _M.NEW)[name].check]
+  return b[1], b[2]
 end
 
 --- docs/api.md's table of `infisical.new`'s options, made from the rows.

@@ -5,6 +5,7 @@
 -- Defaults shown here are the library's own (infisical.options), never copies.
 local options = require "infisical.options"
 local TIMEOUT, PAGE = options.default("timeout"), options.default("page_size")
+local PAGE_MIN, PAGE_MAX = options.range("page_size")
 local CONCURRENCY = options.default("concurrency", options.MANY)
 
 local COMMON = [[
@@ -83,7 +84,7 @@ Output:
   -f, --format F       table (default, aligned, UTC times), json (one document: an array
                        of token records with "status" and "expiresAt") or csv (header row)
   --no-header          no header row (table and csv)
-  --page-size N        tokens per request, 1 to 100 (default ]] .. PAGE .. [[)
+  --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
 The table has the same columns however many identities are listed: IDENTITY, TOKEN ID,
 NAME, STATUS, EXPIRES (UTC), USES, LAST USED (UTC), CREATED (UTC). After an error,
@@ -116,7 +117,7 @@ at the server's 200-token wall.
   -f, --format F       table (default), json or csv
   --no-header          no header row (table and csv), and no summary line after the table
   -c, --concurrency N  identities in progress at once, 1 to 64 (default ]] .. CONCURRENCY .. [[)
-  --page-size N        tokens per request, 1 to 100 (default ]] .. PAGE .. [[)
+  --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
 A progress line goes to stderr when stderr is a terminal and the run takes a while.
 
