@@ -184,7 +184,8 @@ local function make_client(cmd, o)
   opts.base_url = base
   if o.timeout then
     local t = tonumber(o.timeout)
-    if not t or t <= 0 or t > 86400 then say("%s: --timeout must be seconds > 0", cmd); return nil end
+    -- the library's own check of timeout (options.lua), so the command takes what new takes
+    if not t or options.kinds.seconds(t) then say("%s: --timeout must be seconds > 0", cmd); return nil end
     opts.timeout = t
   end
   opts.ca_file = o["ca-file"]
