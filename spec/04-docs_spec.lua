@@ -135,7 +135,7 @@ describe("docs/cli.md", function()
 end)
 
 describe("docs/api.md's option tables", function()
-  it("infisical.new's is generated from lua/infisical/options.lua (make docs-api)", function()
+  it("new's, the walks' and list_many's are generated from lua/infisical/options.lua (make docs-api)", function()
     local out, rc = fake.run("lua5.4 .ci/docs-api.lua --check 2>&1")
     assert.equal(0, rc, out)
   end)
@@ -156,11 +156,16 @@ describe("docs/api.md's option tables", function()
     assert.matches("stale", out)
   end)
 
-  it("names every option of new, and list_many's with its default and bounds from options.lua", function()
+  it("names every option of new, the walks' filters the client knows, and list_many's with its default and bounds", function()
     local options = require "infisical.options"
     local doc = fake.read_file("docs/api.md")
     for name in pairs(require("infisical").new_spec) do
       assert.matches("`" .. name .. "`", doc, 1, true)
+    end
+    -- the filter rows are doc lines only: each names a filter filters.lua checks
+    local walk_spec = require("infisical").walk_spec
+    for _, r in ipairs(options.WALK) do
+      assert.is_truthy(walk_spec[r.name], r.name)
     end
     for _, r in ipairs(options.MANY) do
       local lo, hi = options.range(r.name, options.MANY)

@@ -205,9 +205,7 @@ local token_parsers = setmetatable({}, { __index = function(t, limit)
   return parse
 end })
 
--- a page's size is checked as `new`'s page_size is (options.lua's row)
-local page_check = options.by_name(options.NEW).page_size.check
-local list_spec = { offset = options.int(0, 100), limit = page_check }
+local list_spec = options.spec(options.LIST)
 
 --- One page: one API call (plus retries). `limit` defaults to the client's `page_size`
 -- (100 unless set), the page the walks ask for, not the server's own default of 20.
@@ -221,7 +219,7 @@ function Client:list_tokens(identity_id, opts)
   return self:_request("GET", url, token_parsers[limit])
 end
 
-local walk_spec = { page_size = page_check, partial = "boolean" }
+local walk_spec = options.spec(options.WALK)   -- then the filters' own table
 setmetatable(walk_spec, { __index = filters.spec })
 _M.walk_spec = walk_spec
 

@@ -203,11 +203,61 @@ _M.NEW = {
   { name = "clock", check = "function", layer = "auth", doc = false },
 }
 
+local page_row
+for _, r in ipairs(_M.NEW) do
+  if r.name == "page_size" then page_row = r end
+end
+local PAGE_MIN, PAGE_MAX = _M.bounds[page_row.check][1], _M.bounds[page_row.check][2]
+
+--- `list_tokens`'s options: one page.
+_M.LIST = {
+  { name = "offset", check = _M.int(0, 100), default = 0, layer = "client" },
+  { name = "limit", check = page_row.check, layer = "client" },   -- default: the client's page_size
+}
+
+--- The walks' options (`each_token`, `all_tokens`, and `list_many`'s beside its own).
+-- The filters' rows are here for the docs only: filters.lua and status.lua check them
+-- (`check = false`), and `walk_spec` falls back to their table.
+_M.WALK = {
+  { name = "page_size", check = page_row.check, layer = "walk", shown = "the client's (`100`)",
+    doc = ("tokens per request, %d..%d"):format(PAGE_MIN, PAGE_MAX),
+    many_doc = ("tokens asked for per request (%d to %d)"):format(PAGE_MIN, PAGE_MAX) },
+  { name = "partial", check = "boolean", default = false, layer = "walk",
+    doc = "at the 200-token wall, return (or end the iteration with) what was reachable instead of an error",
+    many_doc = "at the 200-token wall, keep the tokens and report `truncated` beside them" },
+  { name = "auth_method", check = false, layer = "filters", shown = "all",
+    doc = "a string or a list of strings; a token without `authMethod` (late-2024 servers) counts as `\"token-auth\"`" },
+  { name = "revoked", check = false, layer = "filters", shown = "all",
+    doc = "`true`: only revoked tokens; `false`: only live ones" },
+  { name = "where", check = false, layer = "filters", shown = "none",
+    doc = "a predicate `function(token) return boolean end`, applied after the others" },
+}
+
 --- `list_many`/`stream_many`'s own option (beside the walks'): identities in progress.
 _M.MANY = {
   { name = "concurrency", check = _M.int(1, 256), default = 8, layer = "many",
     doc = "identities in progress at once, so requests in flight" },
 }
+
+--- The option tables of docs/api.md that `make docs-api` writes, by the name in their
+-- marker line: new's; the walks'; list_many's (its own, then the walks' in its words).
+function _M.doc_table(name)
+  if name == "NEW" or name == "WALK" then return _M[name] end
+  assert(name == "MANY", name)
+  local lo, hi = _M.range("concurrency", _M.MANY)
+  local rows = {}
+  for _, r in ipairs(_M.MANY) do
+    rows[#rows + 1] = { name = r.name, default = r.default, doc = ("%s (%d to %d)"):format(r.doc, lo, hi) }
+  end
+  for _, r in ipairs(_M.WALK) do
+    if r.many_doc then
+      rows[#rows + 1] = { name = r.name, default = r.default, shown = r.shown, doc = r.many_doc }
+    end
+  end
+  rows[#rows + 1] = { shown_name = "`revoked`, `auth_method`, `where`, ...", shown = "none",
+    doc = "the filters of `each_token`/`all_tokens`" }
+  return rows
+end
 
 --- Rows by name, and the tables made of them: `spec` (name -> check, for `check`),
 -- `defaults` (name -> default), `layer(rows, l)` (name -> true for that layer's names).
@@ -220,7 +270,9 @@ _M.by_name = by_name
 
 function _M.spec(rows)
   local t = {}
-  for _, r in ipairs(rows) do t[r.name] = r.check end
+  for _, r in ipairs(rows) do
+    if r.check then t[r.name] = r.check end
+  end
   return t
 end
 
@@ -232,7 +284,9 @@ end
 
 function _M.layer(rows, layer)
   local t = {}
-  for _, r in ipairs(rows) do if r.layer == layer then t[r.name] = true end end
+  for _, r in ipairs(rows) do
+    if r.layer == layer then t[r.name] = true end
+  end
   return t
 end
 
