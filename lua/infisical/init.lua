@@ -215,7 +215,8 @@ function Client:list_tokens(identity_id, opts)
   options.identity_id("list_tokens", identity_id)
   opts = options.check("list_tokens", opts, list_spec)
   local limit = opts.limit or self.opts.page_size
-  local url = core.tokens_url(self.base_url, identity_id, opts.offset or 0, limit)
+  local url = core.tokens_url(self.base_url, identity_id,
+    opts.offset or options.default("offset", options.LIST), limit)
   return self:_request("GET", url, token_parsers[limit])
 end
 

@@ -233,6 +233,37 @@ _M.WALK = {
     doc = "a predicate `function(token) return boolean end`, applied after the others" },
 }
 
+--- A checker for one of the given strings.
+function _M.one_of(...)
+  local ok, list = {}, { ... }
+  for i = 1, #list do ok[list[i]] = true end
+  local want = '"' .. table.concat(list, '" or "') .. '"'
+  return function(v)
+    if not ok[v] then return want .. " expected, got " .. show(v) end
+  end
+end
+
+--- `list_identities`' and `each_identity`'s options: the query both send, then each one's
+-- paging. The bounds are what the server validates (identity-org-router.ts): offset >= 0,
+-- limit 1..20000.
+_M.IDENTITY_QUERY = {
+  { name = "search", layer = "identities", check = function(v)
+      if type(v) ~= "string" then return "string expected, got " .. type(v) end
+      if #v > 1024 then return "at most 1024 bytes expected" end
+      if v:find("%c") then return "must not contain control characters" end
+    end },
+  { name = "order_by", check = _M.one_of("name"), layer = "identities" },
+  { name = "order_direction", check = _M.one_of("asc", "desc"), layer = "identities" },
+}
+_M.IDENTITY_LIST = {
+  { name = "offset", check = _M.int(0, 2 ^ 31 - 1), default = 0, layer = "identities" },
+  { name = "limit", check = _M.int(1, 20000), default = 100, layer = "identities" },
+}
+_M.IDENTITY_EACH = {
+  { name = "page_size", check = _M.int(1, 20000), default = 100, layer = "identities" },
+  { name = "token_auth", check = "boolean", layer = "identities" },
+}
+
 --- `list_many`/`stream_many`'s own option (beside the walks'): identities in progress.
 _M.MANY = {
   { name = "concurrency", check = _M.int(1, 256), default = 8, layer = "many",
@@ -261,9 +292,13 @@ end
 
 --- Rows by name, and the tables made of them: `spec` (name -> check, for `check`),
 -- `defaults` (name -> default), `layer(rows, l)` (name -> true for that layer's names).
+local names = setmetatable({}, { __mode = "k" })
 local function by_name(rows)
-  local t = {}
+  local t = names[rows]
+  if t then return t end
+  t = {}
   for _, r in ipairs(rows) do t[r.name] = r end
+  names[rows] = t
   return t
 end
 _M.by_name = by_name

@@ -7,6 +7,8 @@ local options = require "infisical.options"
 local TIMEOUT, PAGE = options.default("timeout"), options.default("page_size")
 local PAGE_MIN, PAGE_MAX = options.range("page_size")
 local CONCURRENCY = options.default("concurrency", options.MANY)
+local IPAGE, IPAGE_MIN, IPAGE_MAX = options.default("page_size", options.IDENTITY_EACH),
+  options.range("page_size", options.IDENTITY_EACH)
 
 local COMMON = [[
 Connection (every subcommand):
@@ -161,7 +163,7 @@ Output:
                        usesTokenAuth, lastLoginAuthMethod, lastLoginTime, createdAt,
                        updatedAt; null where the server sent nothing) or csv (header row)
   --no-header          no header row (table and csv)
-  --page-size N        identities per request, 1 to 20000 (default 100)
+  --page-size N        identities per request, ]] .. IPAGE_MIN .. [[ to ]] .. IPAGE_MAX .. [[ (default ]] .. IPAGE .. [[)
 
 The table's columns: IDENTITY ID, NAME, AUTH METHODS, TOKEN AUTH, ROLE, LAST LOGIN (UTC).
 An error prints nothing on stdout (never a short list).
