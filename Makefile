@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test test-real deps demo clean rock luajit bench dist doc docs-cli
+.PHONY: all test test-real deps demo clean rock luajit bench dist doc docs-cli docs-api
 
 all: $(BUILD)/infisical/core.so
 
@@ -62,6 +62,9 @@ doc:
 # docs/cli.md's reference part is help.lua's texts; a spec fails when it is stale.
 docs-cli:
 	@$(LUA) .ci/docs-cli.lua
+
+docs-api:
+	@$(LUA) .ci/docs-api.lua
 
 # Release files in dist/: the tarball, its rockspec and the .src.rock (docs/releasing.md).
 dist:

@@ -4,7 +4,7 @@
  * the retry-after and content-type headers; the rest is the body:
  *   core.decode(body)
  *   core.parse(status, body, headers, "GET", url)
- *   core.parse_tokens(status, body, headers, "GET", url with limit=20)
+ *   core.parse_tokens(status, body, headers, "GET", url, nil, nil, 20)
  *   ixfer_push_result over raw header bytes and a curl result code (xfer.c's header
  *   table and errors.c's curl errors)
  * Every error object is also turned into its one-line tostring.
@@ -87,7 +87,10 @@ static int run(lua_State *L)
         lua_pushvalue(L, 1);
         lua_pushliteral(L, "GET");
         lua_pushliteral(L, "http://127.0.0.1/api/v1/auth/token-auth/identities/x/tokens?offset=0&limit=20");
-        stringify(L, call_core(L, mode == 1 ? "parse" : "parse_tokens", 5));
+        lua_pushnil(L);
+        lua_pushnil(L);
+        lua_pushinteger(L, 20);
+        stringify(L, call_core(L, mode == 1 ? "parse" : "parse_tokens", 8));
     } else {
         static CURL *c = NULL;
         ixfer x;

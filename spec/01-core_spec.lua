@@ -10,14 +10,21 @@ describe("infisical.core request building", function()
     assert.equal("a-b_c~1%20%25", core.escape_segment("a-b_c~1 %"))
   end)
 
+  it("escapes every byte of an identity id by length (what ids are valid is options.lua's check)", function()
+    local base = "http://h/api/v1/auth/token-auth/identities/"
+    assert.equal(base .. "a%00b%0D%0A/tokens?offset=0&limit=1", core.tokens_url("http://h", "a\0b\r\n", 0, 1))
+    assert.equal(base .. ("x"):rep(300) .. "/tokens?offset=0&limit=1", core.tokens_url("http://h", ("x"):rep(300), 0, 1))
+  end)
+
   it("sends offset and limit as plain integers", function()
     assert.matches("%?offset=100&limit=1$", core.tokens_url("http://h", "id", 100.0, 1.0))
   end)
 
   it("raises naming the argument for a bad identity id, offset or limit", function()
     for _, case in ipairs{
-      { { "http://h", nil }, "identity_id" }, { { "http://h", "" }, "identity_id" },
-      { { "http://h", ("x"):rep(257) }, "identity_id" }, { { "http://h", "a\0b" }, "identity_id" },
+      { { "http://h", nil, 0, 1 }, "identity_id" }, { { "http://h", 7, 0, 1 }, "identity_id" },
+      -- offset and limit have no default here: the caller (a walk, list_tokens) gives them
+      { { "http://h", "id" }, "offset" }, { { "http://h", "id", 0 }, "limit" },
       { { "http://h", "id", -1 }, "offset" }, { { "http://h", "id", 101 }, "offset" },
       { { "http://h", "id", 1.5 }, "offset" }, { { "http://h", "id", 0 / 0 }, "offset" },
       { { "http://h", "id", 0, 0 }, "limit" }, { { "http://h", "id", 0, 101 }, "limit" },
@@ -205,12 +212,27 @@ describe("infisical.core decoding", function()
     assert.not_matches("\n", tostring(err))
   end)
 
-  it("reads the page limit and the error's method and url over their whole length", function()
+  it("checks a page against the limit it is given, and reads the error's method and url over their whole length", function()
     local body = cjson.encode{ tokens = { { id = "a" }, { id = "b" }, { id = "c" } } }
-    -- a NUL before limit= must not hide the limit
-    local _, err = core.parse_tokens(200, body, {}, "GET", "http://h/x?o=\0&limit=2")
-    assert.equal("decode", err and err.kind)
-    assert.matches("3 tokens for a page of 2", err.message)
+    -- the limit is passed as a value: a NUL in the URL cannot hide it, and neither can a
+    -- URL without limit= (issue 13 §4: the check read it back out of the URL text)
+    for _, url in ipairs{ "http://h/x?o=\0&limit=2", "http://h/x?offset=0", "http://h/x" } do
+      local _, err = core.parse_tokens(200, body, {}, "GET", url, nil, nil, 2)
+      assert.equal("decode", err and err.kind)
+      assert.matches("3 tokens for a page of 2", err.message)
+      assert.equal(url, err.url)
+    end
+    assert.equal(3, #assert(core.parse_tokens(200, body, {}, "GET", "http://h/x", nil, nil, 3)).tokens)
+    -- without a limit, no page may be longer than the API's largest (100)
+    local rows = {}
+    for i = 1, 101 do rows[i] = { id = "t" .. i } end
+    local _, err = core.parse_tokens(200, cjson.encode{ tokens = rows }, {})
+    assert.matches("101 tokens for a page of 100", err.message)
+    rows[101] = nil
+    assert.equal(100, #assert(core.parse_tokens(200, cjson.encode{ tokens = rows }, {})).tokens)
+    for _, bad in ipairs{ 0, 101, 1.5, "2" } do
+      assert.error_matches(function() core.parse_tokens(200, body, {}, "GET", "u", nil, nil, bad) end, "limit")
+    end
     _, err = core.parse(404, "{}", {}, "GET", "http://h/a\0b")
     assert.equal("http://h/a\0b", err.url)
     -- a header value holding a NUL is no value: "60\0junk" read as Retry-After 60

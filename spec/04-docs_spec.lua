@@ -106,7 +106,9 @@ describe("docs/cli.md", function()
   it("--check fails when help.lua says something docs/cli.md does not", function()
     local tmp = os.tmpname()
     fake.run("rm -f " .. tmp .. " && mkdir -p " .. tmp .. "/lua/infisical/cli " .. tmp .. "/docs .. "
-      .. " && cp -r .ci " .. tmp .. "/ && cp docs/cli.md " .. tmp .. "/docs/")
+      .. " && cp -r .ci " .. tmp .. "/ && cp docs/cli.md " .. tmp .. "/docs/"
+      -- help.lua shows the library's defaults, from options.lua
+      .. " && cp lua/infisical/options.lua " .. tmp .. "/lua/infisical/")
     local help = fake.read_file("lua/infisical/cli/help.lua")
     local f = assert(io.open(tmp .. "/lua/infisical/cli/help.lua", "w"))
     f:write((help:gsub("Usage: infisical%-tokens revoke", "Usage: infisical-tokens revoke --a-new-flag", 1)))
@@ -129,6 +131,46 @@ describe("docs/cli.md", function()
       end
     end
     assert.same({}, bad)
+  end)
+end)
+
+describe("docs/api.md's option tables", function()
+  it("new's, the walks' and list_many's are generated from lua/infisical/options.lua (make docs-api)", function()
+    local out, rc = fake.run("lua5.4 .ci/docs-api.lua --check 2>&1")
+    assert.equal(0, rc, out)
+  end)
+
+  it("--check fails when a row of options.lua says something docs/api.md does not", function()
+    local tmp = os.tmpname()
+    fake.run("rm -f " .. tmp .. " && mkdir -p " .. tmp .. "/lua/infisical " .. tmp .. "/docs"
+      .. " && cp -r .ci " .. tmp .. "/ && cp docs/api.md " .. tmp .. "/docs/")
+    local src = fake.read_file("lua/infisical/options.lua")
+    local changed, n = src:gsub('name = "timeout", check = "seconds", default = 60,', 'name = "timeout", check = "seconds", default = 61,', 1)
+    assert.equal(1, n)
+    local f = assert(io.open(tmp .. "/lua/infisical/options.lua", "w"))
+    f:write(changed)
+    f:close()
+    local out, rc = fake.run("cd " .. tmp .. " && lua5.4 .ci/docs-api.lua --check 2>&1")
+    fake.run("rm -rf " .. tmp)
+    assert.equal(1, rc, out)
+    assert.matches("stale", out)
+  end)
+
+  it("names every option of new, the walks' filters the client knows, and list_many's with its default and bounds", function()
+    local options = require "infisical.options"
+    local doc = fake.read_file("docs/api.md")
+    for name in pairs(require("infisical").new_spec) do
+      assert.matches("`" .. name .. "`", doc, 1, true)
+    end
+    -- the filter rows are doc lines only: each names a filter filters.lua checks
+    local walk_spec = require("infisical").walk_spec
+    for _, r in ipairs(options.WALK) do
+      assert.is_truthy(walk_spec[r.name], r.name)
+    end
+    for _, r in ipairs(options.MANY) do
+      local lo, hi = options.range(r.name, options.MANY)
+      assert.matches(("| `%s` | `%s` | %s (%s to %s) |"):format(r.name, tostring(r.default), r.doc, lo, hi), doc, 1, true)
+    end
   end)
 end)
 

@@ -183,6 +183,12 @@ describe("hostile server", function()
       local res = call({ { hostile = "many_headers", count = 1000 } }, { max_headers = 1024 * 1024 })
       assert.same({ tokens = {} }, res)
     end)
+
+    it("without max_headers the client's default (64 KiB, options.lua) holds, on either side of it", function()
+      -- the C core keeps no default of its own: the client hands it options.lua's
+      fails("too_large", { { hostile = "huge_header", size = 66 * 1024 } })
+      assert.same({ tokens = {} }, (call({ { hostile = "huge_header", size = 60 * 1024 } })))
+    end)
   end)
 
   describe("JSON", function()
@@ -238,6 +244,21 @@ describe("hostile server", function()
       assert.matches("300000 tokens", err.message)
       collectgarbage()
       assert.is_true(rss_kb() - before < 64 * 1024 * RSS_FACTOR, "RSS grew by " .. (rss_kb() - before) .. " kB")
+    end)
+
+    it("one row more than the page asked for: kind decode, on every path (the limit travels as a value)", function()
+      local err = fails("decode", { { hostile = "tokens", count = 6 } }, { page_size = 5 })
+      assert.matches("6 tokens for a page of 5", err.message)
+      local c = H.client(srv, { retries = 0, timeout = TIMEOUT, page_size = 5 })
+      srv:faults{ { hostile = "tokens", count = 6 } }
+      local _, werr = c:all_tokens(H.ID1)
+      assert.matches("6 tokens for a page of 5", werr.message)
+      srv:faults{ { hostile = "tokens", count = 4 } }
+      _, werr = c:list_tokens(H.ID1, { limit = 3 })
+      assert.matches("4 tokens for a page of 3", werr.message)
+      srv:faults{ { hostile = "tokens", count = 6 } }
+      local _, errors = c:list_many{ H.ID1 }
+      assert.matches("6 tokens for a page of 5", errors[H.ID1].message)
     end)
 
     it("a body whose decoding runs out of memory: list_tokens returns kind too_large, raises nothing", function()

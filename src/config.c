@@ -7,8 +7,12 @@
 #include "config.h"
 #include "request.h"
 
-#define DEFAULT_MAX_BODY (8u * 1024u * 1024u)
-#define DEFAULT_MAX_HEADERS (64u * 1024u)
+/* The options' defaults are infisical.options' (Lua hands every value over). An absent
+ * value means what libcurl does without one, except for what keeps the process safe:
+ * TLS verification stays on unless turned off by name, and a body or a header block is
+ * never larger than the hard caps below (the largest values the options accept). */
+#define HARD_MAX_BODY (1024u * 1024u * 1024u)
+#define HARD_MAX_HEADERS (1024u * 1024u)
 
 static char *dup_opt(lua_State *L, int idx, const char *name)
 {
@@ -93,14 +97,15 @@ void iconfig_read(lua_State *L, int idx, iconfig *cfg)
 {
     idx = lua_absindex(L, idx);
     luaL_checktype(L, idx, LUA_TTABLE);
-    cfg->timeout_ms = ms_opt(L, idx, "timeout", 60000);
-    cfg->connect_timeout_ms = ms_opt(L, idx, "connect_timeout", 10000);
+    /* 0: not set (libcurl's own: no whole-transfer limit, its connect timeout) */
+    cfg->timeout_ms = ms_opt(L, idx, "timeout", 0);
+    cfg->connect_timeout_ms = ms_opt(L, idx, "connect_timeout", 0);
     cfg->low_speed_time = ms_opt(L, idx, "low_speed_time", 0) / 1000;
     cfg->low_speed_limit = cfg->low_speed_time > 0 ? 1 : 0;
     cfg->verify_tls = bool_opt(L, idx, "verify_tls", 1);
-    cfg->compress = bool_opt(L, idx, "compress", 1);
-    cfg->max_body = size_opt(L, idx, "max_body", DEFAULT_MAX_BODY);
-    cfg->max_headers = size_opt(L, idx, "max_headers", DEFAULT_MAX_HEADERS);
+    cfg->compress = bool_opt(L, idx, "compress", 0);
+    cfg->max_body = size_opt(L, idx, "max_body", HARD_MAX_BODY);
+    cfg->max_headers = size_opt(L, idx, "max_headers", HARD_MAX_HEADERS);
     cfg->ca_file = dup_opt(L, idx, "ca_file");
     cfg->ca_path = dup_opt(L, idx, "ca_path");
     cfg->proxy = dup_opt(L, idx, "proxy");
@@ -165,8 +170,10 @@ CURLcode iconfig_apply(const iconfig *cfg, CURL *c)
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+    if (cfg->timeout_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
+    if (cfg->connect_timeout_ms > 0)
+        SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
     if (cfg->low_speed_time > 0) {
         SET(CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
         SET(CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit);

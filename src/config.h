@@ -7,7 +7,7 @@
 #include <curl/curl.h>
 
 typedef struct iconfig {
-    long timeout_ms;          /* whole transfer */
+    long timeout_ms;          /* whole transfer; 0: not set (as for connect_timeout_ms) */
     long connect_timeout_ms;
     long low_speed_time;      /* seconds below low_speed_limit bytes/s before giving up; 0 = off */
     long low_speed_limit;

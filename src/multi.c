@@ -20,6 +20,7 @@
 #include "compat.h"
 #include "config.h"
 #include "xfer.h"
+#include "request.h"
 #include "multi.h"
 
 enum { SLOT_IDLE = 0, SLOT_RUNNING, SLOT_DONE };

@@ -2,7 +2,7 @@
  * (libcurl here, an nginx cosocket elsewhere) gets its URL and headers from here.
  *
  *   core.escape_segment(s)                              -> "%2E%2E%2Fx"
- *   core.tokens_url(base, identity_id[, offset[, limit]]) -> base .. "/api/v1/auth/token-auth/identities/<id>/tokens?offset=O&limit=L"
+ *   core.tokens_url(base, identity_id, offset, limit)   -> base .. "/api/v1/auth/token-auth/identities/<id>/tokens?offset=O&limit=L"
  *   core.request_headers(token, user_agent)             -> { "Authorization: Bearer …", "Accept: …", "User-Agent: …" }
  */
 #include <string.h>
@@ -10,8 +10,6 @@
 #include <lauxlib.h>
 #include "compat.h"
 #include "request.h"
-
-#define MAX_ID_LEN 256
 
 /* Percent-escapes everything but unreserved letters, digits, '-', '_' and '~'.
  * '.' is escaped too, so that an id of ".." can never be read as a dot-segment. */
@@ -43,13 +41,11 @@ static int escape_segment(lua_State *L)
     return 1;
 }
 
-/* An integer argument in [lo, hi]; raises naming the argument otherwise. */
-static lua_Integer check_range(lua_State *L, int idx, const char *name, lua_Integer def,
-                               lua_Integer lo, lua_Integer hi)
+/* An integer argument in [lo, hi] (no default: the caller passes it); raises naming the
+ * argument otherwise. */
+static lua_Integer check_range(lua_State *L, int idx, const char *name, lua_Integer lo, lua_Integer hi)
 {
     lua_Number v;
-    if (lua_isnoneornil(L, idx))
-        return def;
     if (lua_type(L, idx) != LUA_TNUMBER)
         return luaL_error(L, "bad argument '%s' (integer expected, got %s)", name, luaL_typename(L, idx));
     v = lua_tonumber(L, idx);
@@ -66,17 +62,13 @@ static int tokens_url(lua_State *L)
     lua_Integer offset, limit;
     luaL_Buffer b;
 
+    /* What an id may be is checked in Lua (options.identity_id), for the caller; here only
+     * that it is a string: every byte of it is escaped by length, NUL and CR/LF included. */
     if (lua_type(L, 2) != LUA_TSTRING)
         return luaL_error(L, "bad argument 'identity_id' (string expected, got %s)", luaL_typename(L, 2));
     id = lua_tolstring(L, 2, &idlen);
-    if (idlen == 0)
-        return luaL_error(L, "bad argument 'identity_id' (empty string)");
-    if (idlen > MAX_ID_LEN)
-        return luaL_error(L, "bad argument 'identity_id' (longer than %d bytes)", MAX_ID_LEN);
-    if (strlen(id) != idlen)
-        return luaL_error(L, "bad argument 'identity_id' (contains a NUL byte)");
-    offset = check_range(L, 3, "offset", 0, 0, 100);
-    limit = check_range(L, 4, "limit", 20, 1, 100);
+    offset = check_range(L, 3, "offset", 0, 100);
+    limit = check_range(L, 4, "limit", 1, 100);
     luaL_argcheck(L, baselen > 0 && strlen(base) == baselen && strpbrk(base, " \r\n?#") == NULL, 1,
                   "base URL must be non-empty, without spaces, '?', '#', CR, LF or NUL");
 
@@ -124,6 +116,119 @@ static int request_headers(lua_State *L)
     lua_concat(L, 2);
     lua_rawseti(L, -2, 3);
     return 1;
+}
+
+void ireq_check(lua_State *L, int first, ireq *r)
+{
+    int i;
+    size_t mlen;
+    r->method = luaL_checklstring(L, first, &mlen);
+    r->url = luaL_checklstring(L, first + 1, &r->urllen);
+    r->headers_idx = first + 2;
+    r->nextra = 0;
+    if (!lua_isnoneornil(L, r->headers_idx)) {
+        luaL_checktype(L, r->headers_idx, LUA_TTABLE);
+        r->nextra = (int)lua_rawlen(L, r->headers_idx);
+        for (i = 1; i <= r->nextra; i++) {
+            size_t len;
+            const char *h;
+            lua_rawgeti(L, r->headers_idx, i);
+            h = lua_tolstring(L, -1, &len);
+            if (lua_type(L, -1) != LUA_TSTRING || strlen(h) != len || strpbrk(h, "\r\n") != NULL
+                || strchr(h, ':') == NULL)
+                luaL_argerror(L, r->headers_idx,
+                              "headers must be 'Name: value' strings without CR, LF or NUL");
+            lua_pop(L, 1);
+        }
+    }
+    r->bodylen = 0;
+    r->body = luaL_optlstring(L, first + 3, NULL, &r->bodylen);
+    /* the length too: strcmp alone takes "GET\0anything" for "GET" */
+    luaL_argcheck(L, (mlen == 3 && strcmp(r->method, "GET") == 0)
+                  || (mlen == 4 && strcmp(r->method, "POST") == 0), first,
+                  "method must be 'GET' or 'POST'");
+    luaL_argcheck(L, strlen(r->url) == r->urllen && strpbrk(r->url, " \r\n") == NULL, first + 1,
+                  "url must not contain spaces, CR, LF or NUL");
+}
+
+static int slist_push(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*list, line);
+    if (n == NULL)
+        return 0;
+    *list = n;
+    return 1;
+}
+
+/* Whether two header lines name the same header (names compared without case). */
+static int same_name(const char *a, const char *b)
+{
+    for (; *a != ':' && *a != '\0'; a++, b++) {
+        char ca = *a, cb = *b;
+        if (ca >= 'A' && ca <= 'Z') ca = (char)(ca - 'A' + 'a');
+        if (cb >= 'A' && cb <= 'Z') cb = (char)(cb - 'A' + 'a');
+        if (ca != cb)
+            return 0;
+    }
+    return *a == ':' && *b == ':';
+}
+
+/* "Name:" with nothing but blanks after the colon. */
+static int no_value(const char *h)
+{
+    h = strchr(h, ':') + 1;   /* ireq_check saw the colon */
+    while (*h == ' ' || *h == '\t')
+        h++;
+    return *h == '\0';
+}
+
+/* Whether one of the extra headers names the same header as line. */
+static int extra_names(lua_State *L, const ireq *r, const char *line)
+{
+    int i, same = 0;
+    for (i = 1; i <= r->nextra && !same; i++) {
+        lua_rawgeti(L, r->headers_idx, i);   /* strings checked by ireq_check: no raise */
+        same = same_name(lua_tostring(L, -1), line);
+        lua_pop(L, 1);
+    }
+    return same;
+}
+
+int ireq_headers(lua_State *L, const ireq *r, const struct curl_slist *base,
+                 struct curl_slist **out)
+{
+    struct curl_slist *list = NULL;
+    const struct curl_slist *it;
+    int i, ok = 1;
+    for (it = base; it != NULL && ok; it = it->next)
+        if (!extra_names(L, r, it->data))
+            ok = slist_push(&list, it->data);
+    for (i = 1; i <= r->nextra && ok; i++) {
+        const char *h;
+        lua_rawgeti(L, r->headers_idx, i);
+        h = lua_tostring(L, -1);
+        if (!no_value(h))
+            ok = slist_push(&list, h);
+        lua_pop(L, 1);
+    }
+    if (!ok) {
+        curl_slist_free_all(list);
+        list = NULL;
+    }
+    *out = list;
+    return ok;
+}
+
+CURLcode ireq_apply(const ireq *r, CURL *c)
+{
+    CURLcode rc;
+    if (r->method[0] == 'P') {
+        rc = curl_easy_setopt(c, CURLOPT_POST, 1L);
+        if (rc == CURLE_OK) rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->bodylen);
+        if (rc == CURLE_OK) rc = curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, r->body ? r->body : "");
+        return rc;
+    }
+    return curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 }
 
 void request_open(lua_State *L)

@@ -2,10 +2,12 @@
  *
  *   core.decode(json)                                    -> value | nil, message
  *   core.parse(status, body, headers[, method, url[, redact, arg]])  -> value | nil, err  (2xx: decoded JSON)
- *   core.parse_tokens(status, body, headers[, method, url[, redact, arg]]) -> { tokens = {...} } | nil, err
+ *   core.parse_tokens(status, body, headers[, method, url[, redact, arg[, limit]]]) -> { tokens = {...} } | nil, err
  *
  * redact(s, arg) -> s' is applied to each server string copied into an error (message,
- * error, req_id) before it is cut to MAX_MESSAGE bytes.
+ * error, req_id) before it is cut to MAX_MESSAGE bytes. method and url only go into an
+ * error. limit is the page size asked for: more rows than that is a lying server (kind
+ * decode); without it, a page of more than MAX_PAGE rows is (no request can ask for more).
  *
  * JSON is decoded by jsondec.c straight into native values: JSON null becomes an absent
  * field, whole numbers become Lua integers on 5.3+, and the host's cjson (and its global
@@ -22,6 +24,15 @@
 #include "jsondec.h"
 
 #define MAX_MESSAGE 512
+#define MAX_PAGE 100
+
+/* What an error is about: the answer's status and the stack indexes of the request's
+ * method and url and of the redact function (each 0 when absent), passed to every error
+ * builder instead of being read from fixed stack slots. */
+typedef struct pctx {
+    long status;
+    int method, url, rd;
+} pctx;
 
 /* Decodes the string at idx: pushes the value and returns 1, or pushes a message and
  * returns 0 (bad JSON) or -1 (memory ran out: never raised, see jsondec_push_protected). */
@@ -160,10 +171,10 @@ static const char *header(lua_State *L, int headers, const char *name)
     return v;
 }
 
-/* err.k = the string argument at idx, whole (ierr_setstr's strlen would stop at a NUL). */
+/* err.k = the string argument at idx (0: none), whole (ierr_setstr's strlen would stop at a NUL). */
 static void set_arg(lua_State *L, const char *k, int idx)
 {
-    if (lua_type(L, idx) == LUA_TSTRING) {
+    if (idx != 0 && lua_type(L, idx) == LUA_TSTRING) {
         lua_pushvalue(L, idx);
         lua_setfield(L, -2, k);
     }
@@ -284,17 +295,18 @@ static void classify(lua_State *L, int err, long status)
 
 /* Pushes nil and an error for a non-2xx answer (kind "http", or what classify says);
  * returns 2. */
-static int http_error(lua_State *L, long status, int body, int headers, int rd)
+static int http_error(lua_State *L, const pctx *c, int body, int headers)
 {
     size_t blen;
-    int err;
+    int err, rd = c->rd;
+    long status = c->status;
     lua_tolstring(L, body, &blen);
     lua_pushnil(L);
     ierr_new(L, "http");
     err = lua_gettop(L);
     ierr_setint(L, "status", (lua_Integer)status);
-    set_arg(L, "method", 4);
-    set_arg(L, "url", 5);
+    set_arg(L, "method", c->method);
+    set_arg(L, "url", c->url);
     set_retry_after(L, headers);
     if (blen > 0 && decode_at(L, body) > 0 && lua_istable(L, -1)) {
         int v = lua_gettop(L);
@@ -329,115 +341,106 @@ static int http_error(lua_State *L, long status, int body, int headers, int rd)
     return 2;
 }
 
-static int body_error(lua_State *L, const char *kind, long status, const char *what)
+static int body_error(lua_State *L, const char *kind, const pctx *c, const char *what)
 {
     lua_pushnil(L);
     ierr_new(L, kind);
-    ierr_setint(L, "status", (lua_Integer)status);
-    set_arg(L, "method", 4);
-    set_arg(L, "url", 5);
+    ierr_setint(L, "status", (lua_Integer)c->status);
+    set_arg(L, "method", c->method);
+    set_arg(L, "url", c->url);
     lua_pushstring(L, what);
     lua_setfield(L, -2, "message");
     return 2;
 }
 
-static int decode_error(lua_State *L, long status, const char *what)
+static int decode_error(lua_State *L, const pctx *c, const char *what)
 {
-    return body_error(L, "decode", status, what);
+    return body_error(L, "decode", c, what);
 }
 
-/* Shared front of parse and parse_tokens: leaves the decoded value at index 8 and returns 0,
- * or pushes nil, err and returns 2. Arguments 6 and 7: an optional redact function and
- * what it is passed after the string (see push_capped). */
-static int parse_common(lua_State *L, long *status)
+/* Shared front of parse and parse_tokens: checks the arguments (the 8th is parse_tokens'
+ * and left alone), fills c, leaves the decoded value at index 9 and returns 0, or pushes
+ * nil, err and returns 2. Arguments 6 and 7: an optional redact function and what it is
+ * passed after the string (see push_capped). */
+static int parse_common(lua_State *L, pctx *c)
 {
     size_t blen;
     int r;
-    *status = (long)luaL_checkinteger(L, 1);
+    c->status = (long)luaL_checkinteger(L, 1);
     luaL_checklstring(L, 2, &blen);
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
-    luaL_optstring(L, 4, NULL);
-    luaL_optstring(L, 5, NULL);
+    c->method = luaL_optstring(L, 4, NULL) ? 4 : 0;
+    c->url = luaL_optstring(L, 5, NULL) ? 5 : 0;
     if (!lua_isnoneornil(L, 6))
         luaL_checktype(L, 6, LUA_TFUNCTION);
-    lua_settop(L, 7);
-    if (*status < 200 || *status > 299)
-        return http_error(L, *status, 2, 3, lua_isfunction(L, 6) ? 6 : 0);
+    c->rd = lua_isfunction(L, 6) ? 6 : 0;
+    lua_settop(L, 8);
+    if (c->status < 200 || c->status > 299)
+        return http_error(L, c, 2, 3);
     if (blen == 0)
-        return decode_error(L, *status, "empty response body");
+        return decode_error(L, c, "empty response body");
     r = decode_at(L, 2);
     if (r < 0)
-        return body_error(L, "too_large", *status, lua_pushfstring(L,
+        return body_error(L, "too_large", c, lua_pushfstring(L,
             "not enough memory to decode the response body (%d bytes)", (int)blen));
     if (r == 0) {
         lua_pushfstring(L, "invalid JSON in response: %s", lua_tostring(L, -1));
-        return decode_error(L, *status, lua_tostring(L, -1));
+        return decode_error(L, c, lua_tostring(L, -1));
     }
     return 0;
 }
 
 static int l_parse(lua_State *L)
 {
-    long status;
-    int n = parse_common(L, &status);
+    pctx c;
+    int n = parse_common(L, &c);
     return n ? n : 1;
 }
 
 static int l_parse_tokens(lua_State *L)
 {
-    long status;
-    int i, n = parse_common(L, &status);
+    pctx c;
+    lua_Integer want = MAX_PAGE;
+    int i, n;
+    if (!lua_isnoneornil(L, 8)) {
+        lua_Number v = lua_type(L, 8) == LUA_TNUMBER ? lua_tonumber(L, 8) : 0;
+        luaL_argcheck(L, v == floor(v) && v >= 1 && v <= MAX_PAGE, 8,
+                      "limit must be an integer from 1 to 100");
+        want = (lua_Integer)v;
+    }
+    n = parse_common(L, &c);
     if (n)
         return n;
-    if (!lua_istable(L, 8))
-        return decode_error(L, status, "response is not a JSON object");
-    lua_getfield(L, 8, "tokens");
+    if (!lua_istable(L, 9))
+        return decode_error(L, &c, "response is not a JSON object");
+    lua_getfield(L, 9, "tokens");
     if (!lua_istable(L, -1))
-        return decode_error(L, status, "response has no 'tokens' array");
+        return decode_error(L, &c, "response has no 'tokens' array");
     n = (int)lua_rawlen(L, -1);
     {
         /* {"id":"a"} and [] both decode to tables: count the keys to tell an object. */
         int keys = 0;
         lua_pushnil(L);
-        while (lua_next(L, 9)) {
+        while (lua_next(L, 10)) {
             lua_pop(L, 1);
             if (++keys > n) {
                 lua_pop(L, 1);
-                return decode_error(L, status, "response's 'tokens' is not an array");
+                return decode_error(L, &c, "response's 'tokens' is not an array");
             }
         }
     }
-    {
-        /* More rows than the page asked for is a lying server, not a page: the limit is
-         * read back from the URL tokens_url built, so every caller gets this check. */
-        size_t ulen = 0, j;
-        const char *url = lua_tolstring(L, 5, &ulen), *q = url ? memchr(url, '?', ulen) : NULL;
-        const char *lim = NULL;
-        /* by length, not strstr: a NUL in the URL must not hide the limit */
-        for (j = q ? (size_t)(q - url) : ulen; j + 7 <= ulen; j++) {
-            if ((url[j] == '?' || url[j] == '&') && memcmp(url + j + 1, "limit=", 6) == 0) {
-                lim = url + j + 1;
-                break;
-            }
-        }
-        if (lim != NULL) {
-            long want = 0;
-            const char *d = lim + 6;
-            while (d < url + ulen && *d >= '0' && *d <= '9' && want < 100000)
-                want = want * 10 + (*d++ - '0');
-            if (want > 0 && n > want)
-                return decode_error(L, status,
-                    lua_pushfstring(L, "server sent %d tokens for a page of %d", n, (int)want));
-        }
-    }
+    /* More rows than the page asked for is a lying server, not a page. */
+    if (n > want)
+        return decode_error(L, &c,
+            lua_pushfstring(L, "server sent %d tokens for a page of %d", n, (int)want));
     for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, 9, i);
+        lua_rawgeti(L, 10, i);
         if (!lua_istable(L, -1))
-            return decode_error(L, status, lua_pushfstring(L, "token %d is not an object", i));
+            return decode_error(L, &c, lua_pushfstring(L, "token %d is not an object", i));
         lua_getfield(L, -1, "id");
         if (lua_type(L, -1) != LUA_TSTRING)
-            return decode_error(L, status, lua_pushfstring(L, "token %d has no string 'id'", i));
+            return decode_error(L, &c, lua_pushfstring(L, "token %d has no string 'id'", i));
         lua_pop(L, 2);
     }
     lua_pop(L, 1);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "errors.h"
 #include "xfer.h"
+#include "request.h"
 #include "session.h"
 
 typedef struct isession {

@@ -15,6 +15,7 @@ local help = require "infisical.cli.help"
 local ids_mod = require "infisical.cli.ids"
 local core = require "infisical.core"
 local filters = require "infisical.filters"
+local options = require "infisical.options"
 
 local ipairs, tostring, tonumber, pcall, type, getmetatable = ipairs, tostring, tonumber,
   pcall, type, getmetatable
@@ -183,7 +184,8 @@ local function make_client(cmd, o)
   opts.base_url = base
   if o.timeout then
     local t = tonumber(o.timeout)
-    if not t or t <= 0 or t > 86400 then say("%s: --timeout must be seconds > 0", cmd); return nil end
+    -- the library's own check of timeout (options.lua), so the command takes what new takes
+    if not t or options.kinds.seconds(t) then say("%s: --timeout must be seconds > 0", cmd); return nil end
     opts.timeout = t
   end
   opts.ca_file = o["ca-file"]
@@ -216,12 +218,12 @@ local function get_now(cmd, o)
   return t
 end
 
---- Fetches every identity's tokens (partial at the wall): list_many when the client
--- has it, else one identity after the other. Calls `each(i, id, tokens, err)` in input order.
-local function fetch_all(client, ids, fopts, concurrency)
+--- Fetches every identity's tokens (partial at the wall), in input order: list_many for
+-- several identities, all_tokens for one.
+local function fetch_all(client, ids, fopts)
   local results = {}
-  if client.list_many and #ids > 1 then
-    fopts.concurrency = concurrency
+  if #ids > 1 then
+    fopts.concurrency = options.default("concurrency", options.MANY)
     local res, errs = client:list_many(ids, fopts)
     fopts.concurrency = nil
     for i, id in ipairs(ids) do
@@ -278,7 +280,7 @@ local function filter_opts(cmd, o, now)
     end
     f.name = o.name
   end
-  local ps, u = args.int(cmd, o, "page-size", 1, 100)
+  local ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
   if u then return nil, u end
   f.page_size = ps
   return f
@@ -415,7 +417,7 @@ local function cmd_list(argv, first)
   local client = make_client(cmd, o)
   if not client then return ERRORS end
 
-  local results = fetch_all(client, ids, fopts, 8)
+  local results = fetch_all(client, ids, fopts)
   local rc, errs, failed = OK, {}, false
   for _, r in ipairs(results) do
     if r.err then
@@ -458,28 +460,35 @@ local function is_tty(fd)
   return ok == true or ok == 0
 end
 
-local function cmd_audit(argv, first)
+--- audit, step 1: the arguments. Returns the settings, or nil and the exit status.
+local function audit_parse(argv, first)
   local cmd = "audit"
   local o, pos = args.parse(cmd, argv, first, AUDIT_SPEC)
-  if not o then return usage_fail(pos) end
-  if o.help then stdout:write(help.audit); return OK end
+  if not o then return nil, usage_fail(pos) end
+  if o.help then stdout:write(help.audit); return nil, OK end
   quiet = o.quiet == true
   local now, u = get_now(cmd, o)
-  if not now then return usage_fail(u) end
+  if not now then return nil, usage_fail(u) end
   local fmt
   fmt, u = check_format(cmd, o, FORMATS)
-  if not fmt then return usage_fail(u) end
+  if not fmt then return nil, usage_fail(u) end
   local conc, ps
   conc, u = args.int(cmd, o, "concurrency", 1, 64)
-  if u then return usage_fail(u) end
-  ps, u = args.int(cmd, o, "page-size", 1, 100)
-  if u then return usage_fail(u) end
+  if u then return nil, usage_fail(u) end
+  ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
+  if u then return nil, usage_fail(u) end
   local ids, status_code = collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
-  if not ids then return status_code end
-  local client = make_client(cmd, o)
-  if not client then return ERRORS end
+  if not ids then return nil, status_code end
+  return { cmd = cmd, o = o, now = now, fmt = fmt, ids = ids, page_size = ps,
+    concurrency = conc or options.default("concurrency", options.MANY) }
+end
 
-  local fopts = { partial = true, page_size = ps }
+--- audit, step 2: every identity's tokens summed up (or its error), in input order, with
+-- a progress line on a terminal. Returns the results, or nil when no client could be made.
+local function audit_fetch(a)
+  local client = make_client(a.cmd, a.o)
+  if not client then return nil end
+  local ids, now = a.ids, a.now
   local results, index = {}, {}
   for i, id in ipairs(ids) do index[id] = i; results[i] = { id = id } end
   local function take(id, tokens, err)
@@ -501,28 +510,28 @@ local function cmd_audit(argv, first)
       stderr:write(("\raudit: %d/%d identities"):format(done, #ids))
     end
   end
-  if client.stream_many then
-    -- list_many's streaming form: same requests, and a result per identity as it completes
-    for id, tokens, err in client:stream_many(ids, { partial = true, page_size = ps, concurrency = conc or 8 }) do
-      take(id, tokens, err); tick()
-    end
-  else
-    for _, id in ipairs(ids) do
-      local tokens, err = client:all_tokens(id, fopts)
-      take(id, tokens, err); tick()
-    end
+  -- list_many's streaming form: a result per identity as it completes
+  for id, tokens, err in client:stream_many(ids, { partial = true, page_size = a.page_size,
+      concurrency = a.concurrency }) do
+    take(id, tokens, err); tick()
   end
   if shown then stderr:write("\r\27[K") end
   client:close()
+  return results
+end
 
+--- audit, step 3: the report in the chosen format, the errors on stderr; returns the
+-- exit status.
+local function audit_render(a, results)
+  local ids, now, o = a.ids, a.now, a.o
   local findings, errors, errs = 0, 0, {}
   for _, r in ipairs(results) do
     if r.err then errors = errors + 1; errs[#errs + 1] = r.err
     elseif r.summary.findings > 0 then findings = findings + 1 end
   end
-  if fmt == "json" then
+  if a.fmt == "json" then
     stdout:write(out.json(audit.json(results, now)))
-  elseif fmt == "csv" then
+  elseif a.fmt == "csv" then
     local rows = {}
     for i, r in ipairs(results) do
       local s = r.summary
@@ -549,6 +558,14 @@ local function cmd_audit(argv, first)
   if errors > 0 then return worst(ERRORS, errs) end
   if findings > 0 then return FINDINGS end
   return OK
+end
+
+local function cmd_audit(argv, first)
+  local a, rc = audit_parse(argv, first)
+  if not a then return rc end
+  local results = audit_fetch(a)
+  if not results then return ERRORS end
+  return audit_render(a, results)
 end
 
 -- revoke -------------------------------------------------------------------------------

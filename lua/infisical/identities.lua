@@ -22,35 +22,11 @@ local find = string.find
 
 local _M = {}
 
--- What the server validates (identity-org-router.ts): offset >= 0, limit 1..20000.
-local MAX_LIMIT, MAX_OFFSET = 20000, 2 ^ 31 - 1
-local DEFAULT_LIMIT = 100
-_M.MAX_LIMIT = MAX_LIMIT
-
-local function search_check(v)
-  if type(v) ~= "string" then return "string expected, got " .. type(v) end
-  if #v > 1024 then return "at most 1024 bytes expected" end
-  if find(v, "%c") then return "must not contain control characters" end
-end
-
-local function one_of(...)
-  local ok, list = {}, { ... }
-  for i = 1, #list do ok[list[i]] = true end
-  local want = '"' .. table.concat(list, '" or "') .. '"'
-  return function(v)
-    if not ok[v] then return want .. " expected, got " .. options.show(v) end
-  end
-end
-
-local query_spec = {
-  search = search_check, order_by = one_of("name"), order_direction = one_of("asc", "desc"),
-}
-local list_spec = setmetatable({
-  offset = options.int(0, MAX_OFFSET), limit = options.int(1, MAX_LIMIT),
-}, { __index = query_spec })
-local each_spec = setmetatable({
-  page_size = options.int(1, MAX_LIMIT), token_auth = "boolean",
-}, { __index = query_spec })
+-- The options (checks, defaults, the server's bounds) are options.lua's IDENTITY_* rows.
+local query_spec = options.spec(options.IDENTITY_QUERY)
+local list_spec = setmetatable(options.spec(options.IDENTITY_LIST), { __index = query_spec })
+local each_spec = setmetatable(options.spec(options.IDENTITY_EACH), { __index = query_spec })
+_M.MAX_LIMIT = select(2, options.range("limit", options.IDENTITY_LIST))
 
 --- An organisation id: a non-empty string of at most 256 bytes without control characters.
 local function check_org_id(fname, v, level)
@@ -234,8 +210,9 @@ function _M.install(infisical)
     check_client(self, "list_identities")
     check_org_id("list_identities", org_id)
     opts = options.check("list_identities", opts, list_spec)
-    local limit = opts.limit or DEFAULT_LIMIT
-    return self:_request("GET", _M.url(self.base_url, org_id, opts.offset or 0, limit, opts),
+    local limit = opts.limit or options.default("limit", options.IDENTITY_LIST)
+    return self:_request("GET", _M.url(self.base_url, org_id,
+      opts.offset or options.default("offset", options.IDENTITY_LIST), limit, opts),
       _M.parser(limit, org_id))
   end
 
@@ -249,7 +226,7 @@ function _M.install(infisical)
     check_client(self, "each_identity")
     check_org_id("each_identity", org_id)
     opts = options.check("each_identity", opts, each_spec)
-    local w = _M.walk(org_id, opts.page_size or DEFAULT_LIMIT, opts.token_auth)
+    local w = _M.walk(org_id, opts.page_size or options.default("page_size", options.IDENTITY_EACH), opts.token_auth)
     local buf, i, finished = {}, 0, false
     return function()
       while not finished do

@@ -37,26 +37,10 @@ _M._secrets = setmetatable({}, {
 
 local DEFAULT_BASE = "https://us.infisical.com"
 
-_M.defaults = {
-  timeout = 60, connect_timeout = 10, retries = 3, backoff = 0.5, max_backoff = 30,
-  max_retry_wait = 60, verify_tls = true, max_body = 8 * 1024 * 1024, page_size = 100,
-  compress = true,
-}
+-- Every option of `new`: its rows (check, default, layer) are in infisical.options.
+_M.defaults = options.defaults(options.NEW)
 
-local new_spec = {
-  base_url = "string", token = "string",
-  timeout = "seconds", connect_timeout = "connect_seconds", low_speed_time = "seconds",
-  retries = options.int(0, 20), backoff = "seconds0", max_backoff = "seconds0",
-  max_retry_wait = "seconds0",
-  ca_file = "string", ca_path = "string", verify_tls = "boolean", compress = "boolean",
-  max_body = options.int(1, 1024 * 1024 * 1024), max_headers = options.int(1024, 1024 * 1024),
-  user_agent = "header", proxy = "string", page_size = options.int(1, 100),
-  sleep = "function",
-  client_id = "string", client_secret = "string", clock = "function",
-  transport = function(v)
-    if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end
-  end,
-}
+local new_spec = options.spec(options.NEW)
 _M.new_spec = new_spec
 options.hints[new_spec] = options.NEW_HINTS
 
@@ -135,12 +119,9 @@ function _M.new(opts)
   return setmetatable(self, mt)
 end
 
---- Options handed to the transport (the rest are the Lua layer's own).
-_M.transport_options = {
-  timeout = true, connect_timeout = true, low_speed_time = true, verify_tls = true,
-  ca_file = true, ca_path = true, max_body = true, max_headers = true, user_agent = true,
-  proxy = true, compress = true,
-}
+--- Options handed to the transport (the rest are the Lua layer's own): options.lua's
+-- rows of the "transport" layer.
+_M.transport_options = options.layer(options.NEW, "transport")
 
 function mt.__tostring(self)
   return ("infisical.Client (%s%s)"):format(self.transport and "" or "closed, ", self.base_url)
@@ -213,7 +194,18 @@ function Client:_request(method, url, parse, headers, body)
   end
 end
 
-local list_spec = { offset = options.int(0, 100), limit = options.int(1, 100) }
+--- core.parse_tokens for a page of `limit` rows (more is a lying server), in the shape
+-- `_request` calls a parser: one per limit, made on first use.
+local token_parsers = setmetatable({}, { __index = function(t, limit)
+  local parse_tokens = core.parse_tokens
+  local function parse(status, body, headers, method, url, rd, arg)
+    return parse_tokens(status, body, headers, method, url, rd, arg, limit)
+  end
+  t[limit] = parse
+  return parse
+end })
+
+local list_spec = options.spec(options.LIST)
 
 --- One page: one API call (plus retries). `limit` defaults to the client's `page_size`
 -- (100 unless set), the page the walks ask for, not the server's own default of 20.
@@ -222,12 +214,13 @@ function Client:list_tokens(identity_id, opts)
   check_client(self, "list_tokens")
   options.identity_id("list_tokens", identity_id)
   opts = options.check("list_tokens", opts, list_spec)
-  local url = core.tokens_url(self.base_url, identity_id, opts.offset or 0,
-    opts.limit or self.opts.page_size)
-  return self:_request("GET", url, core.parse_tokens)
+  local limit = opts.limit or self.opts.page_size
+  local url = core.tokens_url(self.base_url, identity_id,
+    opts.offset or options.default("offset", options.LIST), limit)
+  return self:_request("GET", url, token_parsers[limit])
 end
 
-local walk_spec = { page_size = options.int(1, 100), partial = "boolean" }
+local walk_spec = options.spec(options.WALK)   -- then the filters' own table
 setmetatable(walk_spec, { __index = filters.spec })
 _M.walk_spec = walk_spec
 
@@ -244,7 +237,7 @@ end
 function Client:_step(w)
   local offset, limit = w:next_request()
   local page, err = self:_request("GET", core.tokens_url(self.base_url, w.identity_id, offset, limit),
-    core.parse_tokens)
+    token_parsers[limit])
   if not page then return nil, err end
   return w:feed(page)
 end

@@ -35,7 +35,7 @@ local type, pairs, tostring, setmetatable, getmetatable, error, pcall, require =
 local remove = table.remove
 local monotime, parse_tokens, tokens_url = core.monotime, core.parse_tokens, core.tokens_url
 
-local _M = { DEFAULT_CONCURRENCY = 8, MAX_CONCURRENCY = 256 }
+local _M = {}
 
 ---------------------------------------------------------------------------
 -- The serial engine: any transport's `request`, one at a time.
@@ -80,13 +80,7 @@ local function bad(fname, name, why, level)
   error(("infisical: %s: bad argument '%s' (%s)"):format(fname, name, why), level + 1)
 end
 
-local function id_problem(v)
-  if type(v) ~= "string" then return "non-empty string expected, got " .. type(v) end
-  if v == "" then return "empty string" end
-  if #v > 256 then return "longer than 256 bytes" end
-  if v:find("%z") then return "contains a NUL byte" end
-  if v:find("%c") then return "contains a control character (CR, LF, ...)" end
-end
+local id_problem = options.id_problem
 
 local function check_ids(fname, ids, level)
   if type(ids) ~= "table" then
@@ -159,7 +153,7 @@ function Run:send(job)
     end
   end
   local offset, limit = job.walk:next_request()
-  job.url = tokens_url(client.base_url, job.walk.identity_id, offset, limit)
+  job.url, job.limit = tokens_url(client.base_url, job.walk.identity_id, offset, limit), limit
   -- the engines take the token when the request is added, before anything yields
   job.gen = self.auth and self.auth.generation(client)
   job.sent = monotime()   -- the first attempt's is where a retried call's `elapsed` starts
@@ -207,7 +201,8 @@ function Run:on_answer(job, status, body, headers)
   local client = self.client
   local res, err
   if status then
-    res, err = parse_tokens(status, body, headers, "GET", job.url, self.redact.string, client)
+    res, err = parse_tokens(status, body, headers, "GET", job.url, self.redact.string, client,
+      job.limit)
   else
     err = body
   end
@@ -315,7 +310,7 @@ end
 ---------------------------------------------------------------------------
 -- The client's methods.
 
-local many_spec = { concurrency = options.int(1, _M.MAX_CONCURRENCY) }
+local many_spec = options.spec(options.MANY)   -- concurrency; the walks' options below
 
 --- Adds `list_many` and `stream_many` to the client class of `infisical` (its module table).
 function _M.install(infisical)
@@ -357,7 +352,7 @@ function _M.install(infisical)
     local run = setmetatable({
       client = self, fname = fname, engine = engine, source = source,
       secrets = infisical._secrets, redact = infisical._redact, auth = auth,
-      concurrency = opts.concurrency or _M.DEFAULT_CONCURRENCY,
+      concurrency = opts.concurrency or options.default("concurrency", options.MANY),
       page_size = opts.page_size or self.opts.page_size,
       filter = filters.compile(opts), partial = opts.partial == true,
       jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,

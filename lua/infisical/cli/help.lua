@@ -2,6 +2,14 @@
 -- options are described (docs/cli.md is generated from it).
 -- @module infisical.cli.help
 
+-- Defaults shown here are the library's own (infisical.options), never copies.
+local options = require "infisical.options"
+local TIMEOUT, PAGE = options.default("timeout"), options.default("page_size")
+local PAGE_MIN, PAGE_MAX = options.range("page_size")
+local CONCURRENCY = options.default("concurrency", options.MANY)
+local IPAGE, IPAGE_MIN, IPAGE_MAX = options.default("page_size", options.IDENTITY_EACH),
+  options.range("page_size", options.IDENTITY_EACH)
+
 local COMMON = [[
 Connection (every subcommand):
   --api-url URL        the server (default $INFISICAL_API_URL, else https://us.infisical.com);
@@ -12,7 +20,7 @@ Connection (every subcommand):
                        $INFISICAL_UNIVERSAL_AUTH_CLIENT_ID and
                        $INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET. A token is never taken on
                        the command line: other users could read it from the process list.
-  --timeout SECONDS    per request (default 60)
+  --timeout SECONDS    per request (default ]] .. TIMEOUT .. [[)
   --ca-file FILE       CA bundle for TLS verification
   --no-verify-tls      turn TLS verification off (never do this in production)
   --now TIME           judge statuses at TIME (ISO-8601, e.g. 2024-06-01T12:00:00Z)
@@ -78,7 +86,7 @@ Output:
   -f, --format F       table (default, aligned, UTC times), json (one document: an array
                        of token records with "status" and "expiresAt") or csv (header row)
   --no-header          no header row (table and csv)
-  --page-size N        tokens per request, 1 to 100 (default 100)
+  --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
 The table has the same columns however many identities are listed: IDENTITY, TOKEN ID,
 NAME, STATUS, EXPIRES (UTC), USES, LAST USED (UTC), CREATED (UTC). After an error,
@@ -110,8 +118,8 @@ at the server's 200-token wall.
   --from-file FILE     identity ids from FILE (see above)
   -f, --format F       table (default), json or csv
   --no-header          no header row (table and csv), and no summary line after the table
-  -c, --concurrency N  identities in progress at once, 1 to 64 (default 8)
-  --page-size N        tokens per request, 1 to 100 (default 100)
+  -c, --concurrency N  identities in progress at once, 1 to 64 (default ]] .. CONCURRENCY .. [[)
+  --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
 A progress line goes to stderr when stderr is a terminal and the run takes a while.
 
@@ -155,7 +163,7 @@ Output:
                        usesTokenAuth, lastLoginAuthMethod, lastLoginTime, createdAt,
                        updatedAt; null where the server sent nothing) or csv (header row)
   --no-header          no header row (table and csv)
-  --page-size N        identities per request, 1 to 20000 (default 100)
+  --page-size N        identities per request, ]] .. IPAGE_MIN .. [[ to ]] .. IPAGE_MAX .. [[ (default ]] .. IPAGE .. [[)
 
 The table's columns: IDENTITY ID, NAME, AUTH METHODS, TOKEN AUTH, ROLE, LAST LOGIN (UTC).
 An error prints nothing on stdout (never a short list).

@@ -9,6 +9,7 @@ local args = require "infisical.cli.args"
 local out = require "infisical.cli.output"
 local status = require "infisical.status"
 local help = require "infisical.cli.help"
+local options = require "infisical.options"
 
 local ipairs, pcall = ipairs, pcall
 local concat = table.concat
@@ -84,7 +85,7 @@ function _M.main(argv, first, ctx)
   if not FORMATS[fmt] then
     return ctx.usage_fail(args.usage(cmd, ("unknown format '%s' (table, json or csv)"):format(fmt)))
   end
-  local ps, u = args.int(cmd, o, "page-size", 1, 20000)
+  local ps, u = args.int(cmd, o, "page-size", options.range("page_size", options.IDENTITY_EACH))
   if u then return ctx.usage_fail(u) end
   if #pos > 0 then
     return ctx.usage_fail(args.usage(cmd, ("unexpected argument '%s' (give the organisation with --org ORG_ID)")

@@ -43,7 +43,8 @@ function _M.available()
   return COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
---- opts: the client's transport options (see infisical.transport.curl).
+--- opts: the client's transport options (see infisical.transport.curl), every default
+-- filled in by `infisical.new` (infisical.options).
 function _M.new(opts, token)
   if opts.proxy then
     return nil, core.error{ kind = "config",
@@ -52,7 +53,7 @@ function _M.new(opts, token)
   local self = setmetatable({
     timeout = opts.timeout, connect_timeout = opts.connect_timeout,
     verify_tls = opts.verify_tls ~= false, max_body = opts.max_body,
-    max_headers = opts.max_headers or 64 * 1024,   -- the C core's default
+    max_headers = opts.max_headers,
     user_agent = opts.user_agent,
     requests = 0, new_connections = 0, reused = 0,
   }, T)
