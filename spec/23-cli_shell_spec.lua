@@ -440,6 +440,8 @@ describe("infisical-tokens in the shell", function()
         { { "audit", ID1, "--concurency", "2" }, "did you mean '%-%-concurrency'" },
         { { "list", ID1, "--domian", srv.url }, "did you mean '%-%-domain'" },
         { { "lsit", ID1 }, "unknown command 'lsit' %(did you mean 'list'%?%)" },
+        { { "identites", "--org", ID1 }, "unknown command 'identites' %(did you mean 'identities'%?%)" },
+        { { "zzzzzz" }, "unknown command 'zzzzzz' %(list, audit, revoke or identities%)" },
         { { "list", ID1, "--zzzzzz" }, "unknown option '%-%-zzzzzz'\n" },
         { { "revoke", T1, "--format", "json" }, "option '%-%-format' is not one of revoke's %(audit and identities and list take it%)" },
         { { "audit", ID1, "--revoked" }, "option '%-%-revoked' is not one of audit's %(list takes it%)" },

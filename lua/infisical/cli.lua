@@ -1,4 +1,5 @@
---- infisical-tokens: list, audit and revoke machine-identity tokens from the shell.
+--- infisical-tokens: list, audit and revoke machine-identity tokens, and list an
+-- organisation's identities, from the shell.
 -- `bin/infisical-tokens` calls `main(arg)` and exits with what it returns:
 -- 0 success, 1 findings (audit) or an incomplete answer (see the help), 2 errors,
 -- 3 credentials refused by the server.
@@ -630,9 +631,9 @@ function _M.main(argv)
     if a:sub(1, 1) == "-" then
       return usage_fail(args.usage(nil, ("put options after the command: unknown command '%s'"):format(a)))
     end
-    local guess = args.closest(a, { "list", "audit", "revoke" })
+    local guess = args.closest(a, { "list", "audit", "revoke", "identities" })
     return usage_fail(args.usage(nil, ("unknown command '%s' (%s)"):format(a,
-      guess and ("did you mean '" .. guess .. "'?") or "list, audit or revoke")))
+      guess and ("did you mean '" .. guess .. "'?") or "list, audit, revoke or identities")))
   end
   -- the raised value is kept as it is (no traceback): describe() turns it into one line
   local ok, rc = pcall(run, argv, 2)
