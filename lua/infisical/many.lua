@@ -13,9 +13,10 @@
 --     engine:running()                  requests in flight, finished ones not yet taken
 --     engine:abort()                    drop every request (an abandoned stream)
 --
--- `transport:multi()` gives it (infisical.core's Multi for the curl transport). A transport
--- without one gets the serial engine below, one request at a time, so the results are
--- the same everywhere; an nginx engine (ngx.thread + cosockets) can plug in the same way.
+-- `transport:multi()` gives it (infisical.core's Multi for the curl transport, light threads
+-- for the cosocket one: infisical.transport.cosocket_engine). A transport without one gets
+-- the serial engine (infisical.transport.serial), one request at a time, so the results are
+-- the same everywhere.
 --
 -- Every run owns its transfers. The curl transport keeps one Multi for its connections;
 -- a run that finds it held by another unfinished run (a `where` filter that calls
@@ -29,6 +30,7 @@ local options = require "infisical.options"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
 local retry = require "infisical.retry"
+local serial = require "infisical.transport.serial"
 
 local type, pairs, tostring, setmetatable, getmetatable, error, pcall, require = type, pairs,
   tostring, setmetatable, getmetatable, error, pcall, require
@@ -36,42 +38,6 @@ local remove = table.remove
 local monotime, parse_tokens, tokens_url = core.monotime, core.parse_tokens, core.tokens_url
 
 local _M = { DEFAULT_CONCURRENCY = 8, MAX_CONCURRENCY = 256 }
-
----------------------------------------------------------------------------
--- The serial engine: any transport's `request`, one at a time.
-
-local Serial = {}
-Serial.__index = Serial
-
-function _M.serial_engine(transport, sleep)
-  return setmetatable({ transport = transport, sleep = sleep, queue = {}, done = {} }, Serial)
-end
-
-function Serial:add(tag, method, url, headers, body)
-  self.queue[#self.queue + 1] = { tag, method, url, headers, body }
-end
-
-function Serial:wait(seconds)
-  if #self.done == 0 then
-    local q = remove(self.queue, 1)
-    if q then
-      local status, body, headers = self.transport:request(q[2], q[3], q[4], q[5])
-      self.done[#self.done + 1] = { q[1], status, body, headers }
-    elseif seconds > 0 then
-      self.sleep(seconds)
-    end
-  end
-  return #self.done
-end
-
-function Serial:next()
-  local d = remove(self.done, 1)
-  if d then return d[1], d[2], d[3], d[4] end
-end
-
-function Serial:running() return #self.queue, #self.done end
-
-function Serial:abort() self.queue, self.done = {}, {} end
 
 ---------------------------------------------------------------------------
 -- Argument checks: everything is checked before the first request.
@@ -347,7 +313,7 @@ function _M.install(infisical)
     -- The auto transport picks curl or cosockets per nginx phase: ask it which one is current.
     local transport = self.transport
     if not transport.multi and transport.current then transport = transport:current() end
-    local engine = transport.multi and transport:multi() or _M.serial_engine(transport, self.sleep)
+    local engine = transport.multi and transport:multi() or serial.new(transport, self.sleep)
     local holder, own = holders[engine], false
     if holder and not holder.finished then
       engine, own = transport:multi(true), true

@@ -464,9 +464,9 @@ function T:request(method, url, extra, body)
   return status, rbody, headers
 end
 
---- The engine for `list_many`: light threads, a fresh one per run (see many_cosocket).
+--- The engine for `list_many`: light threads, a fresh one per run (see infisical.transport.cosocket_engine).
 function T:multi()
-  return require("infisical.many_cosocket").new(self)
+  return require("infisical.transport.cosocket_engine").new(self)
 end
 
 --- Counters: `new_connections` for the last request (as with curl), plus totals.
