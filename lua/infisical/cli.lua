@@ -127,7 +127,7 @@ local function api_base(o)
     return nil, ("%s must be the server's address (like https://app.infisical.com, with or"
       .. " without /api), not an API path (%s)"):format(from, path)
   end
-  if not infisical.normalize_base(u) then
+  if not require("infisical.http").normalize_base(u) then
     return nil, ("%s must be an http:// or https:// URL without query or fragment"):format(from)
   end
   return u
@@ -216,11 +216,11 @@ local function get_now(cmd, o)
   return t
 end
 
---- Fetches every identity's tokens (partial at the wall): list_many when the client
--- has it, else one identity after the other. Calls `each(i, id, tokens, err)` in input order.
+--- Fetches every identity's tokens (partial at the wall): list_many for more than one
+-- identity, else one identity after the other. Calls `each(i, id, tokens, err)` in input order.
 local function fetch_all(client, ids, fopts, concurrency)
   local results = {}
-  if client.list_many and #ids > 1 then
+  if #ids > 1 then
     fopts.concurrency = concurrency
     local res, errs = client:list_many(ids, fopts)
     fopts.concurrency = nil
