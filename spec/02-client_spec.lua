@@ -528,3 +528,32 @@ describe("client", function()
     end)
   end)
 end)
+
+describe("the public surface", function()
+  -- What docs/api.md documents (and `defaults`, which examples/openresty reads), nothing
+  -- else: internal modules reach each other's internals through `require`.
+  local function keys(t)
+    local out = {}
+    for k in pairs(t) do out[#out + 1] = tostring(k) end
+    table.sort(out)
+    return out
+  end
+
+  it("require 'infisical' exposes only documented names", function()
+    assert.same({ "_VERSION", "auth_methods", "defaults", "expires_at", "is_error", "new",
+      "parse_time", "token_status", "uses_token_auth" }, keys(infisical))
+  end)
+
+  it("a client exposes only its documented methods and plain fields", function()
+    for _, opts in ipairs{ { token = "t" }, { client_id = "id", client_secret = "s" } } do
+      opts.base_url = "http://127.0.0.1:9"
+      local c = assert(infisical.new(opts))
+      local mt = getmetatable(c)
+      assert.same({ "__close", "__index", "__name", "__tostring" }, keys(mt))
+      assert.same({ "all_tokens", "close", "each_identity", "each_token", "info", "list_identities",
+        "list_many", "list_tokens", "revoke_token", "stream_many" }, keys(mt.__index))
+      assert.same({ "base_url", "clock", "opts", "sleep", "transport" }, keys(c))
+      c:close()
+    end
+  end)
+end)
