@@ -213,13 +213,7 @@ end
 
 -- The client's methods (defined in infisical.init, which checked the client) run here.
 
---- One page of an organisation's identity memberships (one API call, plus retries).
--- @tparam string org_id the organisation's id
--- @tparam[opt] table opts `offset` (default 0), `limit` (1..20000, default 100),
--- `search` (names containing it, case-insensitive), `order_by` ("name"),
--- `order_direction` ("asc" or "desc")
--- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it, or nil
--- and an error
+--- `client:list_identities(org_id, opts)`: one page (infisical.init documents it).
 function _M.list(client, org_id, opts)
   check_org_id("list_identities", org_id)
   opts = options.check("list_identities", opts, list_spec)
@@ -228,12 +222,7 @@ function _M.list(client, org_id, opts)
     _M.parser(limit, org_id))
 end
 
---- Iterates over every identity membership of an organisation, page by page.
--- A failure mid-walk is raised (the error object), never mistaken for the end.
--- @tparam string org_id the organisation's id
--- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
--- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
--- Token Auth; false: only the others)
+--- `client:each_identity(org_id, opts)`: the iterator (infisical.init documents it).
 function _M.each(client, org_id, opts)
   check_org_id("each_identity", org_id)
   opts = options.check("each_identity", opts, each_spec)

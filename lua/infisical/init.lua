@@ -280,13 +280,24 @@ function Client:stream_many(identity_ids, opts)
   return many.stream(self, identity_ids, opts, walk_spec)
 end
 
---- One page of an organisation's identity memberships (infisical.identities).
+--- One page of an organisation's identity memberships (one API call, plus retries).
+-- @tparam string org_id the organisation's id
+-- @tparam[opt] table opts `offset` (default 0), `limit` (1..20000, default 100),
+-- `search` (names containing it, case-insensitive), `order_by` ("name"),
+-- `order_direction` ("asc" or "desc")
+-- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it, or nil
+-- and an error
 function Client:list_identities(org_id, opts)
   check_client(self, "list_identities")
   return identities.list(self, org_id, opts)
 end
 
---- Iterates over every identity membership of an organisation (infisical.identities).
+--- Iterates over every identity membership of an organisation, page by page.
+-- A failure mid-walk is raised (the error object), never mistaken for the end.
+-- @tparam string org_id the organisation's id
+-- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
+-- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
+-- Token Auth; false: only the others)
 function Client:each_identity(org_id, opts)
   check_client(self, "each_identity")
   return identities.each(self, org_id, opts)
