@@ -156,7 +156,8 @@ function _M.login(client, clock)
     while not p.done and now() < p.deadline and (p.co == nil or co_status(p.co) ~= "dead") do
       p.sema:wait(min(p.deadline - now(), 1))   -- slices: a dead login is noticed
     end
-    if p.token then return p.token end
+    local token = secrets.get(p, "token")   -- the store holds it, not the shared table
+    if token then return token end
     if p.err then return nil, copy_error(p.err) end
     -- that login died or took too long: the first waiter to notice logs in, the others
     -- wait for it
@@ -169,7 +170,10 @@ function _M.login(client, clock)
   local ok, token, err = pcall(login, client, clock)
   if st.pending == p then st.pending = nil end
   p.done = true
-  if ok then p.token, p.err = token, err and copy_error(err) end
+  if ok then
+    secrets.set(p, "token", token)
+    p.err = err and copy_error(err)
+  end
   if p.waiters > 0 then p.sema:post(p.waiters) end
   if not ok then error(token, 0) end
   return token, err
