@@ -65,6 +65,7 @@ build = {
       ["infisical.cli.audit"] = "lua/infisical/cli/audit.lua",
       ["infisical.cli.help"] = "lua/infisical/cli/help.lua",
       ["infisical.cli.identities"] = "lua/infisical/cli/identities.lua",
+      ["infisical.cli.ids"] = "lua/infisical/cli/ids.lua",
       ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
    },
    install = {
