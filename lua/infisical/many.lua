@@ -46,9 +46,7 @@ local _M = { DEFAULT_CONCURRENCY = 8, MAX_CONCURRENCY = 256 }
 ---------------------------------------------------------------------------
 -- Argument checks: everything is checked before the first request.
 
-local function bad(fname, name, why, level)
-  error(("infisical: %s: bad argument '%s' (%s)"):format(fname, name, why), level + 1)
-end
+local bad = options.bad
 
 local function id_problem(v)
   if type(v) ~= "string" then return "non-empty string expected, got " .. type(v) end
