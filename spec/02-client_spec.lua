@@ -528,3 +528,90 @@ describe("client", function()
     end)
   end)
 end)
+
+describe("the public surface", function()
+  -- What docs/api.md documents (and `defaults`, which examples/openresty reads), nothing
+  -- else: internal modules reach each other's internals through `require`.
+  local function keys(t)
+    local out = {}
+    for k in pairs(t) do out[#out + 1] = tostring(k) end
+    table.sort(out)
+    return out
+  end
+
+  it("require 'infisical' exposes only documented names", function()
+    assert.same({ "_VERSION", "auth_methods", "defaults", "expires_at", "is_error", "new",
+      "parse_time", "token_status", "uses_token_auth" }, keys(infisical))
+  end)
+
+  it("a client exposes only its documented methods and plain fields", function()
+    for _, opts in ipairs{ { token = "t" }, { client_id = "id", client_secret = "s" } } do
+      opts.base_url = "http://127.0.0.1:9"
+      local c = assert(infisical.new(opts))
+      local mt = getmetatable(c)
+      assert.same({ "__close", "__index", "__name", "__tostring" }, keys(mt))
+      assert.same({ "all_tokens", "close", "each_identity", "each_token", "info", "list_identities",
+        "list_many", "list_tokens", "revoke_token", "stream_many" }, keys(mt.__index))
+      assert.same({ "base_url", "clock", "opts", "sleep", "transport" }, keys(c))
+      c:close()
+    end
+  end)
+end)
+
+describe("infisical.attempt (what an attempt's outcome means, for every driver)", function()
+  local attempt = require "infisical.attempt"
+  local base = "http://127.0.0.1:9"
+  local function net() return core.error{ kind = "network", message = "connection reset", curl_code = 56 } end
+
+  it("done, wait then repeat, and give up with attempts and elapsed", function()
+    local c = assert(infisical.new{ base_url = base, token = "t", retries = 2, backoff = 0 })
+    local a = attempt.new(c, "GET")
+    a:sending(nil)
+    assert.same({ "done", 42 }, { a:outcome(200, "{}", {}, function() return 42 end, base) })
+    for _ = 1, 2 do
+      local action, wait = a:outcome(nil, net())
+      assert.equal("wait", action)
+      assert.equal(0, wait)
+    end
+    local action, err = a:outcome(nil, net())
+    assert.equal("fail", action)
+    assert.equal(3, err.attempts)
+    assert.is_number(err.elapsed)
+    assert.matches("gave up after 3 attempts", err.message)
+    c:close()
+  end)
+
+  it("log in again once for a refused token, only for a client that logs in by itself", function()
+    local refused = function() return core.error{ kind = "auth", status = 401, message = "no" } end
+    local ua = assert(infisical.new{ base_url = base, client_id = "id", client_secret = "s", retries = 0 })
+    local a = attempt.new(ua, "GET")
+    assert.equal("login", (a:outcome(nil, refused())))
+    assert.equal("fail", (a:outcome(nil, refused())))
+    assert.equal("fail", (attempt.new(ua, "POST", { relogin = false }):outcome(nil, refused())))
+    local plain = assert(infisical.new{ base_url = base, token = "t", retries = 0 })
+    assert.equal("fail", (attempt.new(plain, "GET"):outcome(nil, refused())))
+  end)
+
+  it("a revocation's 'already revoked' after an attempt that may have been carried out is done", function()
+    local c = assert(infisical.new{ base_url = base, token = "t", retries = 1, backoff = 0 })
+    local gone = function()
+      return core.error{ kind = "http", status = 404, message = "Token has already been revoked" }
+    end
+    local a = attempt.new(c, "POST", { revoke = true })
+    a:sending(nil)
+    assert.equal("wait", (a:outcome(nil, core.error{ kind = "http", status = 502, message = "bad gateway" })))
+    assert.same({ "done", true, "already_revoked_on_retry" }, { a:outcome(nil, gone()) })
+    local action, err = attempt.new(c, "POST", { revoke = true }):outcome(nil, gone())
+    assert.equal("fail", action)
+    assert.equal("already_revoked", err.kind)
+  end)
+
+  it("redacts the client's secrets from every failure it judges", function()
+    local secret = "s3cr3t-token-of-many-bytes"
+    local c = assert(infisical.new{ base_url = base, token = secret, retries = 0 })
+    local _, err = attempt.new(c, "GET"):outcome(nil,
+      core.error{ kind = "http", status = 400, message = "bad token " .. secret })
+    assert.is_nil(err.message:find(secret, 1, true))
+    assert.matches("[REDACTED]", err.message, 1, true)
+  end)
+end)

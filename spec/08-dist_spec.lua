@@ -158,3 +158,16 @@ describe("make dist", function()
     end)
   end)
 end)
+
+describe("the rockspec", function()
+  it("installs every Lua module of lua/ (a module left out fails only once installed)", function()
+    local spec = assert(fake.read_file("lua-infisical-scm-1.rockspec"))
+    local files = run("cd lua && find infisical resty -name '*.lua' | sort")
+    local missing = {}
+    for f in files:gmatch("[^\n]+") do
+      local mod = f:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      if not spec:find(('["%s"] = "lua/%s"'):format(mod, f), 1, true) then missing[#missing + 1] = f end
+    end
+    assert.same({}, missing)
+  end)
+end)

@@ -213,14 +213,15 @@ describe("Universal Auth", function()
     assert.is_nil(c.opts.client_secret)
   end)
 
-  it("_ensure_token logs in for requests sent outside _request", function()
+  it("http.ensure_token logs in for requests sent outside http.request", function()
+    local ensure_token = require("infisical.http").ensure_token
     local c = ua_client()
-    assert.is_true(c:_ensure_token())
+    assert.is_true(ensure_token(c))
     assert.same({ "POST login 200" }, calls())
-    assert.is_true(c:_ensure_token())
+    assert.is_true(ensure_token(c))
     assert.same({ "POST login 200" }, calls())
     -- plain-token clients: nothing to do
-    assert.is_true(H.client(srv):_ensure_token())
+    assert.is_true(ensure_token(H.client(srv)))
   end)
 
   it("reads INFISICAL_UNIVERSAL_AUTH_CLIENT_ID/SECRET when no token is given", function()

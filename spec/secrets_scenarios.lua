@@ -194,7 +194,7 @@ through_every_call(client{ client_id = CID, client_secret = LS, retries = 0 }, s
 -- the access token of a Universal Auth client, echoed after a good login
 srv:faults{ { match = "login", status = 200, body = { accessToken = LU, expiresIn = 3600 } } }
 local ua_long = client{ client_id = CID, client_secret = LS, retries = 0 }
-assert(ua_long:_ensure_token())
+assert(require("infisical.http").ensure_token(ua_long))
 through_every_call(ua_long, shapes(LU .. " " .. LS, "token-auth"))
 srv:reset(H.state())
 

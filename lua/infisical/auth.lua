@@ -2,13 +2,14 @@
 -- (`POST /api/v1/auth/universal-auth/login`) on first use, again shortly before the
 -- access token's `expiresIn` runs out, and again once when the server refuses the token.
 --
--- The client id and secret live in a weak table private to this module, keyed by the
--- client, never in the client table: `pairs(client)`, `tostring(client)`, error objects
--- and debug dumps of the client cannot show them.
+-- The client secret and the access tokens live in infisical.secrets, never in the client
+-- table; this module keeps only when to log in again. Each login attempt's outcome is
+-- judged by infisical.attempt (no re-login: a refusal is the answer).
 -- @module infisical.auth
 
 local core = require "infisical.core"
-local retry = require "infisical.retry"
+local attempt = require "infisical.attempt"
+local secrets = require "infisical.secrets"
 local cjson = require("cjson").new()
 
 local type, setmetatable, getmetatable, pairs, find, min, max, pcall, require = type,
@@ -21,17 +22,15 @@ local LOGIN_PATH = "/api/v1/auth/universal-auth/login"
 -- An extra header with no value leaves the transport's own out (see transport.curl): the
 -- real server checks any bearer a login carries and refuses the login for a stale one.
 local LOGIN_HEADERS = { "Content-Type: application/json", "Authorization:" }
--- Earlier tokens kept for redaction: a request still in flight may carry one.
-local KEEP_OLD = 4
-
--- client -> { id, secret, token, refresh_at, gen, olds, pending }
+-- client -> { id, refresh_at, gen, pending } (the secrets: infisical.secrets)
 -- gen counts the logins: a request is tagged with the generation of the token it
 -- carried, so a refusal forgets that token only, never a newer one.
 local states = setmetatable({}, { __mode = "k" })
 
 --- Sets the client up for Universal Auth (called by `infisical.new`).
 function _M.setup(client, client_id, client_secret)
-  states[client] = { id = client_id, secret = client_secret, gen = 0, olds = {} }
+  states[client] = { id = client_id, gen = 0 }
+  secrets.set(client, "client_secret", client_secret)
 end
 
 --- The generation of the client's current token (nil without Universal Auth): read it
@@ -41,25 +40,11 @@ function _M.generation(client)
   return st and st.gen
 end
 
---- Whether the client logs in by itself.
-function _M.enabled(client)
-  return states[client] ~= nil
-end
-
 --- Whether the client must log in before its next request.
 function _M.due(client, now)
   local st = states[client]
   if st == nil then return false end
-  return st.token == nil or (st.refresh_at ~= nil and now >= st.refresh_at)
-end
-
-local function retire(st)
-  -- the old token is still redacted: an answer in flight may echo it back
-  if st.token then
-    local olds = st.olds
-    olds[#olds + 1] = st.token
-    if #olds > KEEP_OLD then table.remove(olds, 1) end
-  end
+  return secrets.get(client, "token") == nil or (st.refresh_at ~= nil and now >= st.refresh_at)
 end
 
 --- Forgets the access token, so the next request logs in again; with `gen` (what
@@ -68,37 +53,13 @@ end
 function _M.expire(client, gen)
   local st = states[client]
   if st == nil or (gen ~= nil and gen ~= st.gen) then return end
-  retire(st)
-  st.token = nil
-end
-
---- Whether the server refused the access token itself, so logging in again may help:
--- kind "auth", i.e. 401 (revoked, deleted, expired by TTL, used up, missing) or 403
--- TokenError (expired by max TTL, malformed).
-function _M.rejected(client, err)
-  return states[client] ~= nil and type(err) == "table" and err.kind == "auth"
+  secrets.retire(client)
 end
 
 --- Seconds before `expiresIn` runs out at which we log in again: a tenth of the
 -- lifetime, at most a minute, so a request never leaves with a token about to die.
 local function margin(expires_in)
   return min(60, expires_in / 10)
-end
-
---- Appends the client's Universal Auth secrets (client secret, access token, earlier
--- tokens still in flight) to `list`, whose entries up to index n may be nil; returns
--- `list` and its length (for infisical.redact).
-function _M.secrets(client, list, n)
-  local st = states[client]
-  if st then
-    list[n + 1], list[n + 2] = st.secret, st.token
-    n = n + 2
-    for i = 1, #st.olds do
-      n = n + 1
-      list[n] = st.olds[i]
-    end
-  end
-  return list, n
 end
 
 local function bad_answer(message, url)
@@ -123,21 +84,17 @@ local function login_refusal(err)
   end
 end
 
-local function login(client, redact, clock)
+local function login(client, clock)
   local st = states[client]
   local url = client.base_url .. LOGIN_PATH
-  local body = cjson.encode({ clientId = st.id, clientSecret = st.secret })
-  local attempt, first = 0, core.monotime()
+  local body = cjson.encode({ clientId = st.id, clientSecret = secrets.get(client, "client_secret") })
+  local a = attempt.new(client, "POST", { started = core.monotime(), relogin = false,
+    refine = login_refusal })
   while true do
     local started = clock()
     local status, rbody, rheaders = client.transport:request("POST", url, LOGIN_HEADERS, body)
-    local res, err
-    if status then
-      res, err = core.parse(status, rbody, rheaders, "POST", url, redact.string, client)
-    else
-      err = rbody
-    end
-    if res ~= nil then
+    local action, res = a:outcome(status, rbody, rheaders, core.parse, url)
+    if action == "done" then
       local token, expires_in = res.accessToken, res.expiresIn
       if type(token) ~= "string" or token == "" or find(token, "%c") then
         return nil, bad_answer("login response has no usable accessToken", url)
@@ -145,8 +102,9 @@ local function login(client, redact, clock)
       if expires_in ~= nil and (type(expires_in) ~= "number" or expires_in < 0) then
         return nil, bad_answer("login response has a bad expiresIn", url)
       end
-      retire(st)
-      st.token, st.gen = token, st.gen + 1
+      secrets.retire(client)   -- still redacted: an answer in flight may echo it back
+      secrets.set(client, "token", token)
+      st.gen = st.gen + 1
       -- expiresIn 0 (a TTL of 0) never expires; counted from before the request was sent
       if expires_in and expires_in > 0 then
         st.refresh_at = started + expires_in - margin(expires_in)
@@ -154,17 +112,11 @@ local function login(client, redact, clock)
         st.refresh_at = nil
       end
       return token
+    elseif action == "fail" then
+      res.login = true
+      return nil, res
     end
-    err = redact.error(client, err)
-    login_refusal(err)
-    local wait = retry.delay(client.opts, err, attempt)
-    if not wait then
-      err = retry.give_up(err, attempt + 1, first, core.monotime())
-      err.login = true
-      return nil, err
-    end
-    attempt = attempt + 1
-    client.sleep(wait)
+    client.sleep(res)   -- "wait" (a login is never told to log in again)
   end
 end
 
@@ -192,12 +144,11 @@ local function copy_error(err)
   return e
 end
 
---- Logs in (with the client's retry policy); returns the access token or nil, err.
--- `redact` is the client's redaction (`string` and `error`, see infisical.init), `clock`
--- its clock. A login already in
+--- Logs in (with the client's retry policy); returns the access token (also kept in
+-- infisical.secrets) or nil, err. `clock` is the client's clock. A login already in
 -- progress in another light thread is waited for and its answer shared.
-function _M.login(client, redact, clock)
-  if not can_wait() then return login(client, redact, clock) end
+function _M.login(client, clock)
+  if not can_wait() then return login(client, clock) end
   local st, now = states[client], ngx.now
   local p = st.pending
   while p do
@@ -205,7 +156,8 @@ function _M.login(client, redact, clock)
     while not p.done and now() < p.deadline and (p.co == nil or co_status(p.co) ~= "dead") do
       p.sema:wait(min(p.deadline - now(), 1))   -- slices: a dead login is noticed
     end
-    if p.token then return p.token end
+    local token = secrets.get(p, "token")   -- the store holds it, not the shared table
+    if token then return token end
     if p.err then return nil, copy_error(p.err) end
     -- that login died or took too long: the first waiter to notice logs in, the others
     -- wait for it
@@ -215,10 +167,13 @@ function _M.login(client, redact, clock)
   p = { sema = semaphore.new(0), waiters = 0, co = co_running(),
     deadline = now() + longest_login(client.opts) }
   st.pending = p
-  local ok, token, err = pcall(login, client, redact, clock)
+  local ok, token, err = pcall(login, client, clock)
   if st.pending == p then st.pending = nil end
   p.done = true
-  if ok then p.token, p.err = token, err and copy_error(err) end
+  if ok then
+    secrets.set(p, "token", token)
+    p.err = err and copy_error(err)
+  end
   if p.waiters > 0 then p.sema:post(p.waiters) end
   if not ok then error(token, 0) end
   return token, err
@@ -227,6 +182,7 @@ end
 --- Drops the client's credentials (on close).
 function _M.forget(client)
   states[client] = nil
+  secrets.forget(client)
 end
 
 return _M

@@ -129,7 +129,7 @@ local function api_base(o)
     return nil, ("%s must be the server's address (like https://app.infisical.com, with or"
       .. " without /api), not an API path (%s)"):format(from, path)
   end
-  if not infisical.normalize_base(u) then
+  if not require("infisical.http").normalize_base(u) then
     return nil, ("%s must be an http:// or https:// URL without query or fragment"):format(from)
   end
   return u

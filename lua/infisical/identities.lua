@@ -15,9 +15,9 @@
 
 local core = require "infisical.core"
 local options = require "infisical.options"
+local http = require "infisical.http"
 
-local type, pairs, setmetatable, getmetatable, error, floor =
-  type, pairs, setmetatable, getmetatable, error, math.floor
+local type, pairs, setmetatable, error, floor = type, pairs, setmetatable, error, math.floor
 local find = string.find
 
 local _M = {}
@@ -76,7 +76,7 @@ local function add_hint(err, org_id)
   return err
 end
 
---- A parser for one page of at most `limit` memberships of `org_id` (for `Client:_request`).
+--- A parser for one page of at most `limit` memberships of `org_id` (for infisical.http).
 -- `redact` and `arg` go to core.parse: server strings are redacted before they are cut.
 function _M.parser(limit, org_id)
   return function(status, body, headers, method, url, redact, arg)
@@ -187,71 +187,45 @@ end
 
 ---------------------------------------------------------------------------
 
---- Adds `list_identities` and `each_identity` to the client class of `infisical` (its
--- module table), and `uses_token_auth` and `auth_methods` to the module.
-function _M.install(infisical)
-  local Client = infisical.Client
+-- The client's methods (defined in infisical.init, which checked the client) run here.
 
-  local function check_client(self, fname)
-    if type(self) ~= "table" or getmetatable(self) == nil or getmetatable(self).__index ~= Client then
-      error(("infisical: %s: bad self (client expected; use client:%s(...))"):format(fname, fname), 3)
-    end
-    if not self.transport then error("infisical: client is closed", 3) end
-  end
+--- `client:list_identities(org_id, opts)`: one page (infisical.init documents it).
+function _M.list(client, org_id, opts)
+  check_org_id("list_identities", org_id)
+  opts = options.check("list_identities", opts, list_spec)
+  local limit = opts.limit or options.default("limit", options.IDENTITY_LIST)
+  return http.request(client, "GET", _M.url(client.base_url, org_id,
+    opts.offset or options.default("offset", options.IDENTITY_LIST), limit, opts),
+    _M.parser(limit, org_id))
+end
 
-  --- One page of an organisation's identity memberships (one API call, plus retries).
-  -- @tparam string org_id the organisation's id
-  -- @tparam[opt] table opts `offset` (default 0), `limit` (1..20000, default 100),
-  -- `search` (names containing it, case-insensitive), `order_by` ("name"),
-  -- `order_direction` ("asc" or "desc")
-  -- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it, or nil
-  -- and an error
-  function Client:list_identities(org_id, opts)
-    check_client(self, "list_identities")
-    check_org_id("list_identities", org_id)
-    opts = options.check("list_identities", opts, list_spec)
-    local limit = opts.limit or options.default("limit", options.IDENTITY_LIST)
-    return self:_request("GET", _M.url(self.base_url, org_id,
-      opts.offset or options.default("offset", options.IDENTITY_LIST), limit, opts),
-      _M.parser(limit, org_id))
-  end
-
-  --- Iterates over every identity membership of an organisation, page by page.
-  -- A failure mid-walk is raised (the error object), never mistaken for the end.
-  -- @tparam string org_id the organisation's id
-  -- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
-  -- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
-  -- Token Auth; false: only the others)
-  function Client:each_identity(org_id, opts)
-    check_client(self, "each_identity")
-    check_org_id("each_identity", org_id)
-    opts = options.check("each_identity", opts, each_spec)
-    local w = _M.walk(org_id, opts.page_size or options.default("page_size", options.IDENTITY_EACH), opts.token_auth)
-    local buf, i, finished = {}, 0, false
-    return function()
-      while not finished do
-        i = i + 1
-        local m = buf[i]
-        if m ~= nil then return m end
-        local offset, limit = w:next_request()
-        if not offset then
-          finished = true
-          return nil
-        end
-        local page, err = self:_request("GET", _M.url(self.base_url, org_id, offset, limit, opts),
-          _M.parser(limit, org_id))
-        if not page then
-          finished = true
-          error(err, 0)
-        end
-        buf, i = w:feed(page), 0
+--- `client:each_identity(org_id, opts)`: the iterator (infisical.init documents it).
+function _M.each(client, org_id, opts)
+  check_org_id("each_identity", org_id)
+  opts = options.check("each_identity", opts, each_spec)
+  local w = _M.walk(org_id, opts.page_size or options.default("page_size", options.IDENTITY_EACH),
+    opts.token_auth)
+  local buf, i, finished = {}, 0, false
+  return function()
+    while not finished do
+      i = i + 1
+      local m = buf[i]
+      if m ~= nil then return m end
+      local offset, limit = w:next_request()
+      if not offset then
+        finished = true
+        return nil
       end
-      return nil
+      local page, err = http.request(client, "GET", _M.url(client.base_url, org_id, offset, limit, opts),
+        _M.parser(limit, org_id))
+      if not page then
+        finished = true
+        error(err, 0)
+      end
+      buf, i = w:feed(page), 0
     end
+    return nil
   end
-
-  infisical.uses_token_auth = _M.uses_token_auth
-  infisical.auth_methods = _M.auth_methods
 end
 
 return _M

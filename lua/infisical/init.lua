@@ -10,10 +10,12 @@ local core = require "infisical.core"
 local options = require "infisical.options"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
-local retry = require "infisical.retry"
 local status = require "infisical.status"
 local auth = require "infisical.auth"
-local redact = require "infisical.redact"
+local http = require "infisical.http"
+local secrets = require "infisical.secrets"
+local many = require "infisical.many"
+local identities = require "infisical.identities"
 local transports = require "infisical.transport.auto"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
@@ -22,18 +24,8 @@ local getenv, find = os.getenv, string.find
 local _M = { _VERSION = "0.1.0" }
 local Client = {}
 local mt = { __index = Client, __name = "infisical.Client" }
-_M.Client = Client
-
---- Secrets live here, keyed by client, not in the client table: `pairs(client)`, a
--- debugger's dump or `tostring` never show them.
-local secrets = setmetatable({}, { __mode = "k" })
--- Other modules (many.lua) read a client's token through this read-only view: it holds
--- no entries itself, so a dump of the module table (package.loaded) shows no token.
-_M._secrets = setmetatable({}, {
-  __index = function(_, client) return secrets[client] end,
-  __newindex = function() error("infisical: _secrets is read-only", 2) end,
-  __metatable = false,
-})
+-- The client's secrets (its token, or the Universal Auth secret and tokens) live in
+-- infisical.secrets, never in the client table.
 
 local DEFAULT_BASE = "https://us.infisical.com"
 
@@ -41,16 +33,9 @@ local DEFAULT_BASE = "https://us.infisical.com"
 _M.defaults = options.defaults(options.NEW)
 
 local new_spec = options.spec(options.NEW)
-_M.new_spec = new_spec
 options.hints[new_spec] = options.NEW_HINTS
 
---- A base URL as Infisical's SDKs take it: with or without a trailing `/` or `/api`.
-local function normalize_base(url)
-  url = url:gsub("/+$", ""):gsub("/api$", ""):gsub("/+$", "")
-  if not url:find("^https?://[^/?#%s]+[^?#%s]*$") then return nil end
-  return url
-end
-_M.normalize_base = normalize_base
+local transport_options   -- below
 
 local function nonempty_env(name)
   local v = getenv(name)
@@ -74,7 +59,7 @@ function _M.new(opts)
 
   local base = opts.base_url or getenv("INFISICAL_API_URL")
   if base == nil or base == "" then base = DEFAULT_BASE end
-  self.base_url = normalize_base(base)
+  self.base_url = http.normalize_base(base)
   if not self.base_url then
     return nil, config_error("base_url must be an http:// or https:// URL without query or fragment")
   end
@@ -110,18 +95,18 @@ function _M.new(opts)
   opts.sleep, opts.clock = nil, nil
 
   local topts = {}
-  for k in pairs(_M.transport_options) do topts[k] = opts[k] end
+  for k in pairs(transport_options) do topts[k] = opts[k] end
   local terr
   self.transport, terr = transports.new(topts, token, opts.transport)
   if not self.transport then return nil, terr end
-  secrets[self] = token
+  secrets.set(self, "token", token)
   if token == nil then auth.setup(self, client_id, client_secret) end
   return setmetatable(self, mt)
 end
 
 --- Options handed to the transport (the rest are the Lua layer's own): options.lua's
 -- rows of the "transport" layer.
-_M.transport_options = options.layer(options.NEW, "transport")
+transport_options = options.layer(options.NEW, "transport")
 
 function mt.__tostring(self)
   return ("infisical.Client (%s%s)"):format(self.transport and "" or "closed, ", self.base_url)
@@ -133,77 +118,6 @@ local function check_client(self, fname)
   end
   if not self.transport then error("infisical: client is closed", 3) end
 end
-
---- Every secret the client holds: its token, or the Universal Auth secret and tokens.
-local function client_secrets(client)
-  return redact.usable(auth.secrets(client, { secrets[client] }, 1))
-end
-
---- Redaction of what a server sent back (rules in infisical.redact), for every path that
--- reads an answer (here, auth.login, many.lua): `string` goes to core.parse/parse_tokens
--- as their redact function (applied before the 512-byte cut), `error` to each error.
-_M._redact = {
-  string = function(s, client) return redact.string(s, client_secrets(client)) end,
-  error = function(client, err) return redact.value(err, client_secrets(client)) end,
-}
-local redact_string, redact_error = _M._redact.string, _M._redact.error
-
---- Makes sure the client holds a usable access token (Universal Auth: logs in on first
--- use and shortly before expiry). Call it before every request sent outside `_request`.
--- @return true, or nil and the login error
-function Client:_ensure_token()
-  if not auth.due(self, self.clock()) then return true end
-  local token, err = auth.login(self, _M._redact, self.clock)
-  if not token then return nil, err end
-  secrets[self] = token
-  self.transport:set_token(token)
-  return true
-end
-
---- One request with retries: returns what `parse` returns for the final answer; on
--- failure also whether an earlier attempt may have been carried out (its answer lost).
-function Client:_request(method, url, parse, headers, body)
-  -- an each_token iterator can outlive close()
-  if not self.transport then error("infisical: client is closed", 3) end
-  local attempt, relogin, started, lost = 0, true, core.monotime(), false
-  while true do
-    local ok, aerr = self:_ensure_token()
-    if not ok then return nil, aerr end
-    local gen = auth.generation(self)   -- nothing yields before the request takes its token
-    local status, rbody, rheaders = self.transport:request(method, url, headers, body)
-    local res, err
-    if status then
-      res, err = parse(status, rbody, rheaders, method, url, redact_string, self)
-    else
-      err = rbody
-    end
-    if res ~= nil then return res end
-    err = redact_error(self, err)
-    if relogin and auth.rejected(self, err) then
-      relogin = false              -- once: a second refusal is the answer
-      auth.expire(self, gen)
-    else
-      local wait = retry.delay(self.opts, err, attempt)
-      if not wait then
-        return nil, retry.give_up(err, attempt + 1, started, core.monotime()), lost
-      end
-      lost = lost or retry.maybe_carried_out(err)
-      attempt = attempt + 1
-      self.sleep(wait)
-    end
-  end
-end
-
---- core.parse_tokens for a page of `limit` rows (more is a lying server), in the shape
--- `_request` calls a parser: one per limit, made on first use.
-local token_parsers = setmetatable({}, { __index = function(t, limit)
-  local parse_tokens = core.parse_tokens
-  local function parse(status, body, headers, method, url, rd, arg)
-    return parse_tokens(status, body, headers, method, url, rd, arg, limit)
-  end
-  t[limit] = parse
-  return parse
-end })
 
 local list_spec = options.spec(options.LIST)
 
@@ -217,15 +131,14 @@ function Client:list_tokens(identity_id, opts)
   local limit = opts.limit or self.opts.page_size
   local url = core.tokens_url(self.base_url, identity_id,
     opts.offset or options.default("offset", options.LIST), limit)
-  return self:_request("GET", url, token_parsers[limit])
+  return http.request(self, "GET", url, http.token_parser(limit))
 end
 
 local walk_spec = options.spec(options.WALK)   -- then the filters' own table
 setmetatable(walk_spec, { __index = filters.spec })
-_M.walk_spec = walk_spec
 
 --- Checks a walk's arguments and returns a new walk.
-function Client:_walk(fname, identity_id, opts)
+local function new_walk(self, fname, identity_id, opts)
   check_client(self, fname)
   options.identity_id(fname, identity_id, 3)
   opts = options.check(fname, opts, walk_spec, 3)
@@ -234,10 +147,10 @@ function Client:_walk(fname, identity_id, opts)
 end
 
 --- Fetches the walk's next page and feeds it; returns the accepted tokens or nil, err.
-function Client:_step(w)
+local function step(self, w)
   local offset, limit = w:next_request()
-  local page, err = self:_request("GET", core.tokens_url(self.base_url, w.identity_id, offset, limit),
-    token_parsers[limit])
+  local page, err = http.request(self, "GET", core.tokens_url(self.base_url, w.identity_id, offset, limit),
+    http.token_parser(limit))
   if not page then return nil, err end
   return w:feed(page)
 end
@@ -246,7 +159,7 @@ end
 -- A failure mid-walk is raised (the error object), never mistaken for the end; so is
 -- reaching the 200-token wall, after the last token, unless `partial = true`.
 function Client:each_token(identity_id, opts)
-  local w = Client._walk(self, "each_token", identity_id, opts)
+  local w = new_walk(self, "each_token", identity_id, opts)
   local buf, i, finished = {}, 0, false
   return function()
     while not finished do
@@ -259,7 +172,7 @@ function Client:each_token(identity_id, opts)
         return nil
       end
       local err
-      buf, err = self:_step(w)
+      buf, err = step(self, w)
       i = 0
       if not buf then
         finished = true
@@ -274,10 +187,10 @@ end
 -- @return tokens, or nil and an error; at the 200-token wall the error has kind
 -- "truncated" and carries `tokens`; with `partial = true`: tokens and that error
 function Client:all_tokens(identity_id, opts)
-  local w = Client._walk(self, "all_tokens", identity_id, opts)
+  local w = new_walk(self, "all_tokens", identity_id, opts)
   local tokens = {}
   while not w.done do
-    local got, err = self:_step(w)
+    local got, err = step(self, w)
     if not got then
       err.tokens = tokens
       return nil, err
@@ -305,14 +218,10 @@ function Client:revoke_token(token_id)
       .. (type(token_id) == "string" and ("a string of %d bytes"):format(#token_id) or type(token_id)), 2)
   end
   local url = self.base_url .. "/api/v1/auth/token-auth/tokens/" .. core.escape_segment(token_id) .. "/revoke"
-  local res, err, lost = self:_request("POST", url, core.parse)
-  if res ~= nil then return true end
-  if err.kind == "http" and err.status == 404 and type(err.message) == "string"
-     and find(err.message, "revoked", 1, true) then
-    if lost then return true, "already_revoked_on_retry" end
-    err.kind = "already_revoked"
-  end
-  return nil, err
+  local res, note_or_err = http.request(self, "POST", url, core.parse, true)
+  if res == nil then return nil, note_or_err end
+  if note_or_err then return true, note_or_err end   -- "already_revoked_on_retry"
+  return true
 end
 
 --- Transport counters of the client's connection (`new_connections` for the last call).
@@ -328,19 +237,60 @@ function Client:close()
     self.transport:close()
     self.transport = nil
   end
-  secrets[self] = nil
+  secrets.forget(self)
   auth.forget(self)
 end
 mt.__close = Client.close
+
+--- Lists the tokens of many identities at once (all pages, like `all_tokens`): docs/api.md.
+-- @tparam {string,...} identity_ids
+-- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
+-- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
+-- tokens; a failed identity has no entry), `errors[id]` its error when there is one
+-- (with `partial = true` a truncated identity has both)
+function Client:list_many(identity_ids, opts)
+  check_client(self, "list_many")
+  return many.list(self, identity_ids, opts, walk_spec)
+end
+
+--- Like `list_many`, as an iterator yielding `identity_id, tokens, err` as each identity
+-- completes (in completion order; a repeated id is listed again). Only the identities in
+-- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers;
+-- on 5.1/LuaJIT call `close()` on the fourth value returned.
+function Client:stream_many(identity_ids, opts)
+  check_client(self, "stream_many")
+  return many.stream(self, identity_ids, opts, walk_spec)
+end
+
+--- One page of an organisation's identity memberships (one API call, plus retries).
+-- @tparam string org_id the organisation's id
+-- @tparam[opt] table opts `offset` (default 0), `limit` (1..20000, default 100),
+-- `search` (names containing it, case-insensitive), `order_by` ("name"),
+-- `order_direction` ("asc" or "desc")
+-- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it, or nil
+-- and an error
+function Client:list_identities(org_id, opts)
+  check_client(self, "list_identities")
+  return identities.list(self, org_id, opts)
+end
+
+--- Iterates over every identity membership of an organisation, page by page.
+-- A failure mid-walk is raised (the error object), never mistaken for the end.
+-- @tparam string org_id the organisation's id
+-- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
+-- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
+-- Token Auth; false: only the others)
+function Client:each_identity(org_id, opts)
+  check_client(self, "each_identity")
+  return identities.each(self, org_id, opts)
+end
 
 --- Whether `v` is one of this library's error objects (returned or raised).
 _M.is_error = core.is_error
 _M.token_status = status.token_status
 _M.expires_at = status.expires_at
 _M.parse_time = status.parse_time
-mt.__gc = nil
-
-require("infisical.many").install(_M)   -- list_many, stream_many
-require("infisical.identities").install(_M)   -- list_identities, each_identity, uses_token_auth
+_M.uses_token_auth = identities.uses_token_auth
+_M.auth_methods = identities.auth_methods
 
 return _M

@@ -2,8 +2,9 @@
 --
 -- A scheduler runs one paging walk (infisical.walk) per identity and keeps at most
 -- `concurrency` identities in progress; each has at most one request in flight, so at
--- most `concurrency` transfers are in flight. A failed request that may be retried
--- (infisical.retry) is scheduled for later while the other transfers go on.
+-- most `concurrency` transfers are in flight. What each answer means is infisical.attempt's
+-- decision; a request to repeat after a wait is scheduled for later while the other
+-- transfers go on.
 --
 -- The scheduler knows nothing of libcurl. It drives an *engine*:
 --
@@ -13,9 +14,10 @@
 --     engine:running()                  requests in flight, finished ones not yet taken
 --     engine:abort()                    drop every request (an abandoned stream)
 --
--- `transport:multi()` gives it (infisical.core's Multi for the curl transport). A transport
--- without one gets the serial engine below, one request at a time, so the results are
--- the same everywhere; an nginx engine (ngx.thread + cosockets) can plug in the same way.
+-- `transport:multi()` gives it (infisical.core's Multi for the curl transport, light threads
+-- for the cosocket one: infisical.transport.cosocket_engine). A transport without one gets
+-- the serial engine (infisical.transport.serial), one request at a time, so the results are
+-- the same everywhere.
 --
 -- Every run owns its transfers. The curl transport keeps one Multi for its connections;
 -- a run that finds it held by another unfinished run (a `where` filter that calls
@@ -28,57 +30,23 @@ local core = require "infisical.core"
 local options = require "infisical.options"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
-local retry = require "infisical.retry"
+local attempt = require "infisical.attempt"
+local auth = require "infisical.auth"
+local http = require "infisical.http"
+local secrets = require "infisical.secrets"
+local serial = require "infisical.transport.serial"
 
-local type, pairs, tostring, setmetatable, getmetatable, error, pcall, require = type, pairs,
-  tostring, setmetatable, getmetatable, error, pcall, require
+local type, pairs, tostring, setmetatable, getmetatable, error = type, pairs, tostring,
+  setmetatable, getmetatable, error
 local remove = table.remove
-local monotime, parse_tokens, tokens_url = core.monotime, core.parse_tokens, core.tokens_url
+local monotime, tokens_url = core.monotime, core.tokens_url
 
 local _M = {}
 
 ---------------------------------------------------------------------------
--- The serial engine: any transport's `request`, one at a time.
-
-local Serial = {}
-Serial.__index = Serial
-
-function _M.serial_engine(transport, sleep)
-  return setmetatable({ transport = transport, sleep = sleep, queue = {}, done = {} }, Serial)
-end
-
-function Serial:add(tag, method, url, headers, body)
-  self.queue[#self.queue + 1] = { tag, method, url, headers, body }
-end
-
-function Serial:wait(seconds)
-  if #self.done == 0 then
-    local q = remove(self.queue, 1)
-    if q then
-      local status, body, headers = self.transport:request(q[2], q[3], q[4], q[5])
-      self.done[#self.done + 1] = { q[1], status, body, headers }
-    elseif seconds > 0 then
-      self.sleep(seconds)
-    end
-  end
-  return #self.done
-end
-
-function Serial:next()
-  local d = remove(self.done, 1)
-  if d then return d[1], d[2], d[3], d[4] end
-end
-
-function Serial:running() return #self.queue, #self.done end
-
-function Serial:abort() self.queue, self.done = {}, {} end
-
----------------------------------------------------------------------------
 -- Argument checks: everything is checked before the first request.
 
-local function bad(fname, name, why, level)
-  error(("infisical: %s: bad argument '%s' (%s)"):format(fname, name, why), level + 1)
-end
+local bad = options.bad
 
 local id_problem = options.id_problem
 
@@ -107,9 +75,8 @@ Run.__index = Run
 
 -- The run that holds each kept engine. Weak both ways: a run dropped unfinished (a filter
 -- raised, or a stream left with `break` on Lua 5.1) lets go of it once it is collected.
+-- (The token a run's own engine was last given is the run's secret "given".)
 local holders = setmetatable({}, { __mode = "kv" })
--- The token a run's own engine was last given, keyed by run (never a field of the run).
-local given = setmetatable({}, { __mode = "k" })
 
 --- Gives the run's engine back: its own Multi is closed, the kept one emptied for the
 -- next run. Safe to call twice, and after client:close() (which closed the engine).
@@ -130,7 +97,6 @@ local function abandon(run)
 end
 -- Must not raise: on Lua 5.4 it runs while the loop body's own error propagates.
 Run.__close = abandon
-_M.abandon = abandon
 
 --- Stops a stream left early (`stream_many`'s fourth value): what the generic `for` of
 -- Lua 5.4 does by itself, for Lua 5.1/LuaJIT. Safe to call twice.
@@ -139,24 +105,21 @@ function Run:close() abandon(self) end
 --- Starts a request for the job's next page (or ends the job when the login fails).
 function Run:send(job)
   local client = self.client
-  if client._ensure_token then
-    local ok, err = client:_ensure_token()
-    if not ok then
-      err.tokens = job.tokens
-      return self:complete(job, nil, err)
-    end
-    -- a login updates the transport's engines, not a run's own one
-    local token = self.secrets[client]
-    if self.own and token ~= given[self] then
-      self.engine:set_token(token)
-      given[self] = token
-    end
+  local ok, err = http.ensure_token(client)
+  if not ok then
+    err.tokens = job.tokens
+    return self:complete(job, nil, err)
+  end
+  -- a login updates the transport's engines, not a run's own one
+  local token = secrets.get(client, "token")
+  if self.own and token ~= secrets.get(self, "given") then
+    self.engine:set_token(token)
+    secrets.set(self, "given", token)
   end
   local offset, limit = job.walk:next_request()
   job.url, job.limit = tokens_url(client.base_url, job.walk.identity_id, offset, limit), limit
   -- the engines take the token when the request is added, before anything yields
-  job.gen = self.auth and self.auth.generation(client)
-  job.sent = monotime()   -- the first attempt's is where a retried call's `elapsed` starts
+  job.try:sending(auth.generation(client))
   self.engine:add(job.tag, "GET", job.url)
 end
 
@@ -167,7 +130,7 @@ function Run:start_one()
   local tag = self.serial + 1
   self.serial = tag
   local job = {
-    tag = tag, attempt = 0, relogin = true, tokens = {},
+    tag = tag, try = attempt.new(self.client, "GET"), tokens = {},
     walk = walk.new(id, self.page_size, self.filter, self.partial),
   }
   self.jobs[tag] = job
@@ -195,44 +158,27 @@ function Run:finish_walk(job)
   self:complete(job, tokens)
 end
 
---- One answer for a job: feed the page, or decide between retry, re-login and failure
--- exactly as `Client:_request` does for a single call.
+--- One answer for a job: feed the page, or act on what infisical.attempt decides.
 function Run:on_answer(job, status, body, headers)
-  local client = self.client
-  local res, err
-  if status then
-    res, err = parse_tokens(status, body, headers, "GET", job.url, self.redact.string, client,
-      job.limit)
-  else
-    err = body
-  end
-  if res ~= nil then
-    job.attempt, job.relogin = 0, true
-    local got = job.walk:feed(res)
+  local action, x = job.try:outcome(status, body, headers, http.token_parser(job.limit), job.url)
+  if action == "done" then
+    job.try = attempt.new(self.client, "GET")
+    local got = job.walk:feed(x)
     local tokens = job.tokens
     for j = 1, #got do tokens[#tokens + 1] = got[j] end
     if job.walk.done then return self:finish_walk(job) end
     return self:send(job)
-  end
-  err = self.redact.error(client, err)
-  local auth = self.auth
-  if auth and job.relogin and auth.rejected(client, err) then
-    job.relogin = false
+  elseif action == "login" then
     -- Every request in flight meets the same refusal: one login serves them all. Only
     -- the token this request carried is forgotten, so an answer to a request sent before
     -- the last login only sends it again.
-    auth.expire(client, job.gen)
+    auth.expire(self.client, job.try.gen)
     return self:send(job)
+  elseif action == "fail" then
+    x.tokens = job.tokens
+    return self:complete(job, nil, x)
   end
-  local wait = retry.delay(client.opts, err, job.attempt)
-  if not wait then
-    err = retry.give_up(err, job.attempt + 1, job.first, monotime())
-    err.tokens = job.tokens
-    return self:complete(job, nil, err)
-  end
-  if job.attempt == 0 then job.first = job.sent end
-  job.attempt = job.attempt + 1
-  job.at = monotime() + wait
+  job.at = monotime() + x   -- "wait"
   self.delayed[#self.delayed + 1] = job
 end
 
@@ -308,86 +254,63 @@ function Run:next()
 end
 
 ---------------------------------------------------------------------------
--- The client's methods.
+-- The client's methods (defined in infisical.init) run here.
 
 local many_spec = options.spec(options.MANY)   -- concurrency; the walks' options below
 
---- Adds `list_many` and `stream_many` to the client class of `infisical` (its module table).
-function _M.install(infisical)
-  local Client = infisical.Client
-  setmetatable(many_spec, { __index = infisical.walk_spec })
-  local ok_auth, auth = pcall(require, "infisical.auth")
-  if not ok_auth or type(auth) ~= "table" or type(auth.rejected) ~= "function" then auth = nil end
-
-  local function check_client(self, fname)
-    if type(self) ~= "table" or getmetatable(self) == nil or getmetatable(self).__index ~= Client then
-      error(("infisical: %s: bad self (client expected; use client:%s(...))"):format(fname, fname), 4)
+--- A new run over `ids` for `client` (checked by the caller); `walk_spec`: the walks' options.
+local function new_run(self, fname, ids, opts, unique, walk_spec)
+  local n = check_ids(fname, ids, 3)
+  if getmetatable(many_spec) == nil then setmetatable(many_spec, { __index = walk_spec }) end
+  opts = options.check(fname, opts, many_spec, 3)
+  local i, seen = 0, unique and {} or nil
+  local source = function()
+    while i < n do
+      i = i + 1
+      local id = ids[i]
+      if not seen then return id end
+      if not seen[id] then seen[id] = true; return id end
     end
-    if not self.transport then error("infisical: client is closed", 4) end
   end
+  -- The auto transport picks curl or cosockets per nginx phase: ask it which one is current.
+  local transport = self.transport
+  if not transport.multi and transport.current then transport = transport:current() end
+  local engine = transport.multi and transport:multi() or serial.new(transport, self.sleep)
+  local holder, own = holders[engine], false
+  if holder and not holder.finished then
+    engine, own = transport:multi(true), true
+  else
+    engine:abort()   -- what a run dropped unfinished left behind
+  end
+  local run = setmetatable({
+    client = self, fname = fname, engine = engine, source = source,
+    concurrency = opts.concurrency or options.default("concurrency", options.MANY),
+    page_size = opts.page_size or self.opts.page_size,
+    filter = filters.compile(opts), partial = opts.partial == true,
+    jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
+    finished = false, exhausted = false, own = own,
+  }, Run)
+  if not own then holders[engine] = run end
+  return run
+end
 
-  local function new_run(self, fname, ids, opts, unique)
-    check_client(self, fname)
-    local n = check_ids(fname, ids, 3)
-    opts = options.check(fname, opts, many_spec, 3)
-    local i, seen = 0, unique and {} or nil
-    local source = function()
-      while i < n do
-        i = i + 1
-        local id = ids[i]
-        if not seen then return id end
-        if not seen[id] then seen[id] = true; return id end
-      end
-    end
-    -- The auto transport picks curl or cosockets per nginx phase: ask it which one is current.
-    local transport = self.transport
-    if not transport.multi and transport.current then transport = transport:current() end
-    local engine = transport.multi and transport:multi() or _M.serial_engine(transport, self.sleep)
-    local holder, own = holders[engine], false
-    if holder and not holder.finished then
-      engine, own = transport:multi(true), true
-    else
-      engine:abort()   -- what a run dropped unfinished left behind
-    end
-    local run = setmetatable({
-      client = self, fname = fname, engine = engine, source = source,
-      secrets = infisical._secrets, redact = infisical._redact, auth = auth,
-      concurrency = opts.concurrency or options.default("concurrency", options.MANY),
-      page_size = opts.page_size or self.opts.page_size,
-      filter = filters.compile(opts), partial = opts.partial == true,
-      jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
-      finished = false, exhausted = false, own = own,
-    }, Run)
-    if not own then holders[engine] = run end
-    return run
+--- `client:list_many(identity_ids, opts)` (docs/api.md): results, errors.
+function _M.list(client, identity_ids, opts, walk_spec)
+  local run = new_run(client, "list_many", identity_ids, opts, true, walk_spec)
+  local results, errors = {}, {}
+  while true do
+    local id, tokens, err = run:next()
+    if id == nil then break end
+    results[id] = tokens
+    errors[id] = err
   end
+  return results, errors
+end
 
-  --- Lists the tokens of many identities at once (all pages, like `all_tokens`).
-  -- @tparam {string,...} identity_ids
-  -- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
-  -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
-  -- tokens; a failed identity has no entry), `errors[id]` its error when there is one
-  -- (with `partial = true` a truncated identity has both)
-  function Client:list_many(identity_ids, opts)
-    local run = new_run(self, "list_many", identity_ids, opts, true)
-    local results, errors = {}, {}
-    while true do
-      local id, tokens, err = run:next()
-      if id == nil then break end
-      results[id] = tokens
-      errors[id] = err
-    end
-    return results, errors
-  end
-
-  --- Like `list_many`, as an iterator yielding `identity_id, tokens, err` as each identity
-  -- completes (in completion order; a repeated id is listed again). Only the identities in
-  -- progress are held in memory. On Lua 5.4 leaving the loop early stops the transfers;
-  -- on 5.1/LuaJIT call `close()` on the fourth value returned.
-  function Client:stream_many(identity_ids, opts)
-    local run = new_run(self, "stream_many", identity_ids, opts, false)
-    return function() return run:next() end, nil, nil, run
-  end
+--- `client:stream_many(identity_ids, opts)` (docs/api.md): the iterator and the run.
+function _M.stream(client, identity_ids, opts, walk_spec)
+  local run = new_run(client, "stream_many", identity_ids, opts, false, walk_spec)
+  return function() return run:next() end, nil, nil, run
 end
 
 return _M

@@ -9,6 +9,7 @@
 
 local core = require "infisical.core"
 local cosocket = require "infisical.transport.cosocket"
+local secrets = require "infisical.secrets"
 
 local setmetatable, error, pairs = setmetatable, error, pairs
 
@@ -17,7 +18,7 @@ local A = {}
 A.__index = A
 A.__tostring = function() return "infisical.transport.auto" end
 
-local tokens = setmetatable({}, { __mode = "k" })
+-- The token for transports made later is the transport's secret "token" (infisical.secrets).
 
 --- Sleeps without blocking the nginx worker where that is possible.
 function _M.sleep(seconds)
@@ -56,7 +57,7 @@ function _M.new(opts, token, which)
   local copy = {}
   for k, v in pairs(opts) do copy[k] = v end
   local self = setmetatable({ opts = copy }, A)
-  tokens[self] = token
+  secrets.set(self, "token", token)
   return self
 end
 
@@ -64,10 +65,10 @@ end
 function A:current()
   if self.closed then error("infisical: client is closed", 3) end
   if cosocket.available() and not self.opts.proxy then
-    if not self.cosocket then self.cosocket = assert(cosocket.new(self.opts, tokens[self])) end
+    if not self.cosocket then self.cosocket = assert(cosocket.new(self.opts, secrets.get(self, "token"))) end
     self.last = self.cosocket
   else
-    if not self.curl then self.curl = new_curl(self.opts, tokens[self]) end
+    if not self.curl then self.curl = new_curl(self.opts, secrets.get(self, "token")) end
     self.last = self.curl
   end
   return self.last
@@ -91,7 +92,7 @@ function A:multi(own)
 end
 
 function A:set_token(token)
-  tokens[self] = token
+  secrets.set(self, "token", token)
   if self.curl then self.curl:set_token(token) end
   if self.cosocket then self.cosocket:set_token(token) end
 end
@@ -108,7 +109,7 @@ function A:close()
   if self.curl then self.curl:close() end
   if self.cosocket then self.cosocket:close() end
   self.curl, self.cosocket, self.last = nil, nil, nil
-  tokens[self] = nil
+  secrets.forget(self)
   self.closed = true
 end
 

@@ -12,6 +12,7 @@
 -- @module infisical.transport.cosocket
 
 local core = require "infisical.core"
+local secrets = require "infisical.secrets"
 
 local ngx = ngx
 local setmetatable, tonumber, type, concat = setmetatable, tonumber, type, table.concat
@@ -24,9 +25,8 @@ local T = {}
 T.__index = T
 T.__tostring = function() return "infisical.transport.cosocket" end
 
---- The header lines carrying the bearer token, keyed by transport: never a field of
--- the transport table, so neither `pairs` nor a dump shows them.
-local auth_lines = setmetatable({}, { __mode = "k" })
+-- The header lines carrying the bearer token are the transport's secret "auth_lines"
+-- (infisical.secrets): never a field of the transport table.
 
 local CHUNK = 16384
 
@@ -65,7 +65,7 @@ function T:set_token(token)
   -- No token yet (a Universal Auth client before its login): the same lines without one.
   local lines = core.request_headers(token or "-", self.user_agent)
   if token == nil then table.remove(lines, 1) end
-  auth_lines[self] = lines
+  secrets.set(self, "auth_lines", lines)
 end
 
 --- The header block of one request: the transport's lines, where an extra header replaces
@@ -445,7 +445,7 @@ function T:request(method, url, extra, body)
 
   -- The headers, with the token, are taken now, before the first yield: the request
   -- carries the token its caller saw, even if another light thread logs in meanwhile.
-  local head = header_block(auth_lines[self], extra)
+  local head = header_block(secrets.get(self, "auth_lines"), extra)
   self.requests = self.requests + 1
   self.last_new = 0
   -- `timeout` bounds the whole call, the replay below included.
@@ -465,9 +465,9 @@ function T:request(method, url, extra, body)
   return status, rbody, headers
 end
 
---- The engine for `list_many`: light threads, a fresh one per run (see many_cosocket).
+--- The engine for `list_many`: light threads, a fresh one per run (see infisical.transport.cosocket_engine).
 function T:multi()
-  return require("infisical.many_cosocket").new(self)
+  return require("infisical.transport.cosocket_engine").new(self)
 end
 
 --- Counters: `new_connections` for the last request (as with curl), plus totals.
@@ -478,7 +478,7 @@ end
 
 --- Pooled connections stay with nginx; this only forgets the token.
 function T:close()
-  auth_lines[self] = nil
+  secrets.forget(self)
   self.closed = true
 end
 

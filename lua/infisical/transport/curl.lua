@@ -6,14 +6,14 @@
 -- @module infisical.transport.curl
 
 local core = require "infisical.core"
+local secrets = require "infisical.secrets"
 local setmetatable = setmetatable
 
 local _M = { name = "curl" }
 local T = {}
 T.__index = T
 
--- The token for a multi made later, keyed by transport: never a field of the transport.
-local tokens = setmetatable({}, { __mode = "k" })
+-- The token for a multi made later is the transport's secret "token" (infisical.secrets).
 
 --- opts: the client's transport options (timeout, connect_timeout, low_speed_time,
 -- verify_tls, ca_file, ca_path, max_body, max_headers, user_agent, proxy, compress).
@@ -24,14 +24,14 @@ function _M.new(opts, token)
   local self = setmetatable({ session = core.session(s) }, T)
   s.token = nil
   self.multi_opts = s
-  tokens[self] = token
+  secrets.set(self, "token", token)
   return self
 end
 
 local function new_multi(self)
   local s = {}
   for k, v in pairs(self.multi_opts) do s[k] = v end
-  s.token = tokens[self]
+  s.token = secrets.get(self, "token")
   return core.multi(s)
 end
 
@@ -51,7 +51,7 @@ end
 
 function T:set_token(token)
   self.session:set_token(token)
-  tokens[self] = token
+  secrets.set(self, "token", token)
   if self.engine then self.engine:set_token(token) end
 end
 
@@ -62,7 +62,7 @@ end
 function T:close()
   self.session:close()
   if self.engine then self.engine:close() end
-  tokens[self] = nil
+  secrets.forget(self)
 end
 
 return _M

@@ -5,7 +5,7 @@
 --
 -- A new engine is made for every run: light threads belong to the request (or timer)
 -- that spawned them, so two requests sharing one client must never share an engine.
--- @module infisical.many_cosocket
+-- @module infisical.transport.cosocket_engine
 
 local semaphore = require "ngx.semaphore"
 local core = require "infisical.core"

@@ -1,0 +1,71 @@
+--- A client's blocking calls: one request with its retries and re-login, the one driver
+-- of infisical.attempt that waits in place (the client's methods, the identities' pages);
+-- making sure of an access token before a request (also for infisical.many); the base URL
+-- as the client and the command take it.
+-- @module infisical.http
+
+local core = require "infisical.core"
+local auth = require "infisical.auth"
+local attempt = require "infisical.attempt"
+
+local error = error
+
+local _M = {}
+
+--- A base URL as Infisical's SDKs take it: with or without a trailing `/` or `/api`.
+-- @return the URL without them, or nil when it is not an http(s) URL without query or fragment
+function _M.normalize_base(url)
+  url = url:gsub("/+$", ""):gsub("/api$", ""):gsub("/+$", "")
+  if not url:find("^https?://[^/?#%s]+[^?#%s]*$") then return nil end
+  return url
+end
+
+--- Makes sure the client holds a usable access token (Universal Auth: logs in on first
+-- use and shortly before expiry). Called before every request.
+-- @return true, or nil and the login error
+function _M.ensure_token(client)
+  if not auth.due(client, client.clock()) then return true end
+  local token, err = auth.login(client, client.clock)
+  if not token then return nil, err end
+  client.transport:set_token(token)
+  return true
+end
+
+--- core.parse_tokens for a page of `limit` rows (more is a lying server), in the shape
+-- infisical.attempt calls a parser: one per limit, made on first use.
+local token_parsers = setmetatable({}, { __index = function(t, limit)
+  local parse_tokens = core.parse_tokens
+  local function parse(status, body, headers, method, url, rd, arg)
+    return parse_tokens(status, body, headers, method, url, rd, arg, limit)
+  end
+  t[limit] = parse
+  return parse
+end })
+
+--- The parser of a token page asked for with `limit` (the walks, list_tokens, list_many).
+function _M.token_parser(limit) return token_parsers[limit] end
+
+--- One request with retries and re-login, as infisical.attempt decides: returns what
+-- `parse` returns for the final answer (a revocation: `true[, note]`), or nil and the error.
+-- `revoke`: the request is a revocation (see infisical.attempt).
+function _M.request(client, method, url, parse, revoke)
+  -- an each_token iterator can outlive close()
+  if not client.transport then error("infisical: client is closed", 3) end
+  local a = attempt.new(client, method, { started = core.monotime(), revoke = revoke })
+  while true do
+    local ok, aerr = _M.ensure_token(client)
+    if not ok then return nil, aerr end
+    a:sending(auth.generation(client))   -- nothing yields before the request takes its token
+    local status, rbody, rheaders = client.transport:request(method, url)
+    local action, x, y = a:outcome(status, rbody, rheaders, parse, url)
+    if action == "done" then return x, y end
+    if action == "fail" then return nil, x end
+    if action == "login" then
+      auth.expire(client, a.gen)
+    else
+      client.sleep(x)
+    end
+  end
+end
+
+return _M
