@@ -12,26 +12,7 @@ local shq = fake.shellquote
 
 local function esc(s) return (s:gsub("%p", "%%%0")) end
 
--- Runs the command; returns stdout, exit status, stderr.
-local function cli(argv, env)
-  local parts = { "env", "-u", "INFISICAL_TOKEN", "-u", "INFISICAL_API_URL",
-    "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID", "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = shq(k .. "=" .. v) end
-  parts[#parts + 1] = "lua5.4 bin/infisical-tokens"
-  for _, a in ipairs(argv) do parts[#parts + 1] = shq(a) end
-  local errf = os.tmpname()
-  local out, rc = fake.run(table.concat(parts, " ") .. " 2>" .. shq(errf))
-  local err = fake.read_file(errf) or ""
-  os.remove(errf)
-  return out, rc, err
-end
-
-local function lines(s)
-  local t = {}
-  for l in (s .. "\n"):gmatch("(.-)\r?\n") do t[#t + 1] = l end
-  if t[#t] == "" then t[#t] = nil end
-  return t
-end
+local cli, lines = H.cli, H.lines   -- stdout, exit status, stderr
 
 -- RFC 4180 reader (quoted fields may hold commas, quotes and newlines).
 local function parse_csv(s)

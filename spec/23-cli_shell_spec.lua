@@ -14,22 +14,12 @@ local shq = fake.shellquote
 
 local function esc(s) return (s:gsub("%p", "%%%0")) end
 
--- Runs the command; returns stdout, exit status, stderr. opts: stdin (a string),
--- lua (the interpreter, default lua5.4), raw (keep stdout's last newline).
+-- Runs the command; returns stdout (without its last line end, LF or CRLF), exit status,
+-- stderr. opts: stdin (a string), lua (the interpreter, default lua5.4), bin.
 local function cli(argv, env, opts)
-  opts = opts or {}
-  local parts = { "env", "-u", "INFISICAL_TOKEN", "-u", "INFISICAL_API_URL",
-    "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID", "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
-    "-u", "LUA_INIT", "-u", "LUA_INIT_5_4" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = shq(k .. "=" .. v) end
-  parts[#parts + 1] = (opts.lua or "lua5.4") .. " " .. (opts.bin or "bin/infisical-tokens")
-  for _, a in ipairs(argv) do parts[#parts + 1] = shq(a) end
-  local errf, outf, inf = os.tmpname(), os.tmpname(), os.tmpname()
-  local fh = assert(io.open(inf, "wb")); fh:write(opts.stdin or ""); fh:close()
-  local _, rc = fake.run(table.concat(parts, " ") .. " <" .. shq(inf) .. " >" .. shq(outf)
-    .. " 2>" .. shq(errf))
-  local out, err = fake.read_file(outf) or "", fake.read_file(errf) or ""
-  os.remove(errf); os.remove(outf); os.remove(inf)
+  local o = { raw = true }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local out, rc, err = H.cli(argv, env, o)
   return (out:gsub("\r?\n$", "")), rc, err
 end
 
@@ -71,20 +61,7 @@ end
 -- control U+009B); the control API takes JSON, so raw bytes go through `raw_b64` below.
 local EVIL = "\27]0;pwned\7\27[2J\27[31m\194\155"
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  return (s:gsub("..?.?", function(c)
-    local a, b, d = c:byte(1, 3)
-    local n = a * 65536 + (b or 0) * 256 + (d or 0)
-    local out = ""
-    for k = 3, 0, -1 do
-      local i = math.floor(n / 64 ^ k) % 64
-      out = out .. B64:sub(i + 1, i + 1)
-    end
-    if not b then return out:sub(1, 2) .. "==" elseif not d then return out:sub(1, 3) .. "=" end
-    return out
-  end))
-end
+local base64 = H.b64
 
 describe("infisical-tokens in the shell", function()
   local srv, env

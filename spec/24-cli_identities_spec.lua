@@ -6,27 +6,8 @@ local cjson = require "cjson"
 
 local ORG = "c0000000-0000-4000-8000-000000000001"
 local OTHER_ORG = "c0000000-0000-4000-8000-000000000002"
-local shq = fake.shellquote
 
-local function cli(argv, env)
-  local parts = { "env", "-u", "INFISICAL_TOKEN", "-u", "INFISICAL_API_URL",
-    "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID", "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = shq(k .. "=" .. v) end
-  parts[#parts + 1] = "lua5.4 bin/infisical-tokens"
-  for _, a in ipairs(argv) do parts[#parts + 1] = shq(a) end
-  local errf = os.tmpname()
-  local out, rc = fake.run(table.concat(parts, " ") .. " 2>" .. shq(errf))
-  local err = fake.read_file(errf) or ""
-  os.remove(errf)
-  return out, rc, err
-end
-
-local function lines(s)
-  local t = {}
-  for l in (s .. "\n"):gmatch("(.-)\r?\n") do t[#t + 1] = l end
-  if t[#t] == "" then t[#t] = nil end
-  return t
-end
+local cli, lines = H.cli, H.lines   -- stdout, exit status, stderr
 
 local function org_state(n, extra)
   local s = H.state(nil, extra)

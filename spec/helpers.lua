@@ -116,4 +116,36 @@ function H.b64(s)
   return table.concat(out)
 end
 
+--- Runs `bin/infisical-tokens` as a child process with `argv` and only the environment
+-- variables in `env` among the ones it reads (the caller's INFISICAL_* are removed).
+-- opts: stdin (a string, default empty), lua (the interpreter, default lua5.4), bin (the
+-- script), raw (keep stdout exactly; by default one trailing newline goes, as fake.run does).
+-- @return stdout, exit status, stderr
+function H.cli(argv, env, opts)
+  opts = opts or {}
+  local shq = fake.shellquote
+  local parts = { "env", "-u", "INFISICAL_TOKEN", "-u", "INFISICAL_API_URL",
+    "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID", "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+    "-u", "LUA_INIT", "-u", "LUA_INIT_5_4" }
+  for k, v in pairs(env or {}) do parts[#parts + 1] = shq(k .. "=" .. v) end
+  parts[#parts + 1] = (opts.lua or "lua5.4") .. " " .. (opts.bin or "bin/infisical-tokens")
+  for _, a in ipairs(argv) do parts[#parts + 1] = shq(a) end
+  local errf, outf, inf = os.tmpname(), os.tmpname(), os.tmpname()
+  local fh = assert(io.open(inf, "wb")); fh:write(opts.stdin or ""); fh:close()
+  local _, rc = fake.run(table.concat(parts, " ") .. " <" .. shq(inf) .. " >" .. shq(outf)
+    .. " 2>" .. shq(errf))
+  local out, err = fake.read_file(outf) or "", fake.read_file(errf) or ""
+  os.remove(errf); os.remove(outf); os.remove(inf)
+  if not opts.raw and out:sub(-1) == "\n" then out = out:sub(1, -2) end
+  return out, rc, err
+end
+
+--- The lines of a command's output (LF or CRLF), without a last empty one.
+function H.lines(s)
+  local t = {}
+  for l in (s .. "\n"):gmatch("(.-)\r?\n") do t[#t + 1] = l end
+  if t[#t] == "" then t[#t] = nil end
+  return t
+end
+
 return H
