@@ -324,6 +324,23 @@ describe("infisical-tokens audit --org", function()
     assert.is_nil(tty:find("identities audited", 1, true))
   end)
 
+  it("shows the identities read while a later page of them is slow, then clears it", function()
+    srv:reset(org_state(2500))
+    -- the second page is slow: the line says how many were read while it is awaited
+    srv:faults{ { match = "/identity-memberships", after = 1, delay = 1.2, then_normal = true } }
+    local log = os.tmpname()
+    fake.run("INFISICAL_API_URL=" .. srv.url .. " INFISICAL_TOKEN=" .. H.TOKEN
+      .. " script -qec " .. shq("lua5.4 bin/infisical-tokens audit --org " .. ORG .. " -f json >/dev/null")
+      .. " " .. shq(log) .. " >/dev/null")
+    local tty = fake.read_file(log) or ""
+    os.remove(log)
+    assert.matches("\raudit: reading the organisation's identities: 2000", tty, 1, true)
+    assert.is_nil(tty:find("identities: 1000", 1, true))   -- within the first second
+    assert.is_nil(tty:find("identities: 2500", 1, true))   -- the last page waits for nothing
+    -- cleared before the audit's own line (or the end)
+    assert.matches("identities: 2000\r\27[K", tty, 1, true)
+  end)
+
   it("has help, and the main help mentions --org", function()
     local out, rc = cli{ "audit", "--help" }
     assert.equal(0, rc)

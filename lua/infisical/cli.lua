@@ -540,7 +540,10 @@ local function discover(a, client, progress)
         auth_methods = infisical.auth_methods(m) }
       if infisical.uses_token_auth(m) then ids[#ids + 1] = r.id else r.skipped = true end
       results[#results + 1] = r
-      progress.show(("audit: reading the organisation's identities: %d"):format(#results))
+      -- a full page read: the next one is asked for now (the server's wait is there)
+      if #results % ORG_PAGE == 0 then
+        progress.show(("audit: reading the organisation's identities: %d"):format(#results))
+      end
     end
   end)
   progress.clear()
