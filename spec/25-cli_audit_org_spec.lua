@@ -258,6 +258,44 @@ describe("infisical-tokens audit --org", function()
     end
   end)
 
+  it("credentials refused in the middle of the audit: exit 3, the rest not tried (no storm)", function()
+    srv:reset(org_state(40))
+    local view, n_ta = server_view()
+    assert.equal(28, n_ta)
+    srv:reset(org_state(40))
+    -- the token is revoked as the third token request arrives
+    srv:faults{ { match = "/tokens", after = 2, token = { bearer = H.TOKEN, state = "revoked" },
+      then_normal = true } }
+    local out, rc, err = cli({ "audit", "--org", ORG, "--format", "json", "--concurrency", "8" }, env)
+    assert.equal(3, rc, err)
+    local doc = cjson.decode(out)
+    assert.equal(40, #doc.identities)
+    assert.equal(12, doc.identitiesSkipped)
+    local ok, refused, not_tried = 0, 0, 0
+    for _, r in ipairs(doc.identities) do
+      assert.equal(not view[r.identityId].token_auth, r.skipped)
+      if r.error then
+        if r.error.kind == "auth" then refused = refused + 1
+        else
+          assert.equal("not_tried", r.error.kind)
+          not_tried = not_tried + 1
+        end
+      elseif not r.skipped then ok = ok + 1 end
+    end
+    assert.equal(28, ok + refused + not_tried)
+    assert.is_true(refused >= 1)
+    assert.is_true(not_tried > 0)
+    assert.equal(28 - ok, doc.identitiesWithErrors)
+    assert.matches("stopped at the refused credentials: " .. not_tried .. " more identities not tried", err)
+    local _, n = err:gsub("the server refused the token", "")
+    assert.equal(1, n, err)
+    assert.is_nil(err:find("not tried: the server", 1, true))   -- one line, not one per identity
+    -- at most the requests already in flight when the refusal came back
+    local reqs = #H.api_requests(srv)
+    assert.is_true(reqs <= 1 + ok + refused + 8, reqs)
+    assert.is_true(reqs < 1 + n_ta, reqs)
+  end)
+
   it("a failure after the first page of identities: nothing printed, no token fetched", function()
     srv:reset(org_state(2500))
     srv:faults{ { match = "/identity-memberships", after = 1, status = 400,

@@ -597,10 +597,27 @@ local function audit_fetch(a)
       pauses = waits.n, waited = waits.seconds, limited = limited })
   end
   if #ids > 0 then
-    -- list_many's streaming form: a result per identity as it completes
-    for id, tokens, err in client:stream_many(ids, { partial = true, page_size = a.page_size,
-        concurrency = a.concurrency }) do
+    -- list_many's streaming form: a result per identity as it completes. Refused
+    -- credentials stop it: every other request would be refused too (an organisation's
+    -- thousands of them), so the identities not done yet are reported as not tried.
+    local iter, st, ctl, run = client:stream_many(ids, { partial = true, page_size = a.page_size,
+      concurrency = a.concurrency })
+    for id, tokens, err in iter, st, ctl, run do
       take(id, tokens, err); tick()
+      if err and core.is_error(err) and err.kind == "auth" then
+        a.stopped = true
+        break
+      end
+    end
+    run:close()   -- (what `break` does by itself on Lua 5.4)
+    if a.stopped then
+      for _, r in ipairs(results) do
+        if not r.summary and not r.err and not r.skipped then
+          r.not_tried = true
+          r.err = { kind = "not_tried", message = "not tried: the server refused the credentials" }
+          r.error_text, r.short_text = r.err.message, r.err.message
+        end
+      end
     end
   end
   progress.clear()
@@ -654,8 +671,14 @@ local function audit_render(a, results)
       stdout:write("\n")
     end
   end
+  local not_tried = 0
   for _, r in ipairs(results) do
-    if r.err then say("audit %s: %s", r.id, r.error_text) end
+    if r.not_tried then not_tried = not_tried + 1
+    elseif r.err then say("audit %s: %s", r.id, r.error_text) end
+  end
+  if not_tried > 0 then
+    say("stopped at the refused credentials: %d more identit%s not tried", not_tried,
+      not_tried == 1 and "y" or "ies")
   end
   advise(errs)
   if errors > 0 then return worst(ERRORS, errs) end

@@ -147,6 +147,8 @@ were used up, and an estimate of the time left from the rate so far.
 
 Exit status: 0 clean, 1 findings, 2 errors (any identity that could not be read, or
 the organisation's identities), 3 credentials refused. Skipped identities change nothing.
+Refused credentials stop the audit (every other request would be refused too): the
+identities not done yet are in the report with the error "not tried" (kind not_tried).
 ]] .. "\n" .. COMMON
 
 _M.revoke = [[
