@@ -379,6 +379,17 @@ describe("infisical-tokens audit --org", function()
     assert.matches("identities: 2000\r\27[K", tty, 1, true)
   end)
 
+  it("words the progress line: pauses and refusals only when there were some, no estimate at the end", function()
+    local audit = require "infisical.cli.audit"
+    assert.equal("audit: 0/300 identities", audit.progress_line{ done = 0, total = 300, elapsed = 2 })
+    assert.equal("audit: 100/300 identities, about 1m30s left",
+      audit.progress_line{ done = 100, total = 300, elapsed = 45 })
+    assert.equal("audit: 120/300 identities, paused 2x for the server (31s), 1 refused by the rate limit,"
+      .. " about 2h10m left", audit.progress_line{ done = 120, total = 300, elapsed = 5200,
+      pauses = 2, waited = 31, limited = 1 })
+    assert.equal("audit: 300/300 identities", audit.progress_line{ done = 300, total = 300, elapsed = 99 })
+  end)
+
   it("has help, and the main help mentions --org", function()
     local out, rc = cli{ "audit", "--help" }
     assert.equal(0, rc)
