@@ -5,7 +5,8 @@
 local status = require "infisical.status"
 local out = require "infisical.cli.output"
 
-local ipairs, tostring, type = ipairs, tostring, type
+local ipairs, tostring, type, floor = ipairs, tostring, type, math.floor
+local concat = table.concat
 
 local _M = {}
 
@@ -46,37 +47,64 @@ function _M.summarize(tokens, now, truncated)
   return s
 end
 
---- The audit as an aligned table (`results` in input order: { id, summary | nil, err }).
-function _M.table(results, no_header)
+--- What a skipped identity (no Token Auth: its tokens cannot be listed) shows as RESULT.
+function _M.skip_reason(r)
+  local m = r.auth_methods or {}
+  if #m == 0 then return "skipped: no auth method" end
+  return "skipped: no Token Auth (" .. concat(m, ",") .. ")"
+end
+
+--- The audit as an aligned table (`results` in input order: { id, summary | nil, err },
+-- or, from `--org`, also { name, auth_methods, skipped }). `org`: a NAME column after
+-- IDENTITY.
+function _M.table(results, no_header, org)
   local rows = {}
   for _, r in ipairs(results) do
     local s = r.summary
+    local row
     if s then
-      rows[#rows + 1] = { r.id, tostring(s.total), tostring(s.counts.active), tostring(s.counts.expired),
+      row = { r.id, tostring(s.total), tostring(s.counts.active), tostring(s.counts.expired),
         tostring(s.counts.exhausted), tostring(s.counts.revoked), tostring(#s.never_used),
         tostring(#s.near_limit), tostring(#s.expiring_soon),
         s.truncated and "truncated at the 200-token wall" or (s.findings > 0 and "findings" or "ok") }
+    elseif r.skipped then
+      row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", _M.skip_reason(r) }
     else
-      rows[#rows + 1] = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", "error: " .. (r.short_text or r.error_text) }
+      row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", "error: " .. (r.short_text or r.error_text) }
     end
+    if org then table.insert(row, 2, r.name or "-") end
+    rows[#rows + 1] = row
   end
-  return out.table({ "IDENTITY", "TOKENS", "ACTIVE", "EXPIRED", "EXHAUSTED", "REVOKED",
-    "NEVER-USED", "NEAR-LIMIT", "EXPIRING<7D", "RESULT" }, rows,
-    { false, true, true, true, true, true, true, true, true }, no_header)
+  local head = { "IDENTITY", "TOKENS", "ACTIVE", "EXPIRED", "EXHAUSTED", "REVOKED",
+    "NEVER-USED", "NEAR-LIMIT", "EXPIRING<7D", "RESULT" }
+  local right = { false, true, true, true, true, true, true, true, true }
+  if org then
+    table.insert(head, 2, "NAME")
+    table.insert(right, 2, false)
+  end
+  return out.table(head, rows, right, no_header)
 end
 
---- The audit as one JSON-ready value.
-function _M.json(results, now)
+--- The audit as one JSON-ready value. `org` (from `--org`): the organisation's id; each
+-- record then also has name, authMethods and skipped, and the document identitiesSkipped.
+function _M.json(results, now, org)
   local list = out.array()
-  local findings, errors = 0, 0
+  local findings, errors, skipped = 0, 0, 0
   for _, r in ipairs(results) do
     local s = r.summary
     local o = { identityId = r.id }
+    if org then
+      o.name = r.name or out.null
+      o.authMethods = out.array(r.auth_methods or {})
+      o.skipped = r.skipped == true
+    end
     if s then
       o.tokens, o.counts, o.truncated = s.total, s.counts, s.truncated
       o.neverUsed, o.nearLimit, o.expiringSoon = s.never_used, s.near_limit, s.expiring_soon
       o.findings = s.findings
       if s.findings > 0 then findings = findings + 1 end
+    elseif r.skipped then
+      skipped = skipped + 1
     else
       local e = r.err
       o.error = { kind = e.kind, status = e.status or out.null, error = e.error or out.null,
@@ -85,8 +113,37 @@ function _M.json(results, now)
     end
     list[#list + 1] = o
   end
-  return { now = out.time(now, true), identities = list, identitiesWithFindings = findings,
+  local doc = { now = out.time(now, true), identities = list, identitiesWithFindings = findings,
     identitiesWithErrors = errors }
+  if org then doc.org, doc.identitiesSkipped = org, skipped end
+  return doc
+end
+
+--- A duration for the progress line: "45s", "3m05s", "2h10m".
+function _M.duration(sec)
+  sec = floor(sec + 0.5)
+  if sec < 60 then return sec .. "s" end
+  if sec < 3600 then return ("%dm%02ds"):format(floor(sec / 60), sec % 60) end
+  return ("%dh%02dm"):format(floor(sec / 3600), floor(sec % 3600 / 60))
+end
+
+--- The progress line's text. `p`: done, total (identities to audit), elapsed (seconds
+-- since the first token request), pauses and waited (the library's waits before a retry
+-- that the command saw: a rate limit's retry-after or a back-off), limited (identities
+-- given up on with HTTP 429). The estimate of the time left is the rate so far applied to
+-- the identities left; none before the first identity is done, nor after the last.
+function _M.progress_line(p)
+  local parts = { ("audit: %d/%d identities"):format(p.done, p.total) }
+  if (p.pauses or 0) > 0 then
+    parts[#parts + 1] = ("paused %dx for the server (%s)"):format(p.pauses, _M.duration(p.waited or 0))
+  end
+  if (p.limited or 0) > 0 then
+    parts[#parts + 1] = ("%d refused by the rate limit"):format(p.limited)
+  end
+  if p.done > 0 and p.done < p.total and p.elapsed > 0 then
+    parts[#parts + 1] = "about " .. _M.duration(p.elapsed / p.done * (p.total - p.done)) .. " left"
+  end
+  return concat(parts, ", ")
 end
 
 return _M

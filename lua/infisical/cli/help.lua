@@ -7,6 +7,8 @@ local options = require "infisical.options"
 local TIMEOUT, PAGE = options.default("timeout"), options.default("page_size")
 local PAGE_MIN, PAGE_MAX = options.range("page_size")
 local CONCURRENCY = options.default("concurrency", options.MANY)
+-- audit --org's page of identities (cli.lua reads it from here)
+local ORG_PAGE = 1000
 local IPAGE, IPAGE_MIN, IPAGE_MAX = options.default("page_size", options.IDENTITY_EACH),
   options.range("page_size", options.IDENTITY_EACH)
 
@@ -39,6 +41,8 @@ request is sent (exit status 2). Repeated ids are handled once.
 
 local _M = {}
 
+_M.ORG_PAGE = ORG_PAGE
+
 _M.main = [[
 Usage: infisical-tokens COMMAND [OPTIONS] ARGS...
 
@@ -47,6 +51,7 @@ Lists, audits and revokes the access tokens of Infisical machine identities (Tok
 Commands:
   list IDENTITY_ID...      every token of the identities, with derived status and expiry
   audit IDENTITY_ID...     a summary per identity; exit status 1 when there are findings
+  audit --org ORG_ID       the same for every Token Auth identity of an organisation
   revoke TOKEN_ID...       revoke tokens (prints what it would do unless --yes)
   identities --org ORG_ID  an organisation's identities and their auth methods
 
@@ -107,6 +112,7 @@ _M.audit = [[
 Usage: infisical-tokens audit IDENTITY_ID... [OPTIONS]
        infisical-tokens audit - [OPTIONS] < ids.txt
        infisical-tokens audit --from-file FILE [OPTIONS]
+       infisical-tokens audit --org ORG_ID [OPTIONS]
 
 Summarizes each identity's tokens, several identities at a time: counts by status
 (active, expired, exhausted, revoked) and findings among the active tokens: never used,
@@ -116,15 +122,33 @@ at the server's 200-token wall.
 ]] .. IDS .. [[
 
   --from-file FILE     identity ids from FILE (see above)
+  --org ORG_ID         audit every identity of the organisation that uses Token Auth,
+                       read from the server (]] .. ORG_PAGE .. [[ a request); the others are
+                       in the report as skipped, with their auth methods. Not with
+                       identity ids, '-' or --from-file (exit status 2): to audit some,
+                       pick their ids from 'infisical-tokens identities --org ORG_ID'
   -f, --format F       table (default), json or csv
   --no-header          no header row (table and csv), and no summary line after the table
   -c, --concurrency N  identities in progress at once, 1 to 64 (default ]] .. CONCURRENCY .. [[)
   --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
-A progress line goes to stderr when stderr is a terminal and the run takes a while.
+With --org the table has a NAME column after IDENTITY, and skipped identities say
+"skipped: no Token Auth (their methods)" or "skipped: no auth method" as RESULT; the
+summary line counts them. CSV adds three columns at the end: name, auth_methods
+(space-separated), skipped (true/false). JSON adds "org" and "identitiesSkipped" to the
+document, and "name", "authMethods" and "skipped" to each identity. When the
+organisation's identities cannot be read, nothing is printed on stdout.
 
-Exit status: 0 clean, 1 findings, 2 errors (any identity that could not be read),
-3 credentials refused.
+A progress line goes to stderr when stderr is a terminal and the run takes a while:
+identities done of the total, the times the command saw the library pause before a
+retry (the server's rate limit or a back-off; pauses inside the concurrent token
+requests are not seen yet), identities refused by the rate limit once the retries
+were used up, and an estimate of the time left from the rate so far.
+
+Exit status: 0 clean, 1 findings, 2 errors (any identity that could not be read, or
+the organisation's identities), 3 credentials refused. Skipped identities change nothing.
+Refused credentials stop the audit (every other request would be refused too): the
+identities not done yet are in the report with the error "not tried" (kind not_tried).
 ]] .. "\n" .. COMMON
 
 _M.revoke = [[
