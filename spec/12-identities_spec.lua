@@ -6,17 +6,10 @@ local infisical = require "infisical"
 local H = require "spec.helpers"
 local fake = H.fake
 
-local ORG = "c0000000-0000-4000-8000-000000000001"
-local OTHER_ORG = "c0000000-0000-4000-8000-000000000002"
+local ORG = H.ORG
+local OTHER_ORG = H.OTHER_ORG
 
--- The sample fixture's bearers, the valid one a member of ORG with `n` generated identities.
-local function org_state(n, extra)
-  local s = H.state(nil, extra)
-  s.access_tokens[H.TOKEN].org_id = ORG
-  s.access_tokens["fake-noperm-token"].org_id = ORG
-  s.orgs = { [ORG] = { generate = n } }
-  return s
-end
+local org_state = H.org_state
 
 local function collect(client, org, opts)
   local out = {}

@@ -4,18 +4,12 @@ local H = require "spec.helpers"
 local fake = H.fake
 local cjson = require "cjson"
 
-local ORG = "c0000000-0000-4000-8000-000000000001"
-local OTHER_ORG = "c0000000-0000-4000-8000-000000000002"
+local ORG = H.ORG
+local OTHER_ORG = H.OTHER_ORG
 
 local cli, lines = H.cli, H.lines   -- stdout, exit status, stderr
 
-local function org_state(n, extra)
-  local s = H.state(nil, extra)
-  s.access_tokens[H.TOKEN].org_id = ORG
-  s.access_tokens["fake-noperm-token"].org_id = ORG
-  s.orgs = { [ORG] = { generate = n } }
-  return s
-end
+local org_state = H.org_state
 
 describe("infisical-tokens identities", function()
   local srv, env

@@ -6,42 +6,20 @@ local H = require "spec.helpers"
 local fake = H.fake
 local cjson = require "cjson"
 
-local ORG = "c0000000-0000-4000-8000-000000000001"
-local OTHER_ORG = "c0000000-0000-4000-8000-000000000002"
+local ORG = H.ORG
+local OTHER_ORG = H.OTHER_ORG
 local NOW = "2024-06-01T12:00:00Z"
 local shq = fake.shellquote
 
 local function esc(s) return (s:gsub("%p", "%%%0")) end
 
+-- Runs the command; returns stdout, exit status, stderr. `stdin`: one line for its input.
 local function cli(argv, env, stdin)
-  local parts = { "env", "-u", "INFISICAL_TOKEN", "-u", "INFISICAL_API_URL",
-    "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID", "-u", "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = shq(k .. "=" .. v) end
-  parts[#parts + 1] = "lua5.4 bin/infisical-tokens"
-  for _, a in ipairs(argv) do parts[#parts + 1] = shq(a) end
-  local errf = os.tmpname()
-  local cmd = table.concat(parts, " ") .. " 2>" .. shq(errf)
-  if stdin then cmd = "printf '%s\\n' " .. shq(stdin) .. " | " .. cmd end
-  local out, rc = fake.run(cmd)
-  local err = fake.read_file(errf) or ""
-  os.remove(errf)
-  return out, rc, err
+  return H.cli(argv, env, { stdin = stdin and stdin .. "\n" })
 end
+local lines = H.lines
 
-local function lines(s)
-  local t = {}
-  for l in (s .. "\n"):gmatch("(.-)\r?\n") do t[#t + 1] = l end
-  if t[#t] == "" then t[#t] = nil end
-  return t
-end
-
-local function org_state(n, extra)
-  local s = H.state(nil, extra)
-  s.access_tokens[H.TOKEN].org_id = ORG
-  s.access_tokens["fake-noperm-token"].org_id = ORG
-  s.orgs = { [ORG] = { generate = n } }
-  return s
-end
+local org_state = H.org_state
 
 describe("infisical-tokens audit --org", function()
   local srv, env

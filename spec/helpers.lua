@@ -116,6 +116,19 @@ function H.b64(s)
   return table.concat(out)
 end
 
+H.ORG = "c0000000-0000-4000-8000-000000000001"
+H.OTHER_ORG = "c0000000-0000-4000-8000-000000000002"
+
+--- The sample fixture's bearers, the valid one (and the no-permission one) members of
+-- H.ORG, which has `n` generated identities.
+function H.org_state(n, extra)
+  local s = H.state(nil, extra)
+  s.access_tokens[H.TOKEN].org_id = H.ORG
+  s.access_tokens["fake-noperm-token"].org_id = H.ORG
+  s.orgs = { [H.ORG] = { generate = n } }
+  return s
+end
+
 --- Runs `bin/infisical-tokens` as a child process with `argv` and only the environment
 -- variables in `env` among the ones it reads (the caller's INFISICAL_* are removed).
 -- opts: stdin (a string, default empty), lua (the interpreter, default lua5.4), bin (the
