@@ -3,8 +3,8 @@
 -- A scheduler runs one paging walk (infisical.walk) per identity and keeps at most
 -- `concurrency` identities in progress; each has at most one request in flight, so at
 -- most `concurrency` transfers are in flight. What each answer means is infisical.attempt's
--- decision; a request to repeat after a wait is scheduled for later while the other
--- transfers go on.
+-- decision; a request to repeat after a wait, or one the client's rate budget holds
+-- (infisical.pace), is scheduled for later while the other transfers go on.
 --
 -- The scheduler knows nothing of libcurl. It drives an *engine*:
 --
@@ -35,6 +35,7 @@ local auth = require "infisical.auth"
 local http = require "infisical.http"
 local secrets = require "infisical.secrets"
 local serial = require "infisical.transport.serial"
+local pace = require "infisical.pace"
 
 local type, pairs, tostring, setmetatable, getmetatable, error = type, pairs, tostring,
   setmetatable, getmetatable, error
@@ -105,6 +106,14 @@ function Run:close() abandon(self) end
 --- Starts a request for the job's next page (or ends the job when the login fails).
 function Run:send(job)
   local client = self.client
+  -- the client's rate budget (infisical.pace): a job that may not go yet waits its turn
+  -- among the delayed ones while the other transfers go on
+  local hold = pace.hold(client, "GET")
+  if hold > 0 then
+    job.at = monotime() + hold
+    self.delayed[#self.delayed + 1] = job
+    return
+  end
   local ok, err = http.ensure_token(client)
   if not ok then
     err.tokens = job.tokens

@@ -145,7 +145,8 @@ end
 -- and docs/api.md (`make docs-api`) all read these rows; nothing else keeps a default.
 -- Layers: "client" (init.lua), "transport" (the C core's config.c and
 -- transport/cosocket.lua: every value handed over as given), "retry" (retry.lua,
--- auth.lua's login deadline), "walk" (the walks' page size), "auth" (Universal Auth).
+-- attempt.lua and pace.lua's rate limits, auth.lua's login deadline), "walk" (the walks'
+-- page size), "auth" (Universal Auth).
 
 local MIB = 1024 * 1024
 
@@ -169,6 +170,13 @@ _M.NEW = {
     doc = "cap of one backoff wait, seconds" },
   { name = "max_retry_wait", check = "seconds0", default = 60, layer = "retry",
     doc = "a `retry-after` longer than this is not waited for: the 429 is returned" },
+  { name = "max_rate", layer = "retry", shown = "off (the server's headers pace)",
+    check = function(v)
+      if type(v) ~= "number" or not (v > 0 and v <= 1e6) then
+        return "requests per minute > 0 and <= 1000000 expected, got " .. show(v)
+      end
+    end,
+    doc = "at most this many requests per minute, evenly spaced, beside the pacing to the server's `x-ratelimit-*` headers (see [Rate limits](#rate-limits))" },
   { name = "verify_tls", check = "boolean", default = true, layer = "transport",
     doc = "`false` turns off certificate and host name checks (only by this name)" },
   { name = "ca_file", check = "string", layer = "transport", shown = "system bundle",
