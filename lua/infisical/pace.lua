@@ -129,7 +129,9 @@ function _M.observe(client, method, headers, sent_at)
   local rem = tonumber(headers["x-ratelimit-remaining"])
   local reset = tonumber(headers["x-ratelimit-reset"])
   if not (rem and reset) then
-    k.seen = true      -- a server that does not say: not held (but by max_rate)
+    -- an answer that does not say (a server that does not count, or a refusal before
+    -- the count): what was known may be stale; not held (but by max_rate) until one says
+    k.seen, k.left, k.limit, k.reset_at = true, nil, nil, nil
     return
   end
   local limit = tonumber(headers["x-ratelimit-limit"])
