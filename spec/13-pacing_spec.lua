@@ -83,6 +83,30 @@ describe("pacing to the rate limit", function()
     assert.is_true((by[429] or 0) <= 16, "429s: " .. tostring(by[429]))
   end)
 
+  it("a stream left early gives its requests in flight back to the budget", function()
+    local st, ids = state_of(48, 1, { rate_limit = RL })
+    srv:reset(st)
+    local slow = {}
+    for i = 3, 8 do slow[#slow + 1] = { match = ids[i], delay = 1, then_normal = true } end
+    srv:faults(slow)
+    local c = H.client(srv)
+    assert(c:list_tokens(ids[48]))   -- the budget is known: the stream sends 8 at once
+    local stream, _, _, run = c:stream_many(ids, { concurrency = 8 })
+    assert.is_string((stream()))      -- the 6 slow requests are still in flight: left
+    run:close()
+    local rest = {}
+    for i = 10, 48 do rest[#rest + 1] = ids[i] end
+    local t0 = core.monotime()
+    local results, errors = c:list_many(rest, { concurrency = 8 })
+    local wall = core.monotime() - t0
+    assert_all_done(rest, results, errors, 1)
+    -- 39 reads after the 9 of the first window end early in the third window; a
+    -- budget still counting the 6 lost requests as in flight allows 14 of 20 a window
+    -- and ends in the fourth
+    print(("\n  [pacing] after a stream left early: %.2f s"):format(wall))
+    assert.is_true(wall < 2 * WINDOW + 1, ("%.2f s"):format(wall))
+  end)
+
   it("a 429 pauses every request of the client until its retry-after, and uses up no retry", function()
     local st, ids = state_of(40, 1)
     srv:reset(st)

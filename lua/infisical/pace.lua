@@ -48,7 +48,7 @@ local function new_bucket()
   -- start: when the window began here (answers to requests sent before it are stale);
   -- seen: an answer said whether the server counts (headers or none).
   return { left = nil, reset_at = nil, limit = nil, pause_until = 0, start = 0,
-    inflight = 0, seen = false }
+    inflight = 0, last_sent = 0, seen = false }
 end
 
 local function budget(client)
@@ -90,14 +90,13 @@ function _M.hold(client, method)
   local w = 0
   if k.pause_until > now then
     w = k.pause_until - now
-  elseif k.left and k.left <= 0 then
-    if k.reset_at then
-      w = k.reset_at - now
-    elseif k.inflight > 0 then
-      w = _M.POLL    -- an answer will say when the window ends
-    end
-  elseif not k.seen and k.inflight > 0 then
-    w = _M.POLL      -- the first answer says whether the server counts
+  elseif k.left and k.left <= 0 and k.reset_at then
+    w = k.reset_at - now
+  elseif (not k.seen or (k.left and k.left <= 0)) and k.inflight > 0
+      and now - k.last_sent < client.opts.timeout then
+    -- an answer on its way says whether the server counts, or when the window ends (a
+    -- request out for longer than a whole request's timeout was lost: not waited for)
+    w = _M.POLL
   end
   -- a wait longer than the caller's max_retry_wait is not ours to do: the request goes,
   -- and the server's 429 is the answer (as for a retry-after past it)
@@ -114,7 +113,7 @@ function _M.sent(client, method)
   local k, b = bucket(client, method)
   local now = monotime()
   roll(k, now)
-  k.inflight = k.inflight + 1
+  k.inflight, k.last_sent = k.inflight + 1, now
   if k.left then k.left = k.left - 1 end
   local rate = client.opts.max_rate
   if rate then b.next_at = max(b.next_at, now) + 60 / rate end
@@ -123,7 +122,7 @@ end
 
 --- The answer to a request sent at `sent_at` (`headers`: nil when none came).
 function _M.observe(client, method, headers, sent_at)
-  local k = bucket(client, method)
+  local k, b = bucket(client, method)
   if k.inflight > 0 then k.inflight = k.inflight - 1 end
   if not headers then return end
   local rem = tonumber(headers["x-ratelimit-remaining"])
@@ -131,7 +130,8 @@ function _M.observe(client, method, headers, sent_at)
   if not (rem and reset) then
     -- an answer that does not say (a server that does not count, or a refusal before
     -- the count): what was known may be stale; not held (but by max_rate) until one says
-    k.seen, k.left, k.limit, k.reset_at = true, nil, nil, nil
+    k.left, k.limit, k.reset_at = nil, nil, nil
+    b.read.seen, b.write.seen = true, true   -- (a login's answer speaks for the reads too)
     return
   end
   local limit = tonumber(headers["x-ratelimit-limit"])
