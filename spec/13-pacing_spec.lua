@@ -101,8 +101,8 @@ describe("pacing to the rate limit", function()
     local wall = core.monotime() - t0
     assert_all_done(rest, results, errors, 1)
     -- 39 reads after the 9 of the first window end early in the third window; a
-    -- budget still counting the 6 lost requests as in flight allows 14 of 20 a window
-    -- and ends in the fourth
+    -- budget that kept holding back the 6 lost requests in every later window (as the
+    -- first version did) allows 14 of 20 a window and ends in the fourth
     print(("\n  [pacing] after a stream left early: %.2f s"):format(wall))
     assert.is_true(wall < 2 * WINDOW + 1, ("%.2f s"):format(wall))
   end)

@@ -52,7 +52,7 @@ function _M.new(client, method, opts)
   return setmetatable({
     client = client, method = method, attempt = 0, relogin = opts.relogin ~= false,
     refine = opts.refine, revoke = opts.revoke, started = opts.started,
-    fixed_start = opts.started ~= nil, lost = false, gen = nil, sent_at = nil, limited = 0, limited_wait = 0,
+    fixed_start = opts.started ~= nil, lost = false, gen = nil, seq = nil, limited = 0, limited_wait = 0,
   }, A)
 end
 
@@ -60,7 +60,7 @@ end
 -- The driver asked `pace.hold` first.
 function A:sending(gen)
   self.gen = gen
-  self.sent_at = pace.sent(self.client, self.method)
+  self.seq = pace.sent(self.client, self.method)
   if not self.fixed_start and self.attempt == 0 then self.started = monotime() end
 end
 
@@ -83,7 +83,7 @@ local function rate_limited(self, err, headers)
   wait = max(wait, MIN_WAIT)
   if self.limited_wait + wait > policy.max_retry_wait then return nil end
   self.limited, self.limited_wait = self.limited + 1, self.limited_wait + wait
-  if not pace.pause(self.client, self.method, wait, self.sent_at) then return 0 end
+  if not pace.pause(self.client, self.method, wait, self.seq) then return 0 end
   return wait
 end
 
@@ -99,7 +99,7 @@ function A:outcome(status, body, headers, parse, url)
   else
     err = body
   end
-  pace.observe(client, self.method, status and headers or nil, self.sent_at)
+  pace.observe(client, self.method, status and headers or nil, self.seq)
   if res ~= nil then return "done", res end
   err = secrets.redact_error(client, err)
   if self.refine then self.refine(err) end

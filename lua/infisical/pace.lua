@@ -11,10 +11,12 @@
 --
 -- What it knows comes from the server: `x-ratelimit-limit`, `x-ratelimit-remaining` and
 -- `x-ratelimit-reset` (seconds) on every counted answer, `retry-after` on a 429. The
--- budget of the current window is the least of what the last answers said, less the
--- requests still in flight (they may not be counted in it yet), and of the limit less
--- the requests sent since the window began; when it is spent, new requests wait for the
--- window's end. A 429 pauses every request of the budget until its `retry-after`. Until
+-- budget of the current window is the limit, less the requests sent here since the
+-- window began, less what others (other clients of the same address) spent: at least
+-- the count an answer said (limit - remaining) beyond all the requests sent here by then
+-- (the server counts requests in the order they arrive, not the order they were sent, so
+-- an answer's remaining alone says little about the requests still in flight). When the
+-- budget is spent, new requests wait for the window's end. A 429 pauses every request of the budget until its `retry-after`. Until
 -- the first answer says whether the server counts, one request at a time is in flight
 -- (a burst of `concurrency` requests against an unknown limit would be refused at once).
 -- A server that sends no headers is not held, except by `max_rate` (requests per minute:
@@ -43,12 +45,14 @@ local by_client = setmetatable({}, { __mode = "k" })
 local by_base = {}   -- inside nginx: base URL -> budget, for the worker's lifetime
 
 local function new_bucket()
-  -- left: requests the window still allows (nil: unknown); reset_at: when it ends (nil:
+  -- left: requests the window still allows (nil: unknown); other: the requests others
+  -- spent in it, at least; reset_at: when it ends (nil:
   -- unknown); limit: the window's size as last said; pause_until: a 429's retry-after;
-  -- start: when the window began here (answers to requests sent before it are stale);
+  -- seq: requests sent so far (each request's number is handed back with its answer);
+  -- start: the last number sent before the window began (answers to those are stale);
   -- seen: an answer said whether the server counts (headers or none).
-  return { left = nil, reset_at = nil, limit = nil, pause_until = 0, start = 0,
-    inflight = 0, last_sent = 0, seen = false }
+  return { left = nil, other = 0, reset_at = nil, limit = nil, pause_until = 0, start = 0,
+    inflight = 0, last_sent = 0, seq = 0, seen = false }
 end
 
 local function budget(client)
@@ -78,7 +82,7 @@ end
 --- A window that is over: a new one begins with the whole limit (nil: still unknown).
 local function roll(k, now)
   if k.reset_at and now >= k.reset_at then
-    k.reset_at, k.left, k.start = nil, k.limit, now
+    k.reset_at, k.left, k.start, k.other = nil, k.limit, k.seq, 0
   end
 end
 
@@ -108,20 +112,20 @@ function _M.hold(client, method)
   return w
 end
 
---- A request is being sent; returns the time to hand back to `observe` and `pause`.
+--- A request is being sent; returns its number, to hand back to `observe` and `pause`.
 function _M.sent(client, method)
   local k, b = bucket(client, method)
   local now = monotime()
   roll(k, now)
-  k.inflight, k.last_sent = k.inflight + 1, now
+  k.inflight, k.last_sent, k.seq = k.inflight + 1, now, k.seq + 1
   if k.left then k.left = k.left - 1 end
   local rate = client.opts.max_rate
   if rate then b.next_at = max(b.next_at, now) + 60 / rate end
-  return now
+  return k.seq
 end
 
---- The answer to a request sent at `sent_at` (`headers`: nil when none came).
-function _M.observe(client, method, headers, sent_at)
+--- The answer to request number `seq` (`headers`: nil when none came).
+function _M.observe(client, method, headers, seq)
   local k, b = bucket(client, method)
   if k.inflight > 0 then k.inflight = k.inflight - 1 end
   if not headers then return end
@@ -130,36 +134,46 @@ function _M.observe(client, method, headers, sent_at)
   if not (rem and reset) then
     -- an answer that does not say (a server that does not count, or a refusal before
     -- the count): what was known may be stale; not held (but by max_rate) until one says
-    k.left, k.limit, k.reset_at = nil, nil, nil
+    k.left, k.limit, k.reset_at, k.other = nil, nil, nil, 0
+    k.start = max(k.start, (seq or k.seq + 1) - 1)   -- a count resumed is counted from here
     b.read.seen, b.write.seen = true, true   -- (a login's answer speaks for the reads too)
     return
   end
   local limit = tonumber(headers["x-ratelimit-limit"])
   k.seen = true
   if limit then k.limit = limit end
-  if sent_at and sent_at < k.start then return end   -- it speaks of a window already over
+  if seq and seq <= k.start then return end   -- it speaks of a window already over
   local now = monotime()
   roll(k, now)
   local at = now + reset
-  local est = rem - k.inflight
   -- reset is whole seconds rounded up: the earliest end said is the closest. One later
   -- by more than that rounding is a window the server began before ours ended here.
   if k.reset_at ~= nil and at > k.reset_at + 1 then
-    k.reset_at, k.left, k.start = at, est, sent_at or now
+    k.reset_at, k.start, k.other = at, seq and seq - 1 or k.seq, 0
+  elseif k.reset_at == nil or at < k.reset_at then
+    k.reset_at = at
+  end
+  local used = k.seq - k.start     -- sent here in this window, this request among them
+  local lim = k.limit
+  if lim then
+    k.other = max(k.other, lim - rem - used)
+    k.left = lim - used - k.other
   else
-    if k.reset_at == nil or at < k.reset_at then k.reset_at = at end
+    -- no limit said: what remains, less what was sent after this request
+    local est = rem - (seq and k.seq - seq or k.inflight)
     k.left = k.left and min(k.left, est) or est
   end
 end
 
---- A 429 to a request sent at `sent_at`: every request of the budget waits `seconds`.
+--- A 429 to request number `seq`: every request of the budget waits `seconds`.
 -- Returns false when the 429 speaks of a window already over (nothing to wait for).
-function _M.pause(client, method, seconds, sent_at)
+function _M.pause(client, method, seconds, seq)
   local k = bucket(client, method)
-  if sent_at and sent_at < k.start then return false end
+  if seq and seq <= k.start then return false end
   local now = monotime()
   k.pause_until = max(k.pause_until, now + seconds)
   k.left = 0
+  if k.limit then k.other = max(k.other, k.limit - (k.seq - k.start)) end
   if k.reset_at == nil or k.reset_at < now + seconds then k.reset_at = now + seconds end
   return true
 end
