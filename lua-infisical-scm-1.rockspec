@@ -47,6 +47,7 @@ build = {
       ["infisical.filters"] = "lua/infisical/filters.lua",
       ["infisical.walk"] = "lua/infisical/walk.lua",
       ["infisical.retry"] = "lua/infisical/retry.lua",
+      ["infisical.pace"] = "lua/infisical/pace.lua",
       ["infisical.attempt"] = "lua/infisical/attempt.lua",
       ["infisical.http"] = "lua/infisical/http.lua",
       ["infisical.secrets"] = "lua/infisical/secrets.lua",

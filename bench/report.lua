@@ -1,7 +1,7 @@
 --- Turns bench/out/raw.txt into the tables of bench/RESULTS.md (printed and written to
 -- bench/out/results.md) and bench/out/concurrency.dat for gnuplot.
 local raw, out = arg[1], arg[2]
-local info, page, conc, mem = {}, {}, {}, {}
+local info, page, conc, mem, rl = {}, {}, {}, {}, {}
 local order = {}
 for line in io.lines(raw) do
   local k, rest = line:match("^(%S+) (.*)$")
@@ -17,6 +17,12 @@ for line in io.lines(raw) do
   elseif k == "conc" then
     local mode, c, wall, reqs = rest:match("^(%S+) (%d+) (%S+) (%d+)$")
     conc[#conc + 1] = { mode = mode, c = tonumber(c), wall = tonumber(wall), reqs = tonumber(reqs) }
+  elseif k == "rl" then
+    local name, n, lim, win, reqs, n429, done, wall, ideal = rest:match(
+      "^(%S+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%S+) (%S+)$")
+    rl[#rl + 1] = { name = name, n = tonumber(n), limit = tonumber(lim), window = tonumber(win),
+      reqs = tonumber(reqs), n429 = tonumber(n429), done = tonumber(done), wall = tonumber(wall),
+      ideal = tonumber(ideal) }
   elseif k == "mem" then
     local n, peak, before, toks = rest:match("^(%d+) (%d+) (%d+) (%d+)$")
     mem[#mem + 1] = { n = tonumber(n), peak = tonumber(peak), before = tonumber(before), tokens = tonumber(toks) }
@@ -68,6 +74,20 @@ say("|---:|---:|---:|---:|---:|")
 for _, m in ipairs(mem) do
   say("| %d | %d | %d | %d | %.2fx |", m.n, m.tokens, m.before, m.peak, m.peak / mem[1].peak)
 end
+if #rl > 0 then
+  say("")
+  say("### 4. Rate limit: %d identities of one page, %d reads per %g s window per address",
+    rl[1].n, rl[1].limit, rl[1].window)
+  say("")
+  say("| how | requests | 429s | identities completed | wall s | ideal s | wall vs ideal |")
+  say("|---|---:|---:|---:|---:|---:|---:|")
+  for _, r in ipairs(rl) do
+    local how = r.name == "loop" and "plain loop, sleeps retry-after on 429"
+      or ("list_many, concurrency %s, retries = 0"):format(r.name:match("%d+"))
+    say("| %s | %d | %d | %d | %.2f | %d | %.2fx |", how, r.reqs, r.n429, r.done, r.wall,
+      r.ideal, r.wall / r.ideal)
+  end
+end
 say("")
 say("### Floors (goals are higher)")
 say("")
@@ -88,6 +108,15 @@ say("- within 3x the libcurl floor: %s (CPU %.2fx, wall %.2fx)", yes(li.cpu / fl
 say("- list_many at concurrency 32 at least 20x the loop: %s (%.1fx)", yes(loop.wall / c32.wall >= 20), loop.wall / c32.wall)
 say("- streaming memory flat (%d identities within 1.5x of %d): %s (%.2fx)", mem[#mem].n, mem[1].n,
   yes(mem[#mem].peak / mem[1].peak <= 1.5), mem[#mem].peak / mem[1].peak)
+
+for _, r in ipairs(rl) do
+  local c = tonumber(r.name:match("^many(%d+)$"))
+  if c then
+    say("- rate limit, concurrency %d: every identity, at most %d 429s, within 1.25x of the ideal: %s (%d/%d, %d 429s, %.2fx)",
+      c, c, yes(r.done == r.n and r.n429 <= c and r.wall <= 1.25 * r.ideal), r.done, r.n, r.n429,
+      r.wall / r.ideal)
+  end
+end
 
 local text = table.concat(lines, "\n") .. "\n"
 io.write(text)

@@ -2,7 +2,7 @@
 # `make bench`: the three measurements of bench/RESULTS.md, side by side on this machine.
 # Starts its own nginx on 127.0.0.1 (Debian's, with the Lua module for the latency), runs
 # every peer, prints the tables and writes bench/out/results.md and bench/concurrency.png.
-# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 make bench
+# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 make bench
 set -eu
 cd "$(dirname "$0")/.."
 PAGES=${PAGES:-5000}            # pages per fast peer (each run)
@@ -10,6 +10,9 @@ SLOW_PAGES=${SLOW_PAGES:-500}   # pages for the peers that cost milliseconds a p
 REPEAT=${REPEAT:-3}             # runs per peer; the best one counts (noise only adds time)
 IDS=${IDS:-500}
 MEM_IDS=${MEM_IDS:-5000}
+RL_IDS=${RL_IDS:-300}           # identities of the rate-limit run (measurement 4)
+RL_LIMIT=${RL_LIMIT:-20}        # reads per window the fake server allows one address
+RL_WINDOW=${RL_WINDOW:-2}
 LAT=${LAT:-50}
 OUT=bench/out
 BUILD=build/lua5.4
@@ -70,5 +73,9 @@ for n in "$SMALL" "$MEM_IDS"; do
   echo "mem $n $(lua5.4 bench/memory.lua "$BASE/lat0" "$n")" >> "$RAW"
 done
 
+echo "4. rate limit: $RL_IDS identities, $RL_LIMIT reads per $RL_WINDOW s (the fake server)" >&2
+lua5.4 bench/ratelimit.lua "$RL_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/ratelimit.dat" >> "$RAW"
+
 lua5.4 bench/report.lua "$RAW" "$OUT"
 gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
+gnuplot bench/ratelimit.gp && echo "wrote bench/ratelimit.png" >&2

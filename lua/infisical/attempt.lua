@@ -19,19 +19,27 @@
 -- made and for how long. A revocation's 404 "already revoked" after an attempt that may
 -- have been carried out (its answer lost) is the lost attempt's doing: done.
 --
--- Rate-limit pacing (issue 12) belongs here too: `outcome` receives every answer's
--- headers (`x-ratelimit-*`, `retry-after`), success or failure, at the marked point.
+-- Rate limits: every answer's headers feed the client's budget (infisical.pace), which
+-- the drivers ask before each send (`pace.hold`). A 429 is not a failed attempt: it
+-- pauses the budget until its `retry-after` and the request is sent again when the pause
+-- ends, without using up `retries`; its waits add up to at most `max_retry_wait` seconds
+-- per request (then the 429 is judged like any other failure), so a server that answers
+-- 429 forever cannot hold a call forever.
 -- @module infisical.attempt
 
 local core = require "infisical.core"
 local retry = require "infisical.retry"
 local secrets = require "infisical.secrets"
+local pace = require "infisical.pace"
 
-local setmetatable, type, find = setmetatable, type, string.find
+local setmetatable, type, find, tonumber, max = setmetatable, type, string.find, tonumber, math.max
 local monotime = core.monotime
 
 local _M = {}
 local A = {}
+
+-- A 429 that says "again in 0 s" is waited for this long (and counted so in the bound).
+local MIN_WAIT = 0.25
 A.__index = A
 
 --- A new attempt state for one request (`method` as sent).
@@ -44,13 +52,15 @@ function _M.new(client, method, opts)
   return setmetatable({
     client = client, method = method, attempt = 0, relogin = opts.relogin ~= false,
     refine = opts.refine, revoke = opts.revoke, started = opts.started,
-    fixed_start = opts.started ~= nil, lost = false, gen = nil,
+    fixed_start = opts.started ~= nil, lost = false, gen = nil, seq = nil, limited = 0, limited_wait = 0,
   }, A)
 end
 
 --- Records a send: `gen` is the generation of the token the request carries (auth.generation).
+-- The driver asked `pace.hold` first.
 function A:sending(gen)
   self.gen = gen
+  self.seq = pace.sent(self.client, self.method)
   if not self.fixed_start and self.attempt == 0 then self.started = monotime() end
 end
 
@@ -62,6 +72,19 @@ local function revoked(self, err)
     if self.lost then return true end
     err.kind = "already_revoked"
   end
+end
+
+--- A 429: pauses the budget and gives the seconds to wait before sending again, or nil
+-- when this request's 429 waits would pass `max_retry_wait` (then it is an attempt).
+local function rate_limited(self, err, headers)
+  local policy = self.client.opts
+  local wait = err.retry_after or (headers and tonumber(headers["x-ratelimit-reset"]))
+  if not wait then wait = retry.backoff(policy, self.limited) end
+  wait = max(wait, MIN_WAIT)
+  if self.limited_wait + wait > policy.max_retry_wait then return nil end
+  self.limited, self.limited_wait = self.limited + 1, self.limited_wait + wait
+  if not pace.pause(self.client, self.method, wait, self.seq) then return 0 end
+  return wait
 end
 
 --- What the answer (`status, body, headers` from the transport, or `nil, err`) means.
@@ -76,10 +99,14 @@ function A:outcome(status, body, headers, parse, url)
   else
     err = body
   end
-  -- (issue 12: rate-limit pacing reads `headers` here, for answers of either kind)
+  pace.observe(client, self.method, status and headers or nil, self.seq)
   if res ~= nil then return "done", res end
   err = secrets.redact_error(client, err)
   if self.refine then self.refine(err) end
+  if type(err) == "table" and err.kind == "http" and err.status == 429 then
+    local wait = rate_limited(self, err, headers)
+    if wait then return "wait", wait end
+  end
   -- A client that logs in by itself holds a client secret; kind "auth" is a refused token.
   if self.relogin and secrets.get(client, "client_secret") ~= nil and type(err) == "table"
      and err.kind == "auth" then
@@ -88,7 +115,8 @@ function A:outcome(status, body, headers, parse, url)
   end
   local wait = retry.delay(client.opts, err, self.attempt)
   if not wait then
-    err = retry.give_up(err, self.attempt + 1, self.started, monotime())
+    -- attempts made: the 429s waited for are among them, though they used up no retry
+    err = retry.give_up(err, self.attempt + 1 + self.limited, self.started, monotime())
     if self.revoke and revoked(self, err) then return "done", true, "already_revoked_on_retry" end
     return "fail", err
   end

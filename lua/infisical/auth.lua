@@ -9,6 +9,7 @@
 
 local core = require "infisical.core"
 local attempt = require "infisical.attempt"
+local pace = require "infisical.pace"
 local secrets = require "infisical.secrets"
 local cjson = require("cjson").new()
 
@@ -90,8 +91,13 @@ local function login(client, clock)
   local body = cjson.encode({ clientId = st.id, clientSecret = secrets.get(client, "client_secret") })
   local a = attempt.new(client, "POST", { started = core.monotime(), relogin = false,
     refine = login_refusal })
+  local waited = false
   while true do
+    local w = waited and 0 or pace.hold(client, "POST")   -- as infisical.http's driver
+    if w > 0 then client.sleep(w) end
+    waited = false
     local started = clock()
+    a:sending(nil)
     local status, rbody, rheaders = client.transport:request("POST", url, LOGIN_HEADERS, body)
     local action, res = a:outcome(status, rbody, rheaders, core.parse, url)
     if action == "done" then
@@ -117,6 +123,7 @@ local function login(client, clock)
       return nil, res
     end
     client.sleep(res)   -- "wait" (a login is never told to log in again)
+    waited = true
   end
 end
 

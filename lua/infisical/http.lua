@@ -7,6 +7,7 @@
 local core = require "infisical.core"
 local auth = require "infisical.auth"
 local attempt = require "infisical.attempt"
+local pace = require "infisical.pace"
 
 local error = error
 
@@ -45,6 +46,14 @@ end })
 --- The parser of a token page asked for with `limit` (the walks, list_tokens, list_many).
 function _M.token_parser(limit) return token_parsers[limit] end
 
+--- Waits (client.sleep) for the client's rate budget to let a `method` request go: one
+-- sleep of what infisical.pace says (its answer is the time to the end of a pause, a
+-- window or a max_rate spacing; a `sleep` option that does not sleep cannot loop here).
+function _M.hold(client, method)
+  local w = pace.hold(client, method)
+  if w > 0 then client.sleep(w) end
+end
+
 --- One request with retries and re-login, as infisical.attempt decides: returns what
 -- `parse` returns for the final answer (a revocation: `true[, note]`), or nil and the error.
 -- `revoke`: the request is a revocation (see infisical.attempt).
@@ -52,7 +61,11 @@ function _M.request(client, method, url, parse, revoke)
   -- an each_token iterator can outlive close()
   if not client.transport then error("infisical: client is closed", 3) end
   local a = attempt.new(client, method, { started = core.monotime(), revoke = revoke })
+  local waited = false
   while true do
+    -- after a wait attempt.lua asked for (a 429's pause among them), the request goes
+    if not waited then _M.hold(client, method) end
+    waited = false
     local ok, aerr = _M.ensure_token(client)
     if not ok then return nil, aerr end
     a:sending(auth.generation(client))   -- nothing yields before the request takes its token
@@ -64,6 +77,7 @@ function _M.request(client, method, url, parse, revoke)
       auth.expire(client, a.gen)
     else
       client.sleep(x)
+      waited = true
     end
   end
 end

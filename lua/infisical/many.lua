@@ -3,8 +3,8 @@
 -- A scheduler runs one paging walk (infisical.walk) per identity and keeps at most
 -- `concurrency` identities in progress; each has at most one request in flight, so at
 -- most `concurrency` transfers are in flight. What each answer means is infisical.attempt's
--- decision; a request to repeat after a wait is scheduled for later while the other
--- transfers go on.
+-- decision; a request to repeat after a wait, or one the client's rate budget holds
+-- (infisical.pace), is scheduled for later while the other transfers go on.
 --
 -- The scheduler knows nothing of libcurl. It drives an *engine*:
 --
@@ -35,6 +35,7 @@ local auth = require "infisical.auth"
 local http = require "infisical.http"
 local secrets = require "infisical.secrets"
 local serial = require "infisical.transport.serial"
+local pace = require "infisical.pace"
 
 local type, pairs, tostring, setmetatable, getmetatable, error = type, pairs, tostring,
   setmetatable, getmetatable, error
@@ -90,9 +91,21 @@ local function release(run)
   end
 end
 
+--- The requests of a run left unfinished will never be answered to it: the client's rate
+-- budget stops counting them as in flight.
+local function forget_flying(run)
+  for _, job in pairs(run.jobs) do
+    if job.flying then
+      job.flying = false
+      pace.observe(run.client, "GET", nil)
+    end
+  end
+end
+
 local function abandon(run)
   if run.finished then return end
   run.finished, run.abandoned = true, true
+  forget_flying(run)
   release(run)
 end
 -- Must not raise: on Lua 5.4 it runs while the loop body's own error propagates.
@@ -105,6 +118,14 @@ function Run:close() abandon(self) end
 --- Starts a request for the job's next page (or ends the job when the login fails).
 function Run:send(job)
   local client = self.client
+  -- the client's rate budget (infisical.pace): a job that may not go yet waits its turn
+  -- among the delayed ones while the other transfers go on
+  local hold = pace.hold(client, "GET")
+  if hold > 0 then
+    job.at = monotime() + hold
+    self.delayed[#self.delayed + 1] = job
+    return
+  end
   local ok, err = http.ensure_token(client)
   if not ok then
     err.tokens = job.tokens
@@ -120,6 +141,7 @@ function Run:send(job)
   job.url, job.limit = tokens_url(client.base_url, job.walk.identity_id, offset, limit), limit
   -- the engines take the token when the request is added, before anything yields
   job.try:sending(auth.generation(client))
+  job.flying = true
   self.engine:add(job.tag, "GET", job.url)
 end
 
@@ -214,14 +236,14 @@ function Run:pump()
     local tag, status, body, headers = engine:next()
     if tag == nil then break end
     local job = self.jobs[tag]
-    if job then self:on_answer(job, status, body, headers) end
+    if job then job.flying = false; self:on_answer(job, status, body, headers) end
   end
 end
 
 --- The next finished identity: `id, tokens, err` (as `all_tokens` gives them), or nil.
 function Run:next()
   if not self.client.transport then
-    if not self.finished then self.finished = true; release(self) end
+    if not self.finished then self.finished = true; forget_flying(self); release(self) end
     error("infisical: client is closed", 2)
   end
   if self.abandoned then

@@ -145,7 +145,8 @@ end
 -- and docs/api.md (`make docs-api`) all read these rows; nothing else keeps a default.
 -- Layers: "client" (init.lua), "transport" (the C core's config.c and
 -- transport/cosocket.lua: every value handed over as given), "retry" (retry.lua,
--- auth.lua's login deadline), "walk" (the walks' page size), "auth" (Universal Auth).
+-- attempt.lua and pace.lua's rate limits, auth.lua's login deadline), "walk" (the walks'
+-- page size), "auth" (Universal Auth).
 
 local MIB = 1024 * 1024
 
@@ -162,13 +163,20 @@ _M.NEW = {
   { name = "low_speed_time", check = "seconds", layer = "transport", shown = "off",
     doc = "give up when less than 1 byte/s arrives for this many seconds" },
   { name = "retries", check = _M.int(0, 20), default = 3, layer = "retry",
-    doc = "retries after 429, 502, 503, 504 or a connection failure; `0` turns them off" },
+    doc = "retries after 502, 503, 504 or a connection failure; `0` turns them off (a 429 uses none up: [Rate limits](#rate-limits))" },
   { name = "backoff", check = "seconds0", default = 0.5, layer = "retry",
     doc = "first retry wait in seconds; doubles each retry, with jitter" },
   { name = "max_backoff", check = "seconds0", default = 30, layer = "retry",
     doc = "cap of one backoff wait, seconds" },
   { name = "max_retry_wait", check = "seconds0", default = 60, layer = "retry",
-    doc = "a `retry-after` longer than this is not waited for: the 429 is returned" },
+    doc = "a `retry-after` longer than this is not waited for: the 429 is returned; also the most a request waits for 429s in all" },
+  { name = "max_rate", layer = "retry", shown = "off (the server's headers pace)",
+    check = function(v)
+      if type(v) ~= "number" or not (v > 0 and v <= 1e6) then
+        return "requests per minute > 0 and <= 1000000 expected, got " .. show(v)
+      end
+    end,
+    doc = "at most this many requests per minute, evenly spaced, beside the pacing to the server's `x-ratelimit-*` headers (see [Rate limits](#rate-limits))" },
   { name = "verify_tls", check = "boolean", default = true, layer = "transport",
     doc = "`false` turns off certificate and host name checks (only by this name)" },
   { name = "ca_file", check = "string", layer = "transport", shown = "system bundle",
@@ -190,7 +198,7 @@ _M.NEW = {
     doc = "default page size of walks" },
   { name = "sleep", check = "function", layer = "client",
     shown = "`ngx.sleep` where nginx allows it, else a C `nanosleep`",
-    doc = "function used to wait between retries" },
+    doc = "function used to wait between retries and for the rate limit" },
   { name = "transport", layer = "client", shown = "chosen per request",
     check = function(v)
       if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end

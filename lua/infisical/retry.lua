@@ -21,7 +21,11 @@ function _M.delay(policy, err, attempt)
     if err.retry_after > policy.max_retry_wait then return nil end
     return err.retry_after
   end
-  -- Capped exponential backoff with "equal jitter": half fixed, half random.
+  return _M.backoff(policy, attempt)
+end
+
+--- Capped exponential backoff with "equal jitter": half fixed, half random.
+function _M.backoff(policy, attempt)
   local d = min(policy.max_backoff, policy.backoff * 2 ^ attempt)
   return d / 2 + random() * d / 2
 end

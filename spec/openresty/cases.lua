@@ -361,6 +361,38 @@ case("list_many", {
   end,
 })
 
+-- Issue 12: under the fake's limiter (20 reads per 2 s window, one budget per address),
+-- list_many paces to it on every transport (inside nginx the budget is the worker's).
+M.PACE_N, M.PACE_CONCURRENCY = 50, 16
+case("list_many_paced", {
+  setup = function(srv)
+    local H = require "spec.helpers"
+    local identities = {}
+    for i = 1, M.PACE_N do identities[("a0000000-0000-4000-8000-%012d"):format(5000 + i)] = { generate = 2 } end
+    srv:reset(H.state(identities, { rate_limit = { limit = 20, window = 2, per_route = false } }))
+  end,
+  run = function(infisical, ctx)
+    local list = {}
+    for i = 1, M.PACE_N do list[i] = ("a0000000-0000-4000-8000-%012d"):format(5000 + i) end
+    local res, errs = client(infisical, ctx, { retries = 0 }):list_many(list,
+      { concurrency = M.PACE_CONCURRENCY })
+    local done, failed = 0, {}
+    for _, id in ipairs(list) do
+      if res[id] and #res[id] == 2 then done = done + 1 end
+      if errs[id] then failed[#failed + 1] = M.summary(errs[id]) end
+    end
+    return { done = done, failed = failed }
+  end,
+  check = function(res, srv)
+    assert.same({ done = M.PACE_N, failed = {} }, res)
+    local n429 = 0
+    for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
+      if r.status == 429 then n429 = n429 + 1 end
+    end
+    assert.is_true(n429 <= M.PACE_CONCURRENCY, "429s: " .. n429)
+  end,
+})
+
 case("stream_many", {
   run = function(infisical, ctx)
     local got = {}
