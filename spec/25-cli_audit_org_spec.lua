@@ -340,6 +340,24 @@ describe("infisical-tokens audit --org", function()
     assert.is_nil(tty:find("identities audited", 1, true))
   end)
 
+  it("counts a 429 met by the concurrent token requests once in the progress line", function()
+    srv:reset(org_state(8, { latency = 0.3 }))
+    -- the third token request is refused with retry-after 1 while others are in flight:
+    -- the whole pool pauses once
+    srv:faults{ { match = "/tokens", after = 2, status = 429,
+      headers = { ["retry-after"] = "1", ["x-ratelimit-limit"] = "100", ["x-ratelimit-remaining"] = "0",
+        ["x-ratelimit-reset"] = "1" },
+      body = { statusCode = 429, error = "RateLimitExceeded",
+        message = "Rate limit exceeded. Please try again in 1 seconds" } } }
+    local log = os.tmpname()
+    fake.run("INFISICAL_API_URL=" .. srv.url .. " INFISICAL_TOKEN=" .. H.TOKEN
+      .. " script -qec " .. shq("lua5.4 bin/infisical-tokens audit --org " .. ORG
+        .. " --concurrency 4 -f json >/dev/null") .. " " .. shq(log) .. " >/dev/null")
+    local tty = fake.read_file(log) or ""
+    os.remove(log)
+    assert.matches("\raudit: 6/6 identities, paused 1x for the server %(1s%)\27%[K\r\27%[K", tty)
+  end)
+
   it("shows the identities read while a later page of them is slow, then clears it", function()
     srv:reset(org_state(2500))
     -- the second page is slow: the line says how many were read while it is awaited

@@ -15,6 +15,7 @@ local audit = require "infisical.cli.audit"
 local help = require "infisical.cli.help"
 local ids_mod = require "infisical.cli.ids"
 local core = require "infisical.core"
+local pace = require "infisical.pace"
 local filters = require "infisical.filters"
 local options = require "infisical.options"
 
@@ -177,14 +178,12 @@ local function credentials(cmd, o)
 end
 
 --- The client from the options, then the environment. Returns client or nil (reported).
--- `sleep` (optional): the library's wait before a retry (audit counts them).
-local function make_client(cmd, o, sleep)
+local function make_client(cmd, o)
   local base, berr = api_base(o)
   if berr then say("%s: %s", cmd, berr); return nil end
   local opts = credentials(cmd, o)
   if not opts then return nil end
   opts.base_url = base
-  opts.sleep = sleep
   if o.timeout then
     local t = tonumber(o.timeout)
     -- the library's own check of timeout (options.lua), so the command takes what new takes
@@ -558,12 +557,7 @@ end
 --- audit, step 2: every identity's tokens summed up (or its error), in input order, with
 -- a progress line on a terminal. Returns the results, or nil and the exit status.
 local function audit_fetch(a)
-  local waits = { n = 0, seconds = 0 }
-  local function sleep(s)
-    waits.n, waits.seconds = waits.n + 1, waits.seconds + s
-    return core.sleep(s)
-  end
-  local client = make_client(a.cmd, a.o, sleep)
+  local client = make_client(a.cmd, a.o)
   if not client then return nil, ERRORS end
   local progress = new_progress()
   local results, index, ids = {}, {}, a.ids
@@ -593,8 +587,11 @@ local function audit_fetch(a)
   local started, done = core.monotime(), 0
   local function tick()
     done = done + 1
+    -- the library's pauses for the server's rate limit, on every path (pages, logins and
+    -- the concurrent token requests)
+    local paused = pace.paused(client)
     progress.show(audit.progress_line{ done = done, total = #ids, elapsed = core.monotime() - started,
-      pauses = waits.n, waited = waits.seconds, limited = limited })
+      pauses = paused.n, waited = paused.seconds, limited = limited })
   end
   if #ids > 0 then
     -- list_many's streaming form: a result per identity as it completes. Refused

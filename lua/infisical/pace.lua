@@ -55,23 +55,42 @@ local function new_bucket()
     inflight = 0, last_sent = 0, seq = 0, seen = false }
 end
 
+-- paused: the waits the budget made (a spent window, a 429), counted once each however
+-- many requests waited through them: n, seconds, and when the current one ends.
+local function new_budget()
+  return { read = new_bucket(), write = new_bucket(), next_at = 0,
+    paused = { n = 0, seconds = 0, till = 0 } }
+end
+
 local function budget(client)
   local b
   if ngx then
     local base = client.base_url
     b = by_base[base]
     if not b then
-      b = { read = new_bucket(), write = new_bucket(), next_at = 0 }
+      b = new_budget()
       by_base[base] = b
     end
   else
     b = by_client[client]
     if not b then
-      b = { read = new_bucket(), write = new_bucket(), next_at = 0 }
+      b = new_budget()
       by_client[client] = b
     end
   end
   return b
+end
+
+--- A wait of `w` seconds from `now` for the server's limit: a new pause, or the current
+-- one made longer.
+local function note_pause(b, now, w)
+  local p, till = b.paused, now + w
+  if now >= p.till then
+    p.n, p.seconds = p.n + 1, p.seconds + w
+  elseif till > p.till then
+    p.seconds = p.seconds + (till - p.till)
+  end
+  if till > p.till then p.till = till end
 end
 
 local function bucket(client, method)
@@ -105,6 +124,7 @@ function _M.hold(client, method)
   -- a wait longer than the caller's max_retry_wait is not ours to do: the request goes,
   -- and the server's 429 is the answer (as for a retry-after past it)
   if w > client.opts.max_retry_wait then w = 0 end
+  if w > _M.POLL then note_pause(b, now, w) end
   if w == 0 then
     local rate = client.opts.max_rate
     if rate and b.next_at > now then w = b.next_at - now end
@@ -168,14 +188,23 @@ end
 --- A 429 to request number `seq`: every request of the budget waits `seconds`.
 -- Returns false when the 429 speaks of a window already over (nothing to wait for).
 function _M.pause(client, method, seconds, seq)
-  local k = bucket(client, method)
+  local k, b = bucket(client, method)
   if seq and seq <= k.start then return false end
   local now = monotime()
+  note_pause(b, now, seconds)
   k.pause_until = max(k.pause_until, now + seconds)
   k.left = 0
   if k.limit then k.other = max(k.other, k.limit - (k.seq - k.start)) end
   if k.reset_at == nil or k.reset_at < now + seconds then k.reset_at = now + seconds end
   return true
+end
+
+--- The pauses `client`'s budget made for the server's limit so far (inside nginx: the
+-- worker's for its base URL): `{ n = pauses, seconds = their length }`. The command's
+-- progress line shows them.
+function _M.paused(client)
+  local p = budget(client).paused
+  return { n = p.n, seconds = p.seconds }
 end
 
 --- Forgets every budget (specs: a fresh worker).

@@ -128,8 +128,8 @@ function _M.duration(sec)
 end
 
 --- The progress line's text. `p`: done, total (identities to audit), elapsed (seconds
--- since the first token request), pauses and waited (the library's waits before a retry
--- that the command saw: a rate limit's retry-after or a back-off), limited (identities
+-- since the first token request), pauses and waited (the library's pauses for the
+-- server's rate limit, infisical.pace's count, and their length), limited (identities
 -- given up on with HTTP 429). The estimate of the time left is the rate so far applied to
 -- the identities left; none before the first identity is done, nor after the last.
 function _M.progress_line(p)

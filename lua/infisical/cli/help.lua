@@ -140,10 +140,10 @@ document, and "name", "authMethods" and "skipped" to each identity. When the
 organisation's identities cannot be read, nothing is printed on stdout.
 
 A progress line goes to stderr when stderr is a terminal and the run takes a while:
-identities done of the total, the times the command saw the library pause before a
-retry (the server's rate limit or a back-off; pauses inside the concurrent token
-requests are not seen yet), identities refused by the rate limit once the retries
-were used up, and an estimate of the time left from the rate so far.
+identities done of the total, the times the library paused for the server's rate
+limit (a spent window or a 429, whatever the request: pages of identities, logins or
+the concurrent token requests) and how long, identities refused by the rate limit in
+the end, and an estimate of the time left from the rate so far.
 
 Exit status: 0 clean, 1 findings, 2 errors (any identity that could not be read, or
 the organisation's identities), 3 credentials refused. Skipped identities change nothing.
