@@ -29,8 +29,10 @@ describe("live: the rate limiter (production mode)", function()
     client:close()
   end)
 
+  -- With a max_retry_wait shorter than the window, the client neither holds nor waits
+  -- past it: the server's 429 is the answer.
   it("a walk that meets the limit raises the 429, it never ends early", function()
-    local client = L.client()
+    local client = L.client{ max_retry_wait = 5 }
     for _ = 1, 59 do assert.is_table(client:list_tokens(ids.page, { limit = 1 })) end
     local n = 0
     local ok, raised = pcall(function()
@@ -46,7 +48,7 @@ describe("live: the rate limiter (production mode)", function()
   end)
 
   it("stream_many over 65 identities: 60 answered, 5 refused with 429 and retry_after", function()
-    local client = L.client()
+    local client = L.client{ max_retry_wait = 5 }
     local list = {}
     for i = 1, 65 do list[i] = ids.page end
     local done, limited = 0, 0
@@ -62,6 +64,25 @@ describe("live: the rate limiter (production mode)", function()
     end
     assert.equal(60, done)
     assert.equal(5, limited)
+    client:close()
+  end)
+
+  -- Paced (issue 12): the client reads the window from the answers' x-ratelimit-* and holds
+  -- the requests past it until the window ends, instead of meeting 429s.
+  it("stream_many over 65 identities, paced: every one answered after the window ends", function()
+    local client = L.client{ max_retry_wait = 70 }
+    local list = {}
+    for i = 1, 65 do list[i] = ids.page end
+    local t0, done = monotime(), 0
+    for _, tokens, err in client:stream_many(list, { concurrency = 8 }) do
+      assert.is_table(tokens, tostring(err))
+      assert.equal(30, #tokens)
+      done = done + 1
+    end
+    local spent = monotime() - t0
+    assert.equal(65, done)
+    -- the 61st read waited for the next one-minute window, and not much longer
+    assert.is_true(spent > 30 and spent < 75, "took " .. spent .. " s")
     client:close()
   end)
 end)
