@@ -97,6 +97,29 @@ describe("docs", function()
   end)
 end)
 
+-- A docs generator's --check (`.ci/<script>.lua`) run in a scratch copy holding `doc`, the
+-- `copies` it reads as they are, and `source` with `pattern` replaced once by `repl`:
+-- it must fail, saying the page is stale.
+local function stale_check_fails(script, doc, copies, source, pattern, repl)
+  local tmp = os.tmpname()
+  local dirs = { tmp .. "/docs", tmp .. "/" .. source:match("^(.*)/") }
+  local cmd = { "rm -f " .. tmp, "mkdir -p " .. table.concat(dirs, " "), "cp -r .ci " .. tmp .. "/",
+    "cp " .. doc .. " " .. tmp .. "/docs/" }
+  for _, c in ipairs(copies) do
+    cmd[#cmd + 1] = "mkdir -p " .. tmp .. "/" .. c:match("^(.*)/") .. " && cp " .. c .. " " .. tmp .. "/" .. c
+  end
+  fake.run(table.concat(cmd, " && "))
+  local changed, n = fake.read_file(source):gsub(pattern, repl, 1)
+  assert.equal(1, n)
+  local f = assert(io.open(tmp .. "/" .. source, "w"))
+  f:write(changed)
+  f:close()
+  local out, rc = fake.run("cd " .. tmp .. " && lua5.4 .ci/" .. script .. ".lua --check 2>&1")
+  fake.run("rm -rf " .. tmp)
+  assert.equal(1, rc, out)
+  assert.matches("stale", out)
+end
+
 describe("docs/cli.md", function()
   it("is generated from lua/infisical/cli/help.lua (make docs-cli)", function()
     local out, rc = fake.run("lua5.4 .ci/docs-cli.lua --check 2>&1")
@@ -104,19 +127,9 @@ describe("docs/cli.md", function()
   end)
 
   it("--check fails when help.lua says something docs/cli.md does not", function()
-    local tmp = os.tmpname()
-    fake.run("rm -f " .. tmp .. " && mkdir -p " .. tmp .. "/lua/infisical/cli " .. tmp .. "/docs .. "
-      .. " && cp -r .ci " .. tmp .. "/ && cp docs/cli.md " .. tmp .. "/docs/"
-      -- help.lua shows the library's defaults, from options.lua
-      .. " && cp lua/infisical/options.lua " .. tmp .. "/lua/infisical/")
-    local help = fake.read_file("lua/infisical/cli/help.lua")
-    local f = assert(io.open(tmp .. "/lua/infisical/cli/help.lua", "w"))
-    f:write((help:gsub("Usage: infisical%-tokens revoke", "Usage: infisical-tokens revoke --a-new-flag", 1)))
-    f:close()
-    local out, rc = fake.run("cd " .. tmp .. " && lua5.4 .ci/docs-cli.lua --check 2>&1")
-    fake.run("rm -rf " .. tmp)
-    assert.equal(1, rc, out)
-    assert.matches("stale", out)
+    -- help.lua shows the library's defaults, from options.lua
+    stale_check_fails("docs-cli", "docs/cli.md", { "lua/infisical/options.lua" },
+      "lua/infisical/cli/help.lua", "Usage: infisical%-tokens revoke", "Usage: infisical-tokens revoke --a-new-flag")
   end)
 
   it("names no option the command does not know", function()
@@ -141,19 +154,8 @@ describe("docs/api.md's option tables", function()
   end)
 
   it("--check fails when a row of options.lua says something docs/api.md does not", function()
-    local tmp = os.tmpname()
-    fake.run("rm -f " .. tmp .. " && mkdir -p " .. tmp .. "/lua/infisical " .. tmp .. "/docs"
-      .. " && cp -r .ci " .. tmp .. "/ && cp docs/api.md " .. tmp .. "/docs/")
-    local src = fake.read_file("lua/infisical/options.lua")
-    local changed, n = src:gsub('name = "timeout", check = "seconds", default = 60,', 'name = "timeout", check = "seconds", default = 61,', 1)
-    assert.equal(1, n)
-    local f = assert(io.open(tmp .. "/lua/infisical/options.lua", "w"))
-    f:write(changed)
-    f:close()
-    local out, rc = fake.run("cd " .. tmp .. " && lua5.4 .ci/docs-api.lua --check 2>&1")
-    fake.run("rm -rf " .. tmp)
-    assert.equal(1, rc, out)
-    assert.matches("stale", out)
+    stale_check_fails("docs-api", "docs/api.md", {}, "lua/infisical/options.lua",
+      'name = "timeout", check = "seconds", default = 60,', 'name = "timeout", check = "seconds", default = 61,')
   end)
 
   it("names every option of new, the walks' filters the client knows, and list_many's with its default and bounds", function()
