@@ -3,6 +3,9 @@
 # Starts its own nginx on 127.0.0.1 (Debian's, with the Lua module for the latency), runs
 # every peer, prints the tables and writes bench/out/results.md and bench/concurrency.png.
 # Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 make bench
+# Step 0, the instructions per page against the baseline commit (callgrind), runs alone
+# as `make bench-instr` (bench/instr.sh); step 1b, the paired timing against the floor,
+# is PAIRS pairs of PAIR_PAGES pages each (floor, lua-infisical, floor, ...).
 set -eu
 cd "$(dirname "$0")/.."
 PAGES=${PAGES:-5000}            # pages per fast peer (each run)
@@ -14,6 +17,8 @@ RL_IDS=${RL_IDS:-300}           # identities of the rate-limit run (measurement 
 RL_LIMIT=${RL_LIMIT:-20}        # reads per window the fake server allows one address
 RL_WINDOW=${RL_WINDOW:-2}
 LAT=${LAT:-50}
+PAIRS=${PAIRS:-10}
+PAIR_PAGES=${PAIR_PAGES:-1000}
 OUT=bench/out
 BUILD=build/lua5.4
 mkdir -p "$OUT/nginx/tmp"
@@ -47,6 +52,9 @@ RAW=$OUT/raw.txt
   echo "page_bytes $(wc -c < bench/fixtures/page100.json)"
 } >> "$RAW"
 
+echo "0. instructions per page (callgrind), this checkout and the baseline" >&2
+sh bench/instr.sh >> "$RAW"
+
 echo "1. per page: fetch + decode of the recorded 100-token page, $REPEAT runs each, best counts" >&2
 for r in $(seq "$REPEAT"); do
   echo "page floor $PAGES $("$OUT/floor" "$URL" "$PAGES" | cut -d' ' -f1-2)" >> "$RAW"
@@ -57,6 +65,12 @@ for r in $(seq "$REPEAT"); do
     echo "page $peer $SLOW_PAGES $(lua5.4 bench/peer.lua "$peer" "$URL" "$SLOW_PAGES")" >> "$RAW"
   done
   echo "   run $r done" >&2
+done
+
+echo "1b. paired timing: $PAIRS pairs of $PAIR_PAGES pages, floor then lua-infisical" >&2
+for r in $(seq "$PAIRS"); do
+  echo "pair $r floor $PAIR_PAGES $("$OUT/floor" "$URL" "$PAIR_PAGES" | cut -d' ' -f1-2)" >> "$RAW"
+  echo "pair $r lua-infisical $PAIR_PAGES $(lua5.4 bench/peer.lua lua-infisical "$URL" "$PAIR_PAGES")" >> "$RAW"
 done
 
 echo "2. concurrency: $IDS identities x 2 pages, ${LAT} ms per answer" >&2
