@@ -44,7 +44,9 @@ typedef struct jd {
     int obj_hint[HINT_DEPTH], arr_hint[HINT_DEPTH];
     /* Keys repeat in every object of a page. Interning a short string in Lua hashes all
      * its bytes and searches the string table: a third of the decoding time before this
-     * cache. The Lua table at stack index `cache` anchors the strings these point into. */
+     * cache. The strings (keys, then kept values) are held in 2 * KEY_SLOTS stack slots
+     * from index `cache` on, which anchor what these point into: pushing one back is a
+     * lua_pushvalue, cheaper than reading a table (lua_rawgeti). */
     int cache;
     int key_slot;               /* the cache slot of the key just read, -1 when it has none */
     /* Keys put out of the cache so far. A key's slot depends on what the cache held when
@@ -194,7 +196,7 @@ static int string_value(jd *d, int is_key)
                 }
             }
             if (slot < KEY_SLOTS) {
-                lua_rawgeti(d->L, d->cache, (int)slot + 1);
+                lua_pushvalue(d->L, d->cache + (int)slot);
             } else {
                 /* a free slot among the probed ones, else the key's own (then a key is
                  * put out, which object_value must hear of: see evictions) */
@@ -208,7 +210,7 @@ static int string_value(jd *d, int is_key)
                     d->evictions++;
                 lua_pushlstring(d->L, k, n);
                 lua_pushvalue(d->L, -1);
-                lua_rawseti(d->L, d->cache, (int)slot + 1);
+                lua_replace(d->L, d->cache + (int)slot);
                 d->keys[slot].s = lua_tostring(d->L, -1);
                 d->keys[slot].n = n;
                 d->vals[slot].n = 0;
@@ -220,11 +222,11 @@ static int string_value(jd *d, int is_key)
             const char *v = d->p;
             if (n > 0 && d->vals[vs].n == n && memcmp(d->vals[vs].s, v, n) == 0) {
                 if (d->vals[vs].kept) {
-                    lua_rawgeti(d->L, d->cache, KEY_SLOTS + vs + 1);
+                    lua_pushvalue(d->L, d->cache + KEY_SLOTS + vs);
                 } else {
                     lua_pushlstring(d->L, v, n);
                     lua_pushvalue(d->L, -1);
-                    lua_rawseti(d->L, d->cache, KEY_SLOTS + vs + 1);
+                    lua_replace(d->L, d->cache + KEY_SLOTS + vs);
                     d->vals[vs].kept = 1;
                 }
             } else {
@@ -556,7 +558,11 @@ int jsondec_push(lua_State *L, const char *s, size_t n)
         lua_pushliteral(L, "NUL byte in JSON text");
         return 0;
     }
-    lua_createtable(L, 2 * KEY_SLOTS, 0);
+    if (!lua_checkstack(L, 2 * KEY_SLOTS + 8)) {
+        lua_pushliteral(L, "JSON nested too deeply");
+        return 0;
+    }
+    lua_settop(L, top + 2 * KEY_SLOTS);   /* the cache's slots, nil */
     d.cache = top + 1;
     d.val_slot = -1;
     skip_ws(&d);
@@ -569,7 +575,8 @@ int jsondec_push(lua_State *L, const char *s, size_t n)
     if (r == J_VALUE) {
         skip_ws(&d);
         if (d.p == d.end) {
-            lua_remove(L, d.cache);
+            lua_replace(L, d.cache);
+            lua_settop(L, d.cache);
             return 1;
         }
         d.err = "unexpected characters after the JSON value";

@@ -358,7 +358,7 @@ static int multi_next(lua_State *L)
     if (s == NULL)
         return 0;
     lua_pushinteger(L, s->tag);
-    n = ixfer_push_result(L, &s->xfer, s->curl, s->rc, s->method, s->url);
+    n = ixfer_push_result(L, &s->xfer, s->curl, s->rc, s->method, s->url, 0);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     slot_clear(s);
     m->ndone--;
