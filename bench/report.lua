@@ -3,7 +3,7 @@
 -- `-` as the file reads stdin (make bench-instr: only the instruction counts).
 local raw, out = arg[1], arg[2]
 local info, page, conc, mem, rl = {}, {}, {}, {}, {}
-local instr, instr_order, pairs_ = {}, {}, {}
+local instr, instr_order, pairs_, conns = {}, {}, {}, {}
 local order = {}
 for line in (raw == "-" and io.lines() or io.lines(raw)) do
   local k, rest = line:match("^(%S+) (.*)$")
@@ -25,6 +25,9 @@ for line in (raw == "-" and io.lines() or io.lines(raw)) do
     r = tonumber(r)
     pairs_[r] = pairs_[r] or {}
     pairs_[r][peer] = { cpu = tonumber(cpu) / tonumber(n), wall = tonumber(wall) / tonumber(n) }
+  elseif k == "conns" then
+    local b, ids, new = rest:match("^batch (%d+) identities (%d+) new_connections (%d+)$")
+    conns[#conns + 1] = { b = tonumber(b), ids = tonumber(ids), new = tonumber(new) }
   elseif k == "conc" then
     local mode, c, wall, reqs = rest:match("^(%S+) (%d+) (%S+) (%d+)$")
     conc[#conc + 1] = { mode = mode, c = tonumber(c), wall = tonumber(wall), reqs = tonumber(reqs) }
@@ -160,6 +163,18 @@ if #rl > 0 then
     say("| %s | %d | %d | %d | %.2f | %d | %.2fx |", how, r.reqs, r.n429, r.done, r.wall,
       r.ideal, r.wall / r.ideal)
   end
+end
+if #conns > 0 then
+  say("")
+  say("### 5. Connections per batch: list_many over 8 identities, then 11 times over 2 (keep-alive 1 s)")
+  say("")
+  local row, later = {}, 0
+  for i, c in ipairs(conns) do
+    row[#row + 1] = tostring(c.new)
+    if i > 1 then later = later + c.new end
+  end
+  say("New connections per batch: %s (after the first: %d for %d batches of 4 requests).",
+    table.concat(row, ", "), later, #conns - 1)
 end
 say("")
 say("### Floors (goals are higher)")

@@ -90,6 +90,9 @@ done
 echo "4. rate limit: $RL_IDS identities, $RL_LIMIT reads per $RL_WINDOW s (the fake server)" >&2
 lua5.4 bench/ratelimit.lua "$RL_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/ratelimit.dat" >> "$RAW"
 
+echo "5. connections per batch: list_many of 2 identities 11 times after one of 8 and a pause past the keep-alive" >&2
+lua5.4 bench/conns.lua "$BASE/idle1" 12 idle | sed 's/^/conns /' >> "$RAW"
+
 lua5.4 bench/report.lua "$RAW" "$OUT"
 gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
 gnuplot bench/ratelimit.gp && echo "wrote bench/ratelimit.png" >&2
