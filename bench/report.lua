@@ -166,7 +166,7 @@ if #rl > 0 then
 end
 if #conns > 0 then
   say("")
-  say("### 5. Connections per batch: list_many over 8 identities, then 11 times over 2 (keep-alive 1 s)")
+  say("### 6. Connections per batch: list_many over 8 identities, then 11 times over 2 (keep-alive 1 s)")
   say("")
   local row, later = {}, 0
   for i, c in ipairs(conns) do

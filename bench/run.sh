@@ -5,7 +5,8 @@
 # Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 make bench
 # Step 0, the instructions per page against the baseline commit (callgrind), runs alone
 # as `make bench-instr` (bench/instr.sh); step 1b, the paired timing against the floor,
-# is PAIRS pairs of PAIR_PAGES pages each (floor, lua-infisical, floor, ...).
+# is PAIRS pairs of PAIR_PAGES pages each (floor, lua-infisical, floor, ...); step 6 counts
+# list_many's new connections per batch (bench/conns.lua).
 set -eu
 cd "$(dirname "$0")/.."
 PAGES=${PAGES:-5000}            # pages per fast peer (each run)
@@ -90,7 +91,7 @@ done
 echo "4. rate limit: $RL_IDS identities, $RL_LIMIT reads per $RL_WINDOW s (the fake server)" >&2
 lua5.4 bench/ratelimit.lua "$RL_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/ratelimit.dat" >> "$RAW"
 
-echo "5. connections per batch: list_many of 2 identities 11 times after one of 8 and a pause past the keep-alive" >&2
+echo "6. connections per batch: list_many of 2 identities 11 times after one of 8 and a pause past the keep-alive" >&2
 lua5.4 bench/conns.lua "$BASE/idle1" 12 idle | sed 's/^/conns /' >> "$RAW"
 
 lua5.4 bench/report.lua "$RAW" "$OUT"
