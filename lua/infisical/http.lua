@@ -46,12 +46,20 @@ end })
 --- The parser of a token page asked for with `limit` (the walks, list_tokens, list_many).
 function _M.token_parser(limit) return token_parsers[limit] end
 
---- Waits (client.sleep) for the client's rate budget to let a `method` request go: one
--- sleep of what infisical.pace says (its answer is the time to the end of a pause, a
--- window or a max_rate spacing; a `sleep` option that does not sleep cannot loop here).
+--- Waits (client.sleep) for the client's rate budget to let a `method` request go,
+-- asking infisical.pace again after every wait (its answer is the time to the end of a
+-- pause, a window, a probe's answer or a max_rate spacing; light threads of a worker
+-- that waited together do not all go together). A `sleep` option that does not sleep
+-- (the clock did not move) is not looped on: after it the request goes.
+-- @return whether every wait asked for was slept
 function _M.hold(client, method)
-  local w = pace.hold(client, method)
-  if w > 0 then client.sleep(w) end
+  while true do
+    local w = pace.hold(client, method)
+    if w <= 0 then return true end
+    local t0 = core.monotime()
+    client.sleep(w)
+    if core.monotime() - t0 < w / 2 then return false end
+  end
 end
 
 --- One request with retries and re-login, as infisical.attempt decides: returns what
@@ -61,11 +69,12 @@ function _M.request(client, method, url, parse, revoke)
   -- an each_token iterator can outlive close()
   if not client.transport then error("infisical: client is closed", 3) end
   local a = attempt.new(client, method, { started = core.monotime(), revoke = revoke })
-  local waited = false
+  local slept = true
   while true do
-    -- after a wait attempt.lua asked for (a 429's pause among them), the request goes
-    if not waited then _M.hold(client, method) end
-    waited = false
+    -- every send asks the budget, retries and a 429's re-send too (max_rate spaces them
+    -- all); after a wait that did not sleep (a `sleep` option that returns at once) the
+    -- budget's pause is not waited for a second time
+    if slept then _M.hold(client, method) end
     local ok, aerr = _M.ensure_token(client)
     if not ok then return nil, aerr end
     a:sending(auth.generation(client))   -- nothing yields before the request takes its token
@@ -73,11 +82,13 @@ function _M.request(client, method, url, parse, revoke)
     local action, x, y = a:outcome(status, rbody, rheaders, parse, url)
     if action == "done" then return x, y end
     if action == "fail" then return nil, x end
+    slept = true
     if action == "login" then
       auth.expire(client, a.gen)
     else
+      local t0 = core.monotime()
       client.sleep(x)
-      waited = true
+      slept = core.monotime() - t0 >= x / 2
     end
   end
 end
