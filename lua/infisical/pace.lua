@@ -23,7 +23,7 @@
 -- never taken for stale. A header value that is not a plain non-negative number (`nan`,
 -- `inf`, `-1`, `0x10`) is ignored; repeated headers joined as `"a, b"` count as their
 -- most careful value (the least remaining or limit, the latest reset); a reset beyond
--- an hour counts as an hour.
+-- an hour is ignored too.
 --
 -- Until an answer says whether the server counts, and again when a window ended before
 -- an answer of the next one said how much it holds, one request is in flight (the
@@ -62,7 +62,7 @@ _M.POLL = 0.02
 -- the workers.
 _M.DICT = "infisical_pace"
 
---- The longest window end an `x-ratelimit-reset` may say (seconds).
+--- The longest window end an `x-ratelimit-reset` may say (seconds): a longer one is ignored.
 _M.MAX_RESET = 3600
 
 ---------------------------------------------------------------------------
@@ -88,12 +88,12 @@ local function header_number(v, pick)
 end
 
 --- The rate-limit headers of an answer, made safe: remaining, reset (seconds, at most
--- MAX_RESET), limit (at least 1), or nils. Specs call it.
+-- MAX_RESET), limit (at least 1), or nils.
 function _M.read_headers(headers)
   local rem = header_number(headers["x-ratelimit-remaining"], min)
   local reset = header_number(headers["x-ratelimit-reset"], max)
   local limit = header_number(headers["x-ratelimit-limit"], min)
-  if reset and reset > _M.MAX_RESET then reset = _M.MAX_RESET end
+  if reset and reset > _M.MAX_RESET then reset = nil end   -- no server says so: a broken value
   if limit and limit < 1 then limit = nil end
   if rem then rem = math.floor(rem) end
   if limit then limit = math.floor(limit) end
