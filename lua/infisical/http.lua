@@ -8,6 +8,7 @@ local core = require "infisical.core"
 local auth = require "infisical.auth"
 local attempt = require "infisical.attempt"
 local pace = require "infisical.pace"
+local transports = require "infisical.transport.auto"
 
 local error = error
 
@@ -46,19 +47,28 @@ end })
 --- The parser of a token page asked for with `limit` (the walks, list_tokens, list_many).
 function _M.token_parser(limit) return token_parsers[limit] end
 
+--- Sleeps `seconds` with the client's sleep; false when it is a `sleep` option that did
+-- not sleep (the clock did not move: a spec's recorder), which nothing may loop on. (The
+-- library's own sleep always sleeps, though ngx.sleep may wake a little early.)
+local function sleep(client, seconds)
+  if client.sleep == transports.sleep then
+    client.sleep(seconds)
+    return true
+  end
+  local t0 = core.monotime()
+  client.sleep(seconds)
+  return core.monotime() - t0 >= seconds / 2
+end
+
 --- Waits (client.sleep) for the client's rate budget to let a `method` request go,
 -- asking infisical.pace again after every wait (its answer is the time to the end of a
 -- pause, a window, a probe's answer or a max_rate spacing; light threads of a worker
 -- that waited together do not all go together). A `sleep` option that does not sleep
--- (the clock did not move) is not looped on: after it the request goes.
--- @return whether every wait asked for was slept
+-- is not looped on: after it the request goes.
 function _M.hold(client, method)
   while true do
     local w = pace.hold(client, method)
-    if w <= 0 then return true end
-    local t0 = core.monotime()
-    client.sleep(w)
-    if core.monotime() - t0 < w / 2 then return false end
+    if w <= 0 or not sleep(client, w) then return end
   end
 end
 
@@ -86,9 +96,7 @@ function _M.request(client, method, url, parse, revoke)
     if action == "login" then
       auth.expire(client, a.gen)
     else
-      local t0 = core.monotime()
-      client.sleep(x)
-      slept = core.monotime() - t0 >= x / 2
+      slept = sleep(client, x)
     end
   end
 end

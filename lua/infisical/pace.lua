@@ -434,11 +434,12 @@ function _M.state(client, method)
     probing = probing(b, k), shared = getmetatable(st) == Shared }
 end
 
---- Forgets every budget (specs: a fresh worker; the shared dict is emptied too).
-function _M.reset()
+--- Forgets every budget (specs: a fresh worker; the shared dict is emptied too, unless
+-- `worker_only`).
+function _M.reset(worker_only)
   by_base = {}
   by_client = setmetatable({}, { __mode = "k" })
-  if ngx then
+  if ngx and not worker_only then
     local dict = shared_dict()
     if dict then dict:flush_all() end
   end
