@@ -114,13 +114,13 @@ describe("pacing inside nginx", function()
         local r = ngx.thread.spawn(function() return c:list_tokens(%q) end)
         local w = ngx.thread.spawn(function() return c:revoke_token("b0000000-0000-4000-8000-000000000001") end)
         ngx.sleep(0.3)
-        local before = { pace.state(c, "GET").probing, pace.state(c, "POST").probing }
+        local function probing(m) return pace.state and pace.state(c, m).probing end
+        local before = { probing("GET"), probing("POST") }
         ngx.thread.kill(r)
         ngx.thread.kill(w)
         r, w = nil, nil
         collectgarbage(); collectgarbage()
-        local after = { pace.state(c, "GET").probing, pace.state(c, "POST").probing }
-        local t0 = ngx.now()
+        local after = { probing("GET"), probing("POST") }
         ngx.update_time()
         t0 = ngx.now()
         local res, errs = c:list_many(%s, { concurrency = 8 })
@@ -129,10 +129,11 @@ describe("pacing inside nginx", function()
         for _, v in pairs(res) do done = done + 1 end
         return { before = before, after = after, wall = ngx.now() - t0, done = done }
       ]]):format(srv.url, ids[16], "{" .. ("%q,"):rep(#list):format(table.unpack(list)) .. "}"))
-      assert.same({ true, true }, out.before)
-      assert.same({ false, false }, out.after)
       assert.equal(15, out.done)
+      -- not waiting for the lost answer (up to timeout = 8 s)
       assert.is_true(out.wall < 4, ("list_many after the kill took %.2f s"):format(out.wall))
+      assert.same({ true, true }, { out.before[1] or false, out.before[2] or false })
+      assert.same({ false, false }, out.after)
     end)
   end
 end)
