@@ -47,8 +47,8 @@
 
 local core = require "infisical.core"
 
-local setmetatable, getmetatable, tostring, tonumber, type, error, min, max = setmetatable,
-  getmetatable, tostring, tonumber, type, error, math.min, math.max
+local setmetatable, getmetatable, tostring, tonumber, type, min, max = setmetatable,
+  getmetatable, tostring, tonumber, type, math.min, math.max
 local gmatch, match = string.gmatch, string.match
 local monotime = core.monotime
 
@@ -157,8 +157,14 @@ function Shared:add(k, v, ttl)
   return (self.dict:add(self.prefix .. k, v, ttl and max(ttl, 0.001) or 0)) == true
 end
 function Shared:incr(k, by)
-  local v, err = self.dict:incr(self.prefix .. k, by, 0)
-  if v == nil then error("infisical: lua_shared_dict " .. _M.DICT .. ": " .. tostring(err), 0) end
+  local key = self.prefix .. k
+  local v = self.dict:incr(key, by, 0)
+  if v == nil then
+    -- the dict is full (or the key was overwritten): counted as well as it can be, never
+    -- an error in the caller's request
+    v = (tonumber(self.dict:get(key)) or 0) + by
+    self.dict:set(key, v)
+  end
   return v
 end
 function Shared:delete(k) self.dict:delete(self.prefix .. k) end
