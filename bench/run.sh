@@ -1,8 +1,8 @@
 #!/bin/sh
-# `make bench`: the three measurements of bench/RESULTS.md, side by side on this machine.
+# `make bench`: the measurements of bench/RESULTS.md, side by side on this machine.
 # Starts its own nginx on 127.0.0.1 (Debian's, with the Lua module for the latency), runs
-# every peer, prints the tables and writes bench/out/results.md and bench/concurrency.png.
-# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 make bench
+# every peer, prints the tables and writes bench/out/results.md and the plots (bench/*.png).
+# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 NW_IDS=40 make bench
 # Step 0, the instructions per page against the baseline commit (callgrind), runs alone
 # as `make bench-instr` (bench/instr.sh); step 1b, the paired timing against the floor,
 # is PAIRS pairs of PAIR_PAGES pages each (floor, lua-infisical, floor, ...); step 6 counts
@@ -17,6 +17,7 @@ MEM_IDS=${MEM_IDS:-5000}
 RL_IDS=${RL_IDS:-300}           # identities of the rate-limit run (measurement 4)
 RL_LIMIT=${RL_LIMIT:-20}        # reads per window the fake server allows one address
 RL_WINDOW=${RL_WINDOW:-2}
+NW_IDS=${NW_IDS:-120}           # identities of the nginx workers run (measurement 5)
 LAT=${LAT:-50}
 PAIRS=${PAIRS:-10}
 PAIR_PAGES=${PAIR_PAGES:-1000}
@@ -91,9 +92,14 @@ done
 echo "4. rate limit: $RL_IDS identities, $RL_LIMIT reads per $RL_WINDOW s (the fake server)" >&2
 lua5.4 bench/ratelimit.lua "$RL_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/ratelimit.dat" >> "$RAW"
 
+echo "5. nginx workers: $NW_IDS identities, $RL_LIMIT reads per $RL_WINDOW s, 1-4 workers" >&2
+make -s luajit
+lua5.4 bench/workers.lua "$NW_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/workers.dat" >> "$RAW"
+
 echo "6. connections per batch: list_many of 2 identities 11 times after one of 8 and a pause past the keep-alive" >&2
 lua5.4 bench/conns.lua "$BASE/idle1" 12 idle | sed 's/^/conns /' >> "$RAW"
 
 lua5.4 bench/report.lua "$RAW" "$OUT"
 gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
 gnuplot bench/ratelimit.gp && echo "wrote bench/ratelimit.png" >&2
+gnuplot bench/workers.gp && echo "wrote bench/workers.png" >&2
