@@ -16,9 +16,10 @@ local http = require "infisical.http"
 local secrets = require "infisical.secrets"
 local many = require "infisical.many"
 local identities = require "infisical.identities"
+local server = require "infisical.server"
 local transports = require "infisical.transport.auto"
 
-local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
+local type, pairs, ipairs, setmetatable, error, tostring = type, pairs, ipairs, setmetatable, error, tostring
 local getenv, find = os.getenv, string.find
 
 local _M = { _VERSION = "0.1.0" }
@@ -138,11 +139,15 @@ local walk_spec = options.spec(options.WALK)   -- then the filters' own table
 setmetatable(walk_spec, { __index = filters.spec })
 
 --- Checks a walk's arguments and returns a new walk.
+-- Returns the walk, or nil and the error of learning what the server enforces (the
+-- status filters ask infisical.server first).
 local function new_walk(self, fname, identity_id, opts)
   check_client(self, fname)
   options.identity_id(fname, identity_id, 3)
   opts = options.check(fname, opts, walk_spec, 3)
-  return walk.new(identity_id, opts.page_size or self.opts.page_size, filters.compile(opts),
+  local sv, serr = server.for_filters(self, opts)
+  if serr then return nil, serr end
+  return walk.new(identity_id, opts.page_size or self.opts.page_size, filters.compile(opts, sv),
     opts.partial == true), opts
 end
 
@@ -159,9 +164,15 @@ end
 -- A failure mid-walk is raised (the error object), never mistaken for the end; so is
 -- reaching the 200-token wall, after the last token, unless `partial = true`.
 function Client:each_token(identity_id, opts)
-  local w = new_walk(self, "each_token", identity_id, opts)
+  local w, werr = new_walk(self, "each_token", identity_id, opts)
   local buf, i, finished = {}, 0, false
   return function()
+    if werr then
+      finished = true
+      local e = werr
+      werr = nil
+      error(e, 0)
+    end
     while not finished do
       i = i + 1
       local t = buf[i]
@@ -187,7 +198,8 @@ end
 -- @return tokens, or nil and an error; at the 200-token wall the error has kind
 -- "truncated" and carries `tokens`; with `partial = true`: tokens and that error
 function Client:all_tokens(identity_id, opts)
-  local w = new_walk(self, "all_tokens", identity_id, opts)
+  local w, werr = new_walk(self, "all_tokens", identity_id, opts)
+  if not w then return nil, werr end
   local tokens = {}
   while not w.done do
     local got, err = step(self, w)
@@ -248,8 +260,30 @@ mt.__close = Client.close
 -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
 -- tokens; a failed identity has no entry), `errors[id]` its error when there is one
 -- (with `partial = true` a truncated identity has both)
+-- The status filters need what the server enforces (infisical.server) before any walk:
+-- when that cannot be learned, every identity gets the error.
+local function many_server(self, identity_ids, opts)
+  local sv, err = server.for_filters(self, type(opts) == "table" and opts or nil)
+  if not err then
+    self.server_view = sv
+    return nil
+  end
+  local ids = {}
+  if type(identity_ids) == "table" then
+    for _, id in ipairs(identity_ids) do ids[#ids + 1] = id end
+  end
+  return ids, err
+end
+
 function Client:list_many(identity_ids, opts)
   check_client(self, "list_many")
+  local ids, err = many_server(self, identity_ids, opts)
+  if ids then
+    many.list(self, {}, opts, walk_spec)   -- the arguments' checks, as always
+    local errors = {}
+    for _, id in ipairs(ids) do errors[id] = err end
+    return {}, errors
+  end
   return many.list(self, identity_ids, opts, walk_spec)
 end
 
@@ -259,7 +293,26 @@ end
 -- on 5.1/LuaJIT call `close()` on the fourth value returned.
 function Client:stream_many(identity_ids, opts)
   check_client(self, "stream_many")
+  local ids, err = many_server(self, identity_ids, opts)
+  if ids then
+    local it, a, b, run = many.stream(self, {}, opts, walk_spec)   -- the checks
+    local i = 0
+    return function()
+      i = i + 1
+      if ids[i] == nil then return nil end
+      return ids[i], nil, err
+    end, a, b, run
+  end
   return many.stream(self, identity_ids, opts, walk_spec)
+end
+
+--- What the client knows of its server's token rules, learned once per client from
+-- `GET /api/status` (sent without credentials) unless the `max_token_ttl` option says.
+-- @return `{ max_token_ttl = seconds or nil, counts_uses = boolean or nil, source = ... }`
+-- (see docs/api.md, "Server versions"), or nil and an error
+function Client:server_info()
+  check_client(self, "server_info")
+  return server.info(self)
 end
 
 --- One page of an organisation's identity memberships (one API call, plus retries).

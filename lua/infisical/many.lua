@@ -308,7 +308,7 @@ local function new_run(self, fname, ids, opts, unique, walk_spec)
     client = self, fname = fname, engine = engine, source = source,
     concurrency = opts.concurrency or options.default("concurrency", options.MANY),
     page_size = opts.page_size or self.opts.page_size,
-    filter = filters.compile(opts), partial = opts.partial == true,
+    filter = filters.compile(opts, self.server_view), partial = opts.partial == true,
     jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
     finished = false, exhausted = false, own = own,
   }, Run)
