@@ -306,7 +306,7 @@ local TABLE_HEAD = { "IDENTITY", "TOKEN ID", "NAME", "STATUS", "EXPIRES (UTC)", 
 
 --- Prints the tokens read. After a failure, an empty result is not printed at all (no
 -- CSV header, no `[]`, no "no matching tokens"): it would read as "there are none".
-local function print_tokens(fmt, results, now, no_header, failed)
+local function print_tokens(fmt, results, now, no_header, failed, sv)
   local all = {}
   for _, r in ipairs(results) do
     for _, t in ipairs(r.tokens or {}) do all[#all + 1] = { r.id, t } end
@@ -314,14 +314,14 @@ local function print_tokens(fmt, results, now, no_header, failed)
   if #all == 0 and failed then return end
   if fmt == "json" then
     local list = out.array()
-    for i, p in ipairs(all) do list[i] = out.token_json(p[2], now) end
+    for i, p in ipairs(all) do list[i] = out.token_json(p[2], now, sv) end
     stdout:write(out.json(list))
   elseif fmt == "csv" then
     local rows = {}
     for i, p in ipairs(all) do
       local t = p[2]
-      local exp = status.expires_at(t)
-      rows[i] = { p[1], t.id, t.name, status.token_status(t, now), exp and out.time(exp, true),
+      local exp = status.expires_at(t, sv)
+      rows[i] = { p[1], t.id, t.name, status.token_status(t, now, sv), exp and out.time(exp, true),
         t.accessTokenNumUses, t.accessTokenNumUsesLimit, t.accessTokenLastUsedAt, t.createdAt,
         filters.auth_method(t),
         t.isAccessTokenRevoked and "true" or "false" }
@@ -331,8 +331,8 @@ local function print_tokens(fmt, results, now, no_header, failed)
     local rows = {}
     for i, p in ipairs(all) do
       local t = p[2]
-      rows[i] = { p[1], t.id, t.name or "-", status.token_status(t, now), out.expiry(t), out.uses(t),
-        out.time(status.parse_time(t.accessTokenLastUsedAt)) or "never",
+      rows[i] = { p[1], t.id, t.name or "-", status.token_status(t, now, sv), out.expiry(t, sv), out.uses(t, sv),
+        out.last_used(t, sv),
         out.time(status.parse_time(t.createdAt)) or "unknown" }
     end
     if #rows == 0 then
@@ -421,6 +421,15 @@ local function cmd_list(argv, first)
 
   local results = fetch_all(client, ids, fopts)
   local rc, errs, failed = OK, {}, false
+  -- the statuses take what the server enforces (learned once; the filters may have asked)
+  local sv, serr, any = nil, nil, false
+  for _, r in ipairs(results) do if r.tokens and #r.tokens > 0 then any = true end end
+  if any then sv, serr = client:server_info() end
+  if any and not sv then
+    say("list: %s", err_text(serr))
+    rc, failed = ERRORS, true
+    errs[#errs + 1] = serr
+  end
   for _, r in ipairs(results) do
     if r.err then
       say("list %s: %s", r.id, err_text(r.err))
@@ -432,7 +441,7 @@ local function cmd_list(argv, first)
       end
     end
   end
-  print_tokens(fmt, results, now, o["no-header"], failed)
+  print_tokens(fmt, results, now, o["no-header"], failed, sv)
 
   if o["revoke-matching"] then
     local list = {}
@@ -581,7 +590,7 @@ local function audit_fetch(a)
         type(err.message) == "string" and err.message or "") or (err.kind .. ": " .. tostring(err.message))
       if err.status == 429 then limited = limited + 1 end
     else
-      r.summary = audit.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil)
+      r.summary = audit.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil, a.server)
     end
   end
   local started, done = core.monotime(), 0
@@ -594,6 +603,15 @@ local function audit_fetch(a)
       pauses = paused.n, waited = paused.seconds, limited = limited })
   end
   if #ids > 0 then
+    -- what the server enforces (its token-lifetime ceiling, whether it records use), once
+    local sv, serr = client:server_info()
+    if not sv then
+      say("audit: %s", err_text(serr))
+      advise({ serr })
+      client:close()
+      return nil, fail_status(serr)
+    end
+    a.server = sv
     -- list_many's streaming form: a result per identity as it completes. Refused
     -- credentials stop it: every other request would be refused too (an organisation's
     -- thousands of them), so the identities not done yet are reported as not tried.
@@ -640,7 +658,8 @@ local function audit_render(a, results)
       local s = r.summary
       if s then
         rows[i] = { r.id, s.total, s.counts.active, s.counts.expired, s.counts.exhausted, s.counts.revoked,
-          #s.never_used, #s.near_limit, #s.expiring_soon, tostring(s.truncated), "" }
+          s.use_recorded and #s.never_used or "n/a", s.use_recorded and #s.near_limit or "n/a",
+          #s.expiring_soon, tostring(s.truncated), "" }
       elseif r.skipped then
         rows[i] = { r.id, "", "", "", "", "", "", "", "", "", "" }
       else
@@ -668,6 +687,7 @@ local function audit_render(a, results)
       stdout:write("\n")
     end
   end
+  if a.server and a.server.counts_uses == false then say("%s", audit.NO_USE_NOTE) end
   local not_tried = 0
   for _, r in ipairs(results) do
     if r.not_tried then not_tried = not_tried + 1
