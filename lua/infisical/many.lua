@@ -342,7 +342,8 @@ end
 function _M.stream(client, identity_ids, opts, walk_spec)
   local run = new_run(client, "stream_many", identity_ids, opts, false, walk_spec)
   if run.failed then
-    local closer = { close = function() end }
+    local function nothing() end
+    local closer = setmetatable({ close = nothing }, { __close = nothing })
     return function()
       local id = run.source()
       if id ~= nil then return id, nil, run.failed end
