@@ -577,7 +577,7 @@ describe("fake Infisical server", function()
     end)
 
     it("late-2024: writes use counts and accessTokenLastUsedAt late, moving the token to the front", function()
-      reset{ usage_write_delay = 0.5, mode = "legacy" }
+      reset{ usage_write_delay = 1.5, mode = "legacy" }
       local bearer, tid = created("used")
       local _, newer = created("newer")      -- now first
       assert.equal(200, list(ID1, "limit=1", bearer).status)
@@ -586,7 +586,7 @@ describe("fake Infisical server", function()
       assert.equal(0, t.accessTokenNumUses)
       assert.equal(fake.null, t.accessTokenLastUsedAt)
       assert.equal(newer, list(ID1, "limit=1").json.tokens[1].id)
-      fake.sleep(0.6)
+      fake.sleep(1.6)
       t = listed(tid)
       assert.equal(2, t.accessTokenNumUses)
       assert.is_string(t.accessTokenLastUsedAt)
