@@ -49,6 +49,32 @@ describe("the token-lifetime ceiling, pure", function()
   end)
 end)
 
+describe("the refusals of 2026 servers (src/response.c classify)", function()
+  local core = require "infisical.core"
+  -- the messages of identity-access-token-fns.ts revocationDenyReasonToMessage and
+  -- identity-access-token-service.ts (commit 0b118066c4a2), with the hint each gets
+  for _, case in ipairs{
+    { "Failed to authorize: token has been revoked", "was revoked: use a new token" },
+    { "Failed to authorize: identity tokens have been revoked", "issued before a revocation" },
+    { "Failed to authorize: client secret has been revoked", "client secret" },
+    { "Failed to authorize: auth method has been revoked", "auth method" },
+    { "Failed to authorize: Identity is not a member of the organization", "no longer an active member" },
+    { "Failed to authorize: Identity organization membership is inactive", "no longer an active member" },
+    { "Failed to authorize: token usage limit reached", "used up" },
+    { "Failed to authorize: token revoked or usage limit reached", "was revoked" },
+    { "Identity access token exceeded max age, please re-authenticate", "token-lifetime ceiling" },
+    { "Cannot renew: identity access token has reached its max TTL", "token-lifetime ceiling" },
+  } do
+    it(case[1], function()
+      local _, err = core.parse(401, cjson.encode{ reqId = "req-abc", statusCode = 401,
+        error = "UnauthorizedError", message = case[1] }, {}, "GET", "http://h/x")
+      assert.same({ "auth", 401, "req-abc" }, { err.kind, err.status, err.req_id })
+      assert.matches(case[2], err.hint, 1, true)
+      assert.matches(case[2], tostring(err), 1, true)
+    end)
+  end
+end)
+
 describe("server versions against the fake", function()
   local srv
   local now = os.time()
