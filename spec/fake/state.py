@@ -9,7 +9,10 @@ rate_limit {limit, window, write_limit, per_route} (see rate_check), churn,
 usage_write_delay (seconds before use counts are written; default 60 like the real
 server), access_tokens {bearer: {state (TOKEN_STATES), can_read, can_write, identity_id,
 token_id (its record), uses, uses_limit, org_id}}, universal_auth {client id: {secret,
-access_token (the first login's bearer), expires_in, max_ttl, identity_id, org_id}},
+access_token (the first login's bearer), expires_in, max_ttl, identity_id, org_id; current
+mode: lockout_enabled (true), lockout_threshold (3), lockout_duration (300 s),
+lockout_counter_reset (30 s), lock_contention (N: the next N failed logins answer 429
+"Failed to acquire lock", as when others hold the lockout lock; see api._login)}},
 identities {id: {token_auth, tokens, generate, org_id, name, auth_methods,
 last_login_auth_method, last_login_time}}, orgs {org id: {generate, tokens_each}}.
 
@@ -234,6 +237,7 @@ class State:
         self._serial = 0
         self._pending_usage = {}  # bearer -> monotonic time its usage write is due
         self.ua_current = {}      # UA client id -> bearer of its latest login
+        self.ua_lockouts = {}     # UA client id -> its login lockout (api._login, current mode)
 
     def dump(self):
         with self.lock:
