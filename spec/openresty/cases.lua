@@ -689,7 +689,9 @@ case("ua_two_threads", {
 })
 
 -- A light thread killed in the middle of its login (ngx.thread.kill, or its request
--- ended): the next caller must not wait for that login's answer, which never comes.
+-- ended): inside nginx the login runs in a timer of its own (infisical.auth), so it goes
+-- on and the next caller gets its answer: one login, never a wait for an answer that
+-- never comes.
 case("ua_login_thread_killed", {
   auto = true,
   setup = function(srv)
@@ -715,7 +717,7 @@ case("ua_login_thread_killed", {
     assert.equal(2, res.n, res.err and res.err.text)
     assert.is_true(res.waited < 4, "waited " .. res.waited .. " s")
     local logins = ua_requests(srv)
-    assert.equal(res.threads and 2 or 1, logins)
+    assert.equal(1, logins)
   end,
 })
 
