@@ -239,8 +239,8 @@ function _M.login(client, clock)
   if not p then
     local span = longest_login(client.opts)
     p = { sema = semaphore.new(0), waiters = 0, deadline = core.monotime() + span }
-    local ok = ngx.timer.at(0, timer_login, client, clock, p)
-    if not ok then return login(client, clock) end   -- no timer: this caller logs in
+    local made, ok = pcall(ngx.timer.at, 0, timer_login, client, clock, p)
+    if not (made and ok) then return login(client, clock) end   -- no timer: this caller logs in
     st.pending = p
   end
   p.waiters = p.waiters + 1
