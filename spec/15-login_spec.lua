@@ -40,7 +40,7 @@ describe("logins", function()
   end
 
   -- the three engines list_many runs on outside nginx: libcurl's multi, and the serial
-  -- engine of a transport without one (the cosocket engine: spec/33, inside nginx)
+  -- engine of a transport without one (the cosocket engine: the ua_refused_many case of spec/openresty/cases.lua, inside nginx)
   local function serial_transport(c)
     local real = c.transport
     c.transport = setmetatable({}, { __index = function(_, k)
