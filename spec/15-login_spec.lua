@@ -110,6 +110,25 @@ describe("logins", function()
     assert(ua_client():list_tokens(H.ID1))
   end)
 
+  -- both eras: late-2024 servers (legacy mode) have no lockout, but a refused login is
+  -- sent once all the same; an unknown client id is 404 there, 401 on current servers
+  for _, mode in ipairs{ "current", "legacy" } do
+    it(("%s servers: an unknown client id is refused once for the whole run, kind auth"):format(mode), function()
+      srv:reset(H.state(nil, { mode = mode }))
+      local c = ua_client{ client_id = "nobody" }
+      local _, errs = c:list_many(ids(10), { concurrency = 4 })
+      local n = 0
+      for _, err in pairs(errs) do
+        n = n + 1
+        assert.same({ "auth", mode == "legacy" and 404 or 401 }, { err.kind, err.status })
+      end
+      assert.equal(10, n)
+      local _, err = c:list_tokens(H.ID1)
+      assert.equal("auth", err.kind)
+      assert.same({ 1, { mode == "legacy" and 404 or 401 } }, { logins() })
+    end)
+  end
+
   it("an unknown client id on current servers is 401 Invalid credentials, kind auth", function()
     local _, err = ua_client{ client_id = "nobody" }:list_tokens(H.ID1)
     assert.same({ "auth", 401 }, { err.kind, err.status })
