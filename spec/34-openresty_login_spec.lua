@@ -13,6 +13,7 @@ local LOGIN = "/api/v1/auth/universal-auth/login"
 -- Per-worker clients (one per `round`, so each round logs in afresh), as an application
 -- keeps one client per worker.
 local CONF = nginx.main_context("%PREFIX%") .. [[
+env INFISICAL_API_URL;
 events { worker_connections 256; }
 http {
 ]] .. nginx.temp_paths("%PREFIX%") .. [[
@@ -33,6 +34,15 @@ http {
             end
             return c
         end
+        -- init_by_lua: no timer, no light thread: the login is made right here (libcurl)
+        do
+            local c = assert(infisical.new{ base_url = os.getenv("INFISICAL_API_URL"),
+                client_id = "fake-client-id", client_secret = "fake-client-secret" })
+            local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 1 })
+            package.loaded.init_login = { n = page and #page.tokens, err = err and tostring(err),
+                transport = c:info().transport }
+            c:close()
+        end
         function _G.list_once()
             local page, err = round_client():list_tokens("]] .. H.ID1 .. [[", { limit = 2 })
             return { n = page and #page.tokens, err = err and tostring(err) }
@@ -42,6 +52,7 @@ http {
         listen 127.0.0.1:%PORT%;
         location = / { return 204; }
         location = /pid { content_by_lua_block { ngx.say(ngx.worker.pid()) } }
+        location = /init { content_by_lua_block { ngx.say(require("cjson").encode(package.loaded.init_login)) } }
         # A: starts the login in a light thread and ends the request 0.3 s later
         location = /a { content_by_lua_block {
             ngx.thread.spawn(list_once)
@@ -65,7 +76,7 @@ describe("OpenResty: the login shared by a worker's requests", function()
     local out, rc = fake.run("cd " .. fake.shellquote(ROOT) .. " && make -s luajit 2>&1")
     assert(rc == 0, "make luajit failed: " .. out)
     srv = fake.start{ fixture = H.FIXTURE }
-    web = nginx.start{ conf = CONF }
+    web = nginx.start{ conf = CONF, env = { INFISICAL_API_URL = srv.url } }
   end)
 
   local pids = {}   -- the worker pids seen: a worker wedged in a loop ignores the stop
@@ -123,6 +134,12 @@ describe("OpenResty: the login shared by a worker's requests", function()
     assert.is_nil(log:find("exited on signal", 1, true), "a worker died:\n" .. log:sub(-2000))
     assert.equal(pid, worker_pid(), "the worker was replaced")
   end
+
+  it("logs in where no timer can run (init_by_lua): the caller's own blocking login", function()
+    local r = web:get("/init")
+    assert.equal(200, r.status, r.body)
+    assert.same({ n = 1, transport = "curl" }, r.json)
+  end)
 
   it("a request that ends while its login is held never kills the worker (many rounds)", function()
     local pid = worker_pid()
