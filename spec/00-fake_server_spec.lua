@@ -501,15 +501,59 @@ describe("fake Infisical server", function()
       assert.equal(200, login().status)
     end)
 
-    it("unknown client id 404, wrong secret 401, form-encoded body accepted", function()
+    it("legacy: unknown client id 404, wrong secret 401 (never locked), form-encoded body accepted", function()
+      reset{ mode = "legacy" }
       assert_error(post(LOGIN, { clientId = "nobody", clientSecret = "x" }), 404, "NotFound",
         "No identity with specified client ID was found")
-      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401,
-        "UnauthorizedError", "Invalid credentials")
+      for _ = 1, 4 do
+        assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401,
+          "UnauthorizedError", "Invalid credentials")
+      end
       local res = post(LOGIN, "clientId=fake-client-id&clientSecret=fake-client-secret", nil,
         { ["Content-Type"] = "application/x-www-form-urlencoded" })
       assert.equal(200, res.status)
       assert.equal("Bearer", res.json.tokenType)
+    end)
+
+    -- upstream identity-ua-service.ts (see spec/fake/api.py _login_lockout)
+    local LOCKED = "This identity auth method is temporarily locked, please try again later"
+
+    it("current: unknown client id and wrong secret both 401 Invalid credentials", function()
+      assert_error(post(LOGIN, { clientId = "nobody", clientSecret = "x" }), 401, "UnauthorizedError",
+        "Invalid credentials")
+      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401,
+        "UnauthorizedError", "Invalid credentials")
+      assert.equal(200, login().status)   -- a right secret clears the count
+      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401, "UnauthorizedError", "Invalid credentials")
+      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401, "UnauthorizedError", "Invalid credentials")
+      assert.equal(200, login().status)
+    end)
+
+    it("current: the third failure locks the method for lockout_duration, the right secret too", function()
+      local st = copy(fixture)
+      st.universal_auth["fake-client-id"].lockout_duration = 1
+      srv:reset(st)
+      for _ = 1, 3 do
+        assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401, "UnauthorizedError", "Invalid credentials")
+      end
+      assert_error(login(), 401, "UnauthorizedError", LOCKED)
+      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401, "UnauthorizedError", LOCKED)
+      fake.sleep(1.1)
+      assert.equal(200, login().status)
+    end)
+
+    it("current: lock_contention N makes the next N failed logins 429 without rate-limit headers", function()
+      local st = copy(fixture)
+      st.universal_auth["fake-client-id"].lock_contention = 2
+      srv:reset(st)
+      assert.equal(200, login().status)   -- a right secret takes no lock
+      for _ = 1, 2 do
+        local res = post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" })
+        assert_error(res, 429, "RateLimitExceeded", "Failed to acquire lock: rate limit exceeded")
+        assert.is_nil(res.headers["retry-after"])
+        assert.is_nil(res.headers["x-ratelimit-remaining"])
+      end
+      assert_error(post(LOGIN, { clientId = "fake-client-id", clientSecret = "x" }), 401, "UnauthorizedError", "Invalid credentials")
     end)
 
     it("late-2024: " .. "control: revokes, deletes or expires the token of a UA client's latest login", function()

@@ -13,9 +13,8 @@ local pace = require "infisical.pace"
 local secrets = require "infisical.secrets"
 local cjson = require("cjson").new()
 
-local type, setmetatable, getmetatable, pairs, find, min, max, pcall, require = type,
-  setmetatable, getmetatable, pairs, string.find, math.min, math.max, pcall, require
-local co_running, co_status = coroutine.running, coroutine.status
+local type, setmetatable, getmetatable, pairs, find, min, pcall, require, tostring = type,
+  setmetatable, getmetatable, pairs, string.find, math.min, pcall, require, tostring
 
 local _M = {}
 
@@ -23,7 +22,9 @@ local LOGIN_PATH = "/api/v1/auth/universal-auth/login"
 -- An extra header with no value leaves the transport's own out (see transport.curl): the
 -- real server checks any bearer a login carries and refuses the login for a stale one.
 local LOGIN_HEADERS = { "Content-Type: application/json", "Authorization:" }
--- client -> { id, refresh_at, gen, pending } (the secrets: infisical.secrets)
+-- client -> { id, refresh_at, gen, pending, refused } (the secrets: infisical.secrets)
+-- pending: the shared login on its way inside nginx; refused: the last refused login's
+-- error and when (no other login is sent for REFUSED_HOLD seconds).
 -- gen counts the logins: a request is tagged with the generation of the token it
 -- carried, so a refusal forgets that token only, never a newer one.
 local states = setmetatable({}, { __mode = "k" })
@@ -67,15 +68,27 @@ local function bad_answer(message, url)
   return core.error{ kind = "decode", message = message, method = "POST", url = url }
 end
 
+--- Seconds a refused login is remembered: the client sends no other login in that time
+-- (current servers lock the method after 3 refused logins for 300 s by default:
+-- upstream backend/src/services/identity-ua/identity-ua-service.ts at 60887bd0, defaults
+-- in backend/src/server/routes/v1/identity-universal-auth-router.ts at e9ba9c08).
+_M.REFUSED_HOLD = 300
+
+local LOCKED_HINT = "the identity's Universal Auth is temporarily locked after refused logins:"
+  .. " try again when the lockout ends (300 s after it began, on current servers' default settings)"
+
 --- A refused login is about the client id and secret, never about an access token: says
--- so (kind "auth"; `hint`, which tostring shows, in the user's terms). Real servers answer
--- an unknown client id with 404.
+-- so (kind "auth"; `hint`, which tostring shows, in the user's terms). Late-2024 servers
+-- answer an unknown client id with 404, current ones with 401 "Invalid credentials"; a
+-- locked method is 401 "... temporarily locked, please try again later".
 local function login_refusal(err)
   if err.kind ~= "auth" and not (err.kind == "http" and err.status == 404) then return end
   local m = type(err.message) == "string" and err.message or ""
   err.kind = "auth"
   if err.status == 404 then
     err.hint = "no identity has this Universal Auth client id: check the client id"
+  elseif find(m, "temporarily locked", 1, true) then
+    err.hint, err.locked = LOCKED_HINT, true
   elseif find(m, "expired client secret", 1, true) then
     err.hint = "the Universal Auth client secret has expired: create a new one"
   elseif find(m, "usage limit", 1, true) then
@@ -85,17 +98,49 @@ local function login_refusal(err)
   end
 end
 
-local function login(client, clock)
+-- Each caller gets its own copy of a shared error: callers add fields to theirs.
+local function copy_error(err)
+  if type(err) ~= "table" then return err end
+  local e = setmetatable({}, getmetatable(err))
+  for k, v in pairs(err) do e[k] = v end
+  return e
+end
+_M.copy_error = copy_error
+
+--- Asks the client's rate budget (infisical.pace) before a send, again after each wait
+-- (a wait may end in another request's turn, or a max_rate spacing follows a pause);
+-- a `sleep` that does not sleep ends the asking.
+local function hold(client)
+  for _ = 1, 50 do
+    local w = pace.hold(client, "POST")
+    if w <= 0 then return end
+    local t0 = core.monotime()
+    client.sleep(w)
+    if core.monotime() - t0 < w / 2 then return end
+  end
+end
+
+--- The longest a login may take with the client's policy: every attempt's timeout, the
+-- backoffs between them, the 429 waits (at most max_retry_wait in all, infisical.attempt)
+-- and the budget's holds (each at most max_retry_wait, infisical.pace).
+local function longest_login(opts)
+  return (opts.retries + 1) * opts.timeout + opts.retries * opts.max_backoff
+    + 2 * opts.max_retry_wait + 1
+end
+
+local function late(url, deadline_s)
+  return core.error{ kind = "timeout", method = "POST", url = url,
+    message = ("login did not finish within %d s (its attempts and waits)"):format(deadline_s) }
+end
+
+local function login(client, clock, deadline)
   local st = states[client]
   local url = client.base_url .. LOGIN_PATH
   local body = cjson.encode({ clientId = st.id, clientSecret = secrets.get(client, "client_secret") })
   local a = attempt.new(client, "POST", { started = core.monotime(), relogin = false,
     refine = login_refusal })
-  local waited = false
   while true do
-    local w = waited and 0 or pace.hold(client, "POST")   -- as infisical.http's driver
-    if w > 0 then client.sleep(w) end
-    waited = false
+    hold(client)   -- every send asks the budget, re-sends too (max_rate, pauses)
     local started = clock()
     a:sending(nil)
     local status, rbody, rheaders = client.transport:request("POST", url, LOGIN_HEADERS, body)
@@ -111,6 +156,7 @@ local function login(client, clock)
       secrets.retire(client)   -- still redacted: an answer in flight may echo it back
       secrets.set(client, "token", token)
       st.gen = st.gen + 1
+      st.refused = nil
       -- expiresIn 0 (a TTL of 0) never expires; counted from before the request was sent
       if expires_in and expires_in > 0 then
         st.refresh_at = started + expires_in - margin(expires_in)
@@ -120,70 +166,96 @@ local function login(client, clock)
       return token
     elseif action == "fail" then
       res.login = true
+      if type(res) == "table" and res.kind == "auth" then
+        -- one refused login for the whole client: no other is sent for REFUSED_HOLD s
+        st.refused = { err = copy_error(res), at = core.monotime() }
+      end
       return nil, res
     end
-    client.sleep(res)   -- "wait" (a login is never told to log in again)
-    waited = true
+    -- "wait" (a login is never told to log in again): a 429 (lock contention included)
+    -- or a retry; never past the login's deadline
+    if deadline and core.monotime() + res > deadline then
+      return nil, late(url, longest_login(client.opts))
+    end
+    client.sleep(res)
   end
 end
 
 -- Inside nginx, light threads of one worker (several requests, or list_many's) may all
--- find the token due at once: the first logs in, the others wait for its answer instead
--- of logging in too. A login whose thread died (killed, or its request ended) is waited
--- for no longer: the next caller logs in itself.
+-- find the token due at once: one login is sent, the others wait for its answer. That
+-- login runs in a timer (ngx.timer.at), not in any request: a request that ends, is
+-- aborted or killed while the login is on its way neither kills it nor leaves the others
+-- waiting for an answer that never comes, and no request ever touches another request's
+-- coroutine (lua-nginx-module frees a request's coroutines with it: inspecting one of
+-- them crashed the worker). Waiters wait on a semaphore, each with the login's deadline
+-- (which counts the 429 waits); a waiter that reaches it gets a timeout error, never
+-- logs in itself. Where no timer can be made (init phases, the timers' limit reached) or
+-- no light thread can wait (outside nginx, phases without cosockets), the caller logs in
+-- itself, as one blocking call.
 local semaphore
 local function can_wait()
   if semaphore == nil then
     local ok, sema = pcall(require, "ngx.semaphore")
     semaphore = ok and type(sema) == "table" and sema or false
   end
-  return semaphore and require("infisical.transport.cosocket").available()
+  return semaphore and ngx and ngx.timer and require("infisical.transport.cosocket").available()
 end
 
-local function longest_login(opts)
-  return (opts.retries + 1) * opts.timeout + opts.retries * max(opts.max_backoff, opts.max_retry_wait)
+local function finish(client, p, ok, token, err)
+  local st = states[client]
+  if st and st.pending == p then st.pending = nil end
+  if ok then
+    if token then secrets.set(p, "token", token) end   -- the store holds it, not p
+    p.err = err and copy_error(err)
+  else
+    p.err = core.error{ kind = "network", method = "POST", message = "login failed: " .. tostring(token) }
+  end
+  p.done = true
+  if p.waiters > 0 then p.sema:post(p.waiters) end
 end
 
--- Each waiter gets its own copy of a shared error: callers add fields to theirs.
-local function copy_error(err)
-  local e = setmetatable({}, getmetatable(err))
-  for k, v in pairs(err) do e[k] = v end
-  return e
+local function timer_login(premature, client, clock, p)
+  if premature then   -- the worker is exiting
+    return finish(client, p, true, nil, core.error{ kind = "network", method = "POST",
+      message = "login abandoned: the nginx worker is exiting" })
+  end
+  local ok, token, err = pcall(login, client, clock, p.deadline)
+  finish(client, p, ok, token, err)
 end
 
 --- Logs in (with the client's retry policy); returns the access token (also kept in
--- infisical.secrets) or nil, err. `clock` is the client's clock. A login already in
--- progress in another light thread is waited for and its answer shared.
+-- infisical.secrets) or nil, err. `clock` is the client's clock. Inside nginx the login
+-- is shared by the worker's light threads (see above). A login refused within the last
+-- REFUSED_HOLD seconds is not sent again: its error is the answer.
 function _M.login(client, clock)
+  local st = states[client]
+  local r = st.refused
+  if r then
+    if core.monotime() - r.at < _M.REFUSED_HOLD then return nil, copy_error(r.err) end
+    st.refused = nil
+  end
   if not can_wait() then return login(client, clock) end
-  local st, now = states[client], ngx.now
   local p = st.pending
-  while p do
-    p.waiters = p.waiters + 1
-    while not p.done and now() < p.deadline and (p.co == nil or co_status(p.co) ~= "dead") do
-      p.sema:wait(min(p.deadline - now(), 1))   -- slices: a dead login is noticed
-    end
-    local token = secrets.get(p, "token")   -- the store holds it, not the shared table
-    if token then return token end
-    if p.err then return nil, copy_error(p.err) end
-    -- that login died or took too long: the first waiter to notice logs in, the others
-    -- wait for it
-    if st.pending == p then st.pending = nil end
-    p = st.pending
+  if not p then
+    local span = longest_login(client.opts)
+    p = { sema = semaphore.new(0), waiters = 0, deadline = core.monotime() + span }
+    local made, ok = pcall(ngx.timer.at, 0, timer_login, client, clock, p)
+    if not (made and ok) then return login(client, clock) end   -- no timer: this caller logs in
+    st.pending = p
   end
-  p = { sema = semaphore.new(0), waiters = 0, co = co_running(),
-    deadline = now() + longest_login(client.opts) }
-  st.pending = p
-  local ok, token, err = pcall(login, client, clock)
-  if st.pending == p then st.pending = nil end
-  p.done = true
-  if ok then
-    secrets.set(p, "token", token)
-    p.err = err and copy_error(err)
+  p.waiters = p.waiters + 1
+  -- its own deadline: the login's, and a little more for the timer to start and end
+  local deadline = p.deadline + 1
+  while not p.done do
+    local left = deadline - core.monotime()
+    if left <= 0 then break end
+    p.sema:wait(min(left, 10))
   end
-  if p.waiters > 0 then p.sema:post(p.waiters) end
-  if not ok then error(token, 0) end
-  return token, err
+  p.waiters = p.waiters - 1
+  if not p.done then return nil, late(client.base_url .. LOGIN_PATH, longest_login(client.opts)) end
+  local token = secrets.get(p, "token")
+  if token then return token end
+  return nil, copy_error(p.err)
 end
 
 --- Drops the client's credentials (on close).

@@ -119,6 +119,14 @@ function Run:close() abandon(self) end
 --- Starts a request for the job's next page (or ends the job when the login fails).
 function Run:send(job)
   local client = self.client
+  -- A failed login (refused, or the server out of reach after its retries) ends the run
+  -- for every identity not done: each gets that error, without a request or login of its
+  -- own (a refused login repeated per identity pushes it into the server's lockout).
+  if self.login_err then
+    local err = auth.copy_error(self.login_err)
+    err.tokens = job.tokens
+    return self:complete(job, nil, err)
+  end
   -- the client's rate budget (infisical.pace): a job that may not go yet waits its turn
   -- among the delayed ones while the other transfers go on
   local hold = pace.hold(client, "GET")
@@ -129,6 +137,7 @@ function Run:send(job)
   end
   local ok, err = http.ensure_token(client)
   if not ok then
+    self.login_err = auth.copy_error(err)
     err.tokens = job.tokens
     return self:complete(job, nil, err)
   end

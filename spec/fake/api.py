@@ -538,6 +538,49 @@ def login(S, req):
     return write_limited(S, req, "login", lambda: _login(S, req))
 
 
+LOCKED = "This identity auth method is temporarily locked, please try again later"
+
+
+def _login_lockout(S, cid, cfg, secret):
+    """Current mode: the checks before a login succeeds, as upstream's
+    backend/src/services/identity-ua/identity-ua-service.ts (`login`, read at commit
+    60887bd0ac17c50322814398262a83911dc4d506) makes them: an unknown client id and a
+    wrong secret are both 401 "Invalid credentials"; a locked method is 401 LOCKED; a wrong
+    secret takes the lockout lock (none acquired: 429 RateLimitError "Failed to acquire
+    lock: rate limit exceeded", no rate-limit headers, no retry-after; knob
+    `lock_contention`), counts one failure, and locks the method at `lockout_threshold`
+    failures for `lockout_duration` s (the count itself expires `lockout_counter_reset` s
+    after the last failure); a right secret clears the record.  Defaults (3, 300 s, 30 s,
+    lockout on) from the attach schema of
+    backend/src/server/routes/v1/identity-universal-auth-router.ts at commit
+    e9ba9c0867655996cefe7b8fb607ed2a93bc917f.  -> an error Response or None."""
+    if not cfg:
+        return error(S, 401, "UnauthorizedError", "Invalid credentials")
+    now = time.monotonic()
+    lo = S.ua_lockouts.get(cid)
+    if lo and lo["expires"] <= now:
+        S.ua_lockouts.pop(cid)
+        lo = None
+    if lo and lo["locked"]:
+        return error(S, 401, "UnauthorizedError", LOCKED)
+    if cfg.get("secret") == secret:
+        S.ua_lockouts.pop(cid, None)
+        return None
+    if cfg.get("lockout_enabled", True):
+        if int(cfg.get("lock_contention", 0) or 0) > 0:
+            cfg["lock_contention"] = int(cfg["lock_contention"]) - 1
+            return error(S, 429, "RateLimitExceeded", "Failed to acquire lock: rate limit exceeded")
+        lo = lo or {"locked": False, "failed": 0}
+        lo["failed"] += 1
+        if lo["failed"] >= int(cfg.get("lockout_threshold", 3)):
+            lo["locked"] = True
+            lo["expires"] = now + float(cfg.get("lockout_duration", 300))
+        else:
+            lo["expires"] = now + float(cfg.get("lockout_counter_reset", 30))
+        S.ua_lockouts[cid] = lo
+    return error(S, 401, "UnauthorizedError", "Invalid credentials")
+
+
 def _login(S, req):
     body, err = parse_body(S, req)
     if err:
@@ -547,10 +590,16 @@ def _login(S, req):
         return validation_failure(S, issues)
     cid = body["clientId"]
     cfg = S.universal_auth.get(cid)
-    if not cfg:
-        return error(S, 404, "NotFound", "No identity with specified client ID was found")
-    if cfg.get("secret") != body["clientSecret"]:
-        return error(S, 401, "UnauthorizedError", "Invalid credentials")
+    if S.legacy():
+        # late 2024 (recorded): an unknown client id is 404, a wrong secret 401, no lockout
+        if not cfg:
+            return error(S, 404, "NotFound", "No identity with specified client ID was found")
+        if cfg.get("secret") != body["clientSecret"]:
+            return error(S, 401, "UnauthorizedError", "Invalid credentials")
+    else:
+        resp = _login_lockout(S, cid, cfg, body["clientSecret"])
+        if resp:
+            return resp
     # every login issues a new access token; the first one is `access_token` when set
     bearer = cfg.get("access_token")
     if not bearer or bearer in S.access_tokens:

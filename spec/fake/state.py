@@ -13,7 +13,10 @@ field is left out), legacy_enforced_at (current mode: epoch seconds, default 202
 LEGACY_IDENTITY_ACCESS_TOKEN_EXPIRATION_ENFORCED_AT), access_tokens {bearer: {state (TOKEN_STATES), can_read, can_write, identity_id,
 token_id (its record), uses, uses_limit, org_id, legacy (current mode: a JWT signed before
 the upgrade, without exp)}}, universal_auth {client id: {secret,
-access_token (the first login's bearer), expires_in, max_ttl, identity_id, org_id}},
+access_token (the first login's bearer), expires_in, max_ttl, identity_id, org_id; current
+mode: lockout_enabled (true), lockout_threshold (3), lockout_duration (300 s),
+lockout_counter_reset (30 s), lock_contention (N: the next N failed logins answer 429
+"Failed to acquire lock", as when others hold the lockout lock; see api._login)}},
 identities {id: {token_auth, tokens, generate, org_id, name, auth_methods,
 last_login_auth_method, last_login_time, token_ttl, token_max_ttl, token_period (the
 identity's Token Auth settings, what a new token gets)}}, orgs {org id: {generate, tokens_each}}.
@@ -286,6 +289,7 @@ class State:
         self._serial = 0
         self._pending_usage = {}  # bearer -> monotonic time its usage write is due
         self.ua_current = {}      # UA client id -> bearer of its latest login
+        self.ua_lockouts = {}     # UA client id -> its login lockout (api._login, current mode)
 
     def dump(self):
         with self.lock:

@@ -691,7 +691,9 @@ case("ua_two_threads", {
 })
 
 -- A light thread killed in the middle of its login (ngx.thread.kill, or its request
--- ended): the next caller must not wait for that login's answer, which never comes.
+-- ended): inside nginx the login runs in a timer of its own (infisical.auth), so it goes
+-- on and the next caller gets its answer: one login, never a wait for an answer that
+-- never comes.
 case("ua_login_thread_killed", {
   auto = true,
   setup = function(srv)
@@ -717,7 +719,34 @@ case("ua_login_thread_killed", {
     assert.equal(2, res.n, res.err and res.err.text)
     assert.is_true(res.waited < 4, "waited " .. res.waited .. " s")
     local logins = ua_requests(srv)
-    assert.equal(res.threads and 2 or 1, logins)
+    assert.equal(1, logins)
+  end,
+})
+
+-- A refused login ends a list_many run (issue 18 §2, issue 16 §2): one login for the whole
+-- run, every identity gets that refusal, on every engine (libcurl's multi, light threads).
+case("ua_refused_many", {
+  auto = true,
+  run = function(infisical, ctx)
+    local c = ua_client(infisical, ctx, { client_secret = "wrong" })
+    local list = {}
+    for i = 1, 12 do list[i] = ("a0000000-0000-4000-8000-%012d"):format(700 + i) end
+    local res, errs = c:list_many(list, { concurrency = 4 })
+    local kinds = {}
+    for _, id in ipairs(list) do
+      kinds[#kinds + 1] = res[id] == nil and errs[id] and errs[id].kind or "?"
+    end
+    return { kinds = table.concat(kinds, " ") }
+  end,
+  check = function(res, srv)
+    assert.equal(("auth "):rep(12):sub(1, -2), res.kinds)
+    local logins = 0
+    for _, r in ipairs(require("spec.helpers").api_requests(srv)) do
+      assert.truthy(r.path:find("/universal%-auth/login$"), "a request other than the login: " .. r.path)
+      logins = logins + 1
+      assert.equal(401, r.status)
+    end
+    assert.equal(1, logins)
   end,
 })
 
