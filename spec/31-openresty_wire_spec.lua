@@ -44,12 +44,19 @@ http {
 -- A scripted upstream: conns[i] is the list of steps for the i-th connection.
 local UP_PORT = nginx.free_port()   -- the example handler's INFISICAL_API_URL
 
+-- Every upstream this file started: pid -> its command line's folder (checked at the end:
+-- none may outlive the spec). Each one also watches this Lua process ($PPID of the shell)
+-- and exits when it is gone.
+local started = {}
+
 local function upstream(conns, port)
   local dir = fake.run("mktemp -d /tmp/lua-infisical-up.XXXXXX")
   assert(dir:match("^/tmp/lua%-infisical%-up"), dir)
   nginx.write(dir .. "/script.json", fake.json.encode{ conns = conns })
-  local pid = fake.run(("python3 %s %s/script.json %s/port %s/log %s >%s/out 2>&1 </dev/null & echo $!")
-    :format(fake.shellquote(ROOT .. "/spec/openresty/upstream.py"), dir, dir, dir, port or "", dir))
+  local pid = fake.run(("python3 %s %s/script.json %s/port %s/log %s \"$PPID\" >%s/out 2>&1 </dev/null & echo $!")
+    :format(fake.shellquote(ROOT .. "/spec/openresty/upstream.py"), dir, dir, dir,
+      fake.shellquote(port or ""), dir))
+  started[tonumber(pid)] = dir
   local port
   for _ = 1, 100 do
     port = tonumber(fake.read_file(dir .. "/port") or "")
@@ -224,6 +231,7 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       return TE .. size_line .. "\r\n" .. BODY .. "\r\n0\r\n\r\n"
     end
     local function one(raw)
+      if up then up.stop() end   -- one upstream per call: the previous one is done
       up = upstream{ { READ, send(raw), hold(3) } }
       return run("one", { timeout = 2 })
     end
@@ -312,5 +320,27 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       assert.equal("200", code)
       assert.equal("someone-else", web:get("/lock?id=" .. id).json.value)
     end)
+  end)
+
+  -- Runs last: every scripted upstream this file started is gone once stopped (issue 18
+  -- §4: eight of them outlived each run, one per call of a helper that started a new
+  -- one without stopping the one before).
+  it("leaves no scripted upstream running", function()
+    if up then up.stop(); up = nil end
+    local alive = {}
+    for pid, dir in pairs(started) do
+      for _ = 1, 40 do
+        local stat = fake.read_file("/proc/" .. pid .. "/stat")
+        local cmd = fake.read_file("/proc/" .. pid .. "/cmdline") or ""
+        if not stat or stat:match("^%d+ %b() ([ZX])") or not cmd:find(dir, 1, true) then break end
+        fake.sleep(0.05)
+      end
+      local cmd = fake.read_file("/proc/" .. pid .. "/cmdline") or ""
+      local stat = fake.read_file("/proc/" .. pid .. "/stat") or ""
+      if cmd:find(dir, 1, true) and not stat:match("^%d+ %b() ([ZX])") then
+        alive[#alive + 1] = pid .. " " .. cmd:gsub("%z", " ")
+      end
+    end
+    assert.same({}, alive)
   end)
 end)

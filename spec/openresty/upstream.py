@@ -13,12 +13,16 @@ a script of steps:
                         byte of it its own chunk ("1\\r\\nX\\r\\n"), then "0\\r\\n\\r\\n"
   {"close": true}       close now (also what happens after the last step)
 
-usage: python3 upstream.py SCRIPT.json PORT_FILE LOG_FILE [PORT]
+usage: python3 upstream.py SCRIPT.json PORT_FILE LOG_FILE [PORT [WATCH_PID]]
 SCRIPT.json: {"conns": [[step, ...], ...]}; connection i (in accept order) runs conns[i],
 the last script again for any later connection. LOG_FILE gets one line per request read:
 "<connection number> <method> <target>".
+WATCH_PID: the process that started it (the spec's Lua process); the upstream exits by
+itself once that process is gone, so a spec that dies or forgets to stop it leaves nothing
+running.
 """
 import json
+import os
 import socket
 import sys
 import threading
@@ -97,17 +101,30 @@ def run(conn, steps, serial, log, lock):
             pass
 
 
+def watch(pid):
+    """Exits the whole process once `pid` is gone (checked every half second)."""
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
+        time.sleep(0.5)
+
+
 def main():
     with open(sys.argv[1]) as fh:
         script = json.load(fh)
     conns = script["conns"]
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", int(sys.argv[4]) if len(sys.argv) > 4 else 0))
+    srv.bind(("127.0.0.1", int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else 0))
     srv.listen(64)
     with open(sys.argv[2] + ".tmp", "w") as fh:
         fh.write(str(srv.getsockname()[1]))
-    import os
+    if len(sys.argv) > 5 and sys.argv[5]:
+        threading.Thread(target=watch, args=(int(sys.argv[5]),), daemon=True).start()
     os.rename(sys.argv[2] + ".tmp", sys.argv[2])
     log = open(sys.argv[3], "a")
     lock = threading.Lock()
