@@ -38,6 +38,13 @@ http {
         location ~ ^/identities/(?<identity>[A-Za-z0-9-]+)/tokens$ {
             content_by_lua_block { require("handler").serve(ngx.var.identity) }
         }
+        location = /configure { content_by_lua_block {
+            local h = require "handler"
+            h.default_options = h.default_options or h.client_options
+            h.configure(ngx.var.arg_opts and require("cjson").decode(ngx.unescape_uri(ngx.var.arg_opts))
+              or h.default_options)
+            ngx.say("ok")
+        } }
         location = /lock { content_by_lua_block {
             local cache, key = ngx.shared.infisical_cache, "lock:" .. ngx.var.arg_id
             if ngx.var.arg_set then cache:set(key, ngx.var.arg_set, 60) end
@@ -444,6 +451,53 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       assert.equal(502, b.status, b.body)
       assert.not_matches('"ta"', b.body, 1, true)
       assert.matches("another identity", web:error_log(), 1, true)
+    end)
+
+    -- A GET of the handler in the background: a function that waits for its status and body.
+    local function background(path)
+      local dir = fake.run("mktemp -d /tmp/lua-infisical-lock.XXXXXX")
+      os.execute(("curl -s -o %s/body -w '%%{http_code}' --max-time 30 %s >%s/code.tmp 2>/dev/null </dev/null && mv %s/code.tmp %s/code &")
+        :format(dir, fake.shellquote(web.url .. path), dir, dir, dir))
+      return function()
+        local code
+        for _ = 1, 300 do
+          code = fake.read_file(dir .. "/code")
+          if code then break end
+          fake.sleep(0.05)
+        end
+        local body = fake.read_file(dir .. "/body")
+        os.execute("rm -rf " .. fake.shellquote(dir))
+        return code, body
+      end
+    end
+
+    it("holds its fetch lock through 429 re-sends: no second fetch beside the first", function()
+      -- issue 18 §3: the lock's worst case left out 429 re-sends and pacing holds, so a
+      -- fetch answered 429 three times outlived it and a second fetch ran beside it
+      local id = "a0000000-0000-4000-8000-0000000000d4"
+      local opts = fake.json.encode{ timeout = 1, connect_timeout = 1, retries = 0,
+        max_backoff = 0.1, max_retry_wait = 3 }
+      assert.equal(200, web:get("/configure?opts=" .. opts:gsub("[^%w]", function(c)
+        return ("%%%02X"):format(c:byte()) end)).status)
+      local r429 = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: 2\r\n\r\n{}"
+      up = upstream({ { READ, { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(r429), READ,
+        { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(tokens_of(id, "first")), hold() },
+        { READ, send(tokens_of(id, "second")), hold() } }, UP_PORT)
+      local first = background("/identities/" .. id .. "/tokens")
+      -- the fetch takes 6.2 s; the lock of the old worst case (3 pages x 1 s, + 1) lasted 4 s
+      fake.sleep(5)
+      local second = web:get("/identities/" .. id .. "/tokens")
+      local code, body = first()
+      web:get("/configure")
+      assert.equal("200", code, body)
+      assert.matches('"first"', body, 1, true)
+      assert.equal(200, second.status, second.body)
+      assert.equal("first", second.json.tokens[1].id)
+      assert.equal("HIT", second.headers["x-cache"])
+      local conns = {}
+      for _, r in ipairs(up.requests()) do conns[#conns + 1] = r.conn end
+      assert.same({ 0, 0, 0, 0 }, conns)
     end)
 
     it("holds its fetch lock for the client's worst case and releases only its own", function()
