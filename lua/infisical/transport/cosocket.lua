@@ -474,10 +474,10 @@ local function connect(sock, host, port, pool, ip, ms)
   return res[1], res[2]
 end
 
---- One attempt on one connection, within `deadline` (the whole request's). Returns
--- status, body, headers or nil, kind, message, replay (replay: a kept-alive connection
--- the server had already closed; not one byte of an answer came).
-local function attempt(self, deadline, method, head, body, scheme, host, port, hosthdr, target, ip)
+--- A connection for one attempt, from the pool or new (connected, and TLS set up),
+-- within `connect_timeout` and `deadline`: sock, reused (times), or nil, kind, message,
+-- raised (lua-resty-core raised inside sslhandshake: no verdict on the certificate).
+local function open(self, deadline, scheme, host, port, ip)
   local ms = floor((deadline - ngx.now()) * 1000)
   if ms <= 0 then return nil, "timeout", "no time left for the request" end
   -- connect_timeout covers resolving, connecting and the TLS handshake together
@@ -523,12 +523,26 @@ local function attempt(self, deadline, method, head, body, scheme, host, port, h
       end
       if not ok then
         sock:close()
-        return nil, kind_of(err, true), format("TLS handshake with %s:%d: %s", host, port, err)
+        return nil, kind_of(err, true), format("TLS handshake with %s:%d: %s", host, port, err),
+          not pok
       end
     end
-  else
-    self.reused = self.reused + 1
   end
+  return sock, reused
+end
+
+--- One attempt on one connection, within `deadline` (the whole request's). Returns
+-- status, body, headers or nil, kind, message, replay (replay: a kept-alive connection
+-- the server had already closed; not one byte of an answer came).
+local function attempt(self, deadline, method, head, body, scheme, host, port, hosthdr, target, ip)
+  local sock, reused, message, raised = open(self, deadline, scheme, host, port, ip)
+  if not sock and raised and ip then
+    -- the session fetch that an address's check needs raised (above): once more, anew
+    sock, reused, message = open(self, deadline, scheme, host, port, ip)
+  end
+  if not sock then return nil, reused, message end
+  local err
+  if reused > 0 then self.reused = self.reused + 1 end
 
   local req = { method, " ", target, " HTTP/1.1\r\nHost: ", hosthdr, "\r\n", head }
   if body or method == "POST" then
