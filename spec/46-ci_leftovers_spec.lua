@@ -37,12 +37,12 @@ describe(".ci/test-leftovers", function()
 
   it("names, stops and counts what the run left running, and only that", function()
     -- not started by the run: left alone, whatever its name
-    local other = tonumber((fake.run("sleep 60 >/dev/null 2>&1 </dev/null & echo $!")))
+    local other = tonumber((fake.run("sleep 300 >/dev/null 2>&1 </dev/null & echo $!")))
     local pidfile = os.tmpname()
     -- one keeps the inherited descriptor, one only the environment (closed descriptors,
     -- as Python's subprocess leaves them)
-    local lines, rc, out = wrap(("sleep 61 >/dev/null 2>&1 </dev/null & echo $! > %s; "
-      .. "sleep 62 >/dev/null 2>&1 </dev/null 9<&- & echo $! >> %s; "
+    local lines, rc, out = wrap(("sleep 301 >/dev/null 2>&1 </dev/null & echo $! > %s; "
+      .. "sleep 302 >/dev/null 2>&1 </dev/null 9<&- & echo $! >> %s; "
       .. 'echo "ok 1"; echo "tests: 1 passed, 0 failed"'):format(pidfile, pidfile))
     local pids = {}
     for p in (fake.read_file(pidfile) or ""):gmatch("%d+") do pids[#pids + 1] = tonumber(p) end
