@@ -64,10 +64,14 @@ build = {
       ["infisical.cli"] = "lua/infisical/cli.lua",
       ["infisical.cli.args"] = "lua/infisical/cli/args.lua",
       ["infisical.cli.audit"] = "lua/infisical/cli/audit.lua",
+      ["infisical.cli.audit_report"] = "lua/infisical/cli/audit_report.lua",
+      ["infisical.cli.common"] = "lua/infisical/cli/common.lua",
       ["infisical.cli.help"] = "lua/infisical/cli/help.lua",
       ["infisical.cli.identities"] = "lua/infisical/cli/identities.lua",
       ["infisical.cli.ids"] = "lua/infisical/cli/ids.lua",
+      ["infisical.cli.list"] = "lua/infisical/cli/list.lua",
       ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
+      ["infisical.cli.revoke"] = "lua/infisical/cli/revoke.lua",
    },
    install = {
       -- LuaRocks wraps it in a launcher that runs it with the tree's Lua and paths.

@@ -1,7 +1,7 @@
 --- Turns bench/out/raw.txt into the tables of bench/RESULTS.md (printed and written to
 -- bench/out/results.md) and bench/out/concurrency.dat for gnuplot.
 local raw, out = arg[1], arg[2]
-local info, page, conc, mem, rl = {}, {}, {}, {}, {}
+local info, page, conc, mem, rl, nw = {}, {}, {}, {}, {}, {}
 local order = {}
 for line in io.lines(raw) do
   local k, rest = line:match("^(%S+) (.*)$")
@@ -23,6 +23,12 @@ for line in io.lines(raw) do
     rl[#rl + 1] = { name = name, n = tonumber(n), limit = tonumber(lim), window = tonumber(win),
       reqs = tonumber(reqs), n429 = tonumber(n429), done = tonumber(done), wall = tonumber(wall),
       ideal = tonumber(ideal) }
+  elseif k == "nw" then
+    local w, mode, n, lim, win, reqs, n429, done, wall, ideal = rest:match(
+      "^(%d+) (%S+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%S+) (%S+)$")
+    nw[#nw + 1] = { workers = tonumber(w), mode = mode, n = tonumber(n), limit = tonumber(lim),
+      window = tonumber(win), reqs = tonumber(reqs), n429 = tonumber(n429), done = tonumber(done),
+      wall = tonumber(wall), ideal = tonumber(ideal) }
   elseif k == "mem" then
     local n, peak, before, toks = rest:match("^(%d+) (%d+) (%d+) (%d+)$")
     mem[#mem + 1] = { n = tonumber(n), peak = tonumber(peak), before = tonumber(before), tokens = tonumber(toks) }
@@ -88,6 +94,19 @@ if #rl > 0 then
       r.ideal, r.wall / r.ideal)
   end
 end
+if #nw > 0 then
+  say("")
+  say("### 5. nginx workers: %d identities of one page, %d reads per %g s window per address, list_many at concurrency 4 in every worker",
+    nw[1].n, nw[1].limit, nw[1].window)
+  say("")
+  say("| workers | budget | requests | 429s | identities completed | wall s | ideal s |")
+  say("|---:|---|---:|---:|---:|---:|---:|")
+  for _, r in ipairs(nw) do
+    say("| %d | %s | %d | %d | %d | %.2f | %d |", r.workers,
+      r.mode == "shared" and "lua_shared_dict infisical_pace" or "per worker", r.reqs, r.n429,
+      r.done, r.wall, r.ideal)
+  end
+end
 say("")
 say("### Floors (goals are higher)")
 say("")
@@ -115,6 +134,13 @@ for _, r in ipairs(rl) do
     say("- rate limit, concurrency %d: every identity, at most %d 429s, within 1.25x of the ideal: %s (%d/%d, %d 429s, %.2fx)",
       c, c, yes(r.done == r.n and r.n429 <= c and r.wall <= 1.25 * r.ideal), r.done, r.n, r.n429,
       r.wall / r.ideal)
+  end
+end
+
+for _, r in ipairs(nw) do
+  if r.mode == "shared" then
+    say("- %d nginx workers sharing infisical_pace: every identity, at most 4 429s (one worker's concurrency): %s (%d/%d, %d 429s)",
+      r.workers, yes(r.done == r.n and r.n429 <= 4), r.done, r.n, r.n429)
   end
 end
 

@@ -1,8 +1,8 @@
 #!/bin/sh
-# `make bench`: the three measurements of bench/RESULTS.md, side by side on this machine.
+# `make bench`: the measurements of bench/RESULTS.md, side by side on this machine.
 # Starts its own nginx on 127.0.0.1 (Debian's, with the Lua module for the latency), runs
-# every peer, prints the tables and writes bench/out/results.md and bench/concurrency.png.
-# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 make bench
+# every peer, prints the tables and writes bench/out/results.md and the plots (bench/*.png).
+# Sizes can be lowered for a quick look: PAGES=500 SLOW_PAGES=100 IDS=50 MEM_IDS=500 RL_IDS=60 NW_IDS=40 make bench
 set -eu
 cd "$(dirname "$0")/.."
 PAGES=${PAGES:-5000}            # pages per fast peer (each run)
@@ -13,6 +13,7 @@ MEM_IDS=${MEM_IDS:-5000}
 RL_IDS=${RL_IDS:-300}           # identities of the rate-limit run (measurement 4)
 RL_LIMIT=${RL_LIMIT:-20}        # reads per window the fake server allows one address
 RL_WINDOW=${RL_WINDOW:-2}
+NW_IDS=${NW_IDS:-120}           # identities of the nginx workers run (measurement 5)
 LAT=${LAT:-50}
 OUT=bench/out
 BUILD=build/lua5.4
@@ -76,6 +77,11 @@ done
 echo "4. rate limit: $RL_IDS identities, $RL_LIMIT reads per $RL_WINDOW s (the fake server)" >&2
 lua5.4 bench/ratelimit.lua "$RL_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/ratelimit.dat" >> "$RAW"
 
+echo "5. nginx workers: $NW_IDS identities, $RL_LIMIT reads per $RL_WINDOW s, 1-4 workers" >&2
+make -s luajit
+lua5.4 bench/workers.lua "$NW_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/workers.dat" >> "$RAW"
+
 lua5.4 bench/report.lua "$RAW" "$OUT"
 gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
 gnuplot bench/ratelimit.gp && echo "wrote bench/ratelimit.png" >&2
+gnuplot bench/workers.gp && echo "wrote bench/workers.png" >&2

@@ -135,6 +135,9 @@ describe("docs/cli.md", function()
   it("names no option the command does not know", function()
     local known = fake.read_file("lua/infisical/cli/help.lua") .. fake.read_file("lua/infisical/cli.lua")
       .. (fake.read_file("lua/infisical/cli/args.lua") or "")
+    for _, sub in ipairs{ "list", "audit", "revoke", "identities" } do
+      known = known .. fake.read_file("lua/infisical/cli/" .. sub .. ".lua")
+    end
     local bad = {}
     for line in fake.read_file("docs/cli.md"):gmatch("[^\n]+") do
       if not line:find("fake_server.py", 1, true) then   -- the example's server, not the command

@@ -376,7 +376,7 @@ describe("infisical-tokens audit --org", function()
   end)
 
   it("words the progress line: pauses and refusals only when there were some, no estimate at the end", function()
-    local audit = require "infisical.cli.audit"
+    local audit = require "infisical.cli.audit_report"
     assert.equal("audit: 0/300 identities", audit.progress_line{ done = 0, total = 300, elapsed = 2 })
     assert.equal("audit: 100/300 identities, about 1m30s left",
       audit.progress_line{ done = 100, total = 300, elapsed = 45 })

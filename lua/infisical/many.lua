@@ -97,7 +97,7 @@ local function forget_flying(run)
   for _, job in pairs(run.jobs) do
     if job.flying then
       job.flying = false
-      pace.observe(run.client, "GET", nil)
+      pace.forget(run.client, "GET", job.try.seq)
     end
   end
 end

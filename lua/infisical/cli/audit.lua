@@ -1,149 +1,267 @@
---- The audit summary of infisical-tokens: per identity, counts by status and the findings
--- an operator should look at.
+--- `infisical-tokens audit`: per identity (given, or every one of an organisation with
+-- `--org`), counts of its tokens by status and the findings an operator should look at
+-- (the summary itself is `cli/audit_report.lua`), with a progress line on a terminal.
 -- @module infisical.cli.audit
 
-local status = require "infisical.status"
+local infisical = require "infisical"
+local args = require "infisical.cli.args"
 local out = require "infisical.cli.output"
+local report = require "infisical.cli.audit_report"
+local help = require "infisical.cli.help"
+local common = require "infisical.cli.common"
+local core = require "infisical.core"
+local pace = require "infisical.pace"
+local options = require "infisical.options"
 
-local ipairs, tostring, type, floor = ipairs, tostring, type, math.floor
-local concat = table.concat
+local ipairs, tostring, pcall, type = ipairs, tostring, pcall, type
 
 local _M = {}
 
-_M.EXPIRING_WITHIN = 7 * 86400   -- "expiring soon"
-_M.NEAR_LIMIT = 0.9              -- "near its use limit": 90% of the uses spent
+local OK, FINDINGS, ERRORS = common.OK, common.FINDINGS, common.ERRORS
+local say, usage_fail, err_text, describe = common.say, common.usage_fail, common.err_text,
+  common.describe
 
---- Summarizes one identity's tokens at `now`.
--- Findings are about tokens the server still accepts (status "active"): one never used
--- (a credential handed out but not in use), one within 10% of its use limit, one
--- expiring within 7 days; and a list cut at the 200-token wall (tokens unseen).
--- @return { total, counts = {status -> n}, never_used = {ids}, near_limit = {ids},
---   expiring_soon = {ids}, truncated = bool, findings = n }
-function _M.summarize(tokens, now, truncated)
-  local s = {
-    total = #tokens,
-    counts = { active = 0, expired = 0, exhausted = 0, revoked = 0 },
-    never_used = out.array(), near_limit = out.array(), expiring_soon = out.array(),
-    truncated = truncated == true,
-  }
-  for _, t in ipairs(tokens) do
-    local st = status.token_status(t, now)
-    s.counts[st] = s.counts[st] + 1
-    if st == "active" then
-      if t.accessTokenLastUsedAt == nil and (t.accessTokenNumUses or 0) == 0 then
-        s.never_used[#s.never_used + 1] = t.id
-      end
-      local limit = t.accessTokenNumUsesLimit or 0
-      if limit > 0 and (t.accessTokenNumUses or 0) >= _M.NEAR_LIMIT * limit then
-        s.near_limit[#s.near_limit + 1] = t.id
-      end
-      local exp = status.expires_at(t)
-      if exp and exp - now <= _M.EXPIRING_WITHIN then
-        s.expiring_soon[#s.expiring_soon + 1] = t.id
+local stdout, stderr = io.stdout, io.stderr
+
+local FORMATS = common.FORMATS
+
+local SPEC = { ["from-file"] = "value", format = "value", concurrency = "value", ["page-size"] = "value",
+  ["no-header"] = "flag", org = "value" }
+_M.SPEC = SPEC
+
+-- audit --org reads the organisation's identities this many a request (the server takes up
+-- to 20000; 1000 keeps a page well under the library's max_body and the requests few).
+local ORG_PAGE = help.ORG_PAGE
+
+local function is_tty(fd)
+  local ok = os.execute("test -t " .. fd)
+  return ok == true or ok == 0
+end
+
+--- audit, step 1: the arguments. Returns the settings, or nil and the exit status.
+local function audit_parse(argv, first)
+  local cmd = "audit"
+  local o, pos = args.parse(cmd, argv, first, SPEC)
+  if not o then return nil, usage_fail(pos) end
+  if o.help then stdout:write(help.audit); return nil, OK end
+  common.quiet = o.quiet == true
+  local now, u = common.get_now(cmd, o)
+  if not now then return nil, usage_fail(u) end
+  local fmt
+  fmt, u = common.check_format(cmd, o, FORMATS)
+  if not fmt then return nil, usage_fail(u) end
+  local conc, ps
+  conc, u = args.int(cmd, o, "concurrency", 1, 64)
+  if u then return nil, usage_fail(u) end
+  ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
+  if u then return nil, usage_fail(u) end
+  local a = { cmd = cmd, o = o, now = now, fmt = fmt, page_size = ps,
+    concurrency = conc or options.default("concurrency", options.MANY) }
+  if o.org ~= nil then
+    -- the organisation's identities are the whole input: ids beside them are refused
+    -- rather than guessed at (added? a subset?); `identities --org ORG --token-auth`
+    -- lists the ids to choose from
+    if #pos > 0 or o["from-file"] then
+      return nil, usage_fail(args.usage(cmd, "--org audits every identity of the organisation:"
+        .. " give identity ids ('-', --from-file) or --org, not both"))
+    end
+    if o.org == "" then return nil, usage_fail(args.usage(cmd, "--org needs the organisation's id")) end
+    if o.org:find("%c") then
+      return nil, usage_fail(args.usage(cmd, "--org must not contain control characters"))
+    end
+    a.org = o.org
+    return a
+  end
+  if #pos == 0 and not o["from-file"] then
+    return nil, usage_fail(args.usage(cmd, "missing IDENTITY_ID (give identity ids, '-' to read them"
+      .. " from standard input, --from-file FILE, or --org ORG_ID for a whole organisation)"))
+  end
+  local ids, status_code = common.collect_ids(cmd, "identity", "IDENTITY_ID", o, pos)
+  if not ids then return nil, status_code end
+  a.ids = ids
+  return a
+end
+
+--- The progress line on stderr (a terminal only, not with -q), shown once the run has
+-- taken a second; rewritten in place, cleared at the end.
+local function new_progress()
+  local p = { on = not common.quiet and is_tty(2), started = core.monotime(), shown = false, len = 0 }
+  function p.show(text)
+    if not p.on or not (p.shown or core.monotime() - p.started > 1) then return end
+    p.shown = true
+    -- a shorter line than the last one clears what is left of it
+    stderr:write("\r", text, #text < p.len and "\27[K" or "")
+    p.len = #text
+  end
+  function p.clear()
+    if p.shown then stderr:write("\r\27[K") end
+    p.shown, p.len = false, 0
+  end
+  return p
+end
+
+--- audit --org, step 2a: the organisation's identities, in the server's order; the ones
+-- without Token Auth become skipped results. Returns results and the ids to audit, or nil
+-- and the exit status (reported: nothing is printed on stdout after this failure).
+local function discover(a, client, progress)
+  local results, ids = {}, {}
+  local ok, err = pcall(function()
+    for m in client:each_identity(a.org, { page_size = ORG_PAGE }) do
+      local r = { id = m.identity.id, name = m.identity.name,
+        auth_methods = infisical.auth_methods(m) }
+      if infisical.uses_token_auth(m) then ids[#ids + 1] = r.id else r.skipped = true end
+      results[#results + 1] = r
+      -- a full page read: the next one is asked for now (the server's wait is there)
+      if #results % ORG_PAGE == 0 then
+        progress.show(("audit: reading the organisation's identities: %d"):format(#results))
       end
     end
+  end)
+  progress.clear()
+  if not ok then
+    say("audit --org %s: %s", a.org, describe(err))
+    common.advise({ err })
+    return nil, common.fail_status(err)
   end
-  s.findings = #s.never_used + #s.near_limit + #s.expiring_soon + (s.truncated and 1 or 0)
-  return s
+  return results, ids
 end
 
---- What a skipped identity (no Token Auth: its tokens cannot be listed) shows as RESULT.
-function _M.skip_reason(r)
-  local m = r.auth_methods or {}
-  if #m == 0 then return "skipped: no auth method" end
-  return "skipped: no Token Auth (" .. concat(m, ",") .. ")"
-end
-
---- The audit as an aligned table (`results` in input order: { id, summary | nil, err },
--- or, from `--org`, also { name, auth_methods, skipped }). `org`: a NAME column after
--- IDENTITY.
-function _M.table(results, no_header, org)
-  local rows = {}
-  for _, r in ipairs(results) do
-    local s = r.summary
-    local row
-    if s then
-      row = { r.id, tostring(s.total), tostring(s.counts.active), tostring(s.counts.expired),
-        tostring(s.counts.exhausted), tostring(s.counts.revoked), tostring(#s.never_used),
-        tostring(#s.near_limit), tostring(#s.expiring_soon),
-        s.truncated and "truncated at the 200-token wall" or (s.findings > 0 and "findings" or "ok") }
-    elseif r.skipped then
-      row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", _M.skip_reason(r) }
+--- audit, step 2: every identity's tokens summed up (or its error), in input order, with
+-- a progress line on a terminal. Returns the results, or nil and the exit status.
+local function audit_fetch(a)
+  local client = common.make_client(a.cmd, a.o)
+  if not client then return nil, ERRORS end
+  local progress = new_progress()
+  local results, index, ids = {}, {}, a.ids
+  if a.org then
+    local rc
+    results, rc = discover(a, client, progress)
+    if not results then client:close(); return nil, rc end
+    ids = rc
+    a.ids = ids
+    for i, r in ipairs(results) do index[r.id] = i end
+  else
+    for i, id in ipairs(ids) do index[id] = i; results[i] = { id = id } end
+  end
+  local now = a.now
+  local limited = 0
+  local function take(id, tokens, err)
+    local r = results[index[id]]
+    if err and err.kind ~= "truncated" then
+      r.err, r.error_text = err, err_text(err)
+      r.short_text = err.status and ("HTTP %d %s: %s"):format(err.status, tostring(err.error or ""),
+        type(err.message) == "string" and err.message or "") or (err.kind .. ": " .. tostring(err.message))
+      if err.status == 429 then limited = limited + 1 end
     else
-      row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", "error: " .. (r.short_text or r.error_text) }
+      r.summary = report.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil)
     end
-    if org then table.insert(row, 2, r.name or "-") end
-    rows[#rows + 1] = row
   end
-  local head = { "IDENTITY", "TOKENS", "ACTIVE", "EXPIRED", "EXHAUSTED", "REVOKED",
-    "NEVER-USED", "NEAR-LIMIT", "EXPIRING<7D", "RESULT" }
-  local right = { false, true, true, true, true, true, true, true, true }
-  if org then
-    table.insert(head, 2, "NAME")
-    table.insert(right, 2, false)
+  local started, done = core.monotime(), 0
+  local function tick()
+    done = done + 1
+    -- the library's pauses for the server's rate limit, on every path (pages, logins and
+    -- the concurrent token requests)
+    local paused = pace.paused(client)
+    progress.show(report.progress_line{ done = done, total = #ids, elapsed = core.monotime() - started,
+      pauses = paused.n, waited = paused.seconds, limited = limited })
   end
-  return out.table(head, rows, right, no_header)
+  if #ids > 0 then
+    -- list_many's streaming form: a result per identity as it completes. Refused
+    -- credentials stop it: every other request would be refused too (an organisation's
+    -- thousands of them), so the identities not done yet are reported as not tried.
+    local iter, st, ctl, run = client:stream_many(ids, { partial = true, page_size = a.page_size,
+      concurrency = a.concurrency })
+    for id, tokens, err in iter, st, ctl, run do
+      take(id, tokens, err); tick()
+      if err and core.is_error(err) and err.kind == "auth" then
+        a.stopped = true
+        break
+      end
+    end
+    run:close()   -- (what `break` does by itself on Lua 5.4)
+    if a.stopped then
+      for _, r in ipairs(results) do
+        if not r.summary and not r.err and not r.skipped then
+          r.not_tried = true
+          r.err = { kind = "not_tried", message = "not tried: the server refused the credentials" }
+          r.error_text, r.short_text = r.err.message, r.err.message
+        end
+      end
+    end
+  end
+  progress.clear()
+  client:close()
+  return results
 end
 
---- The audit as one JSON-ready value. `org` (from `--org`): the organisation's id; each
--- record then also has name, authMethods and skipped, and the document identitiesSkipped.
-function _M.json(results, now, org)
-  local list = out.array()
-  local findings, errors, skipped = 0, 0, 0
+--- audit, step 3: the report in the chosen format, the errors on stderr; returns the
+-- exit status.
+local function audit_render(a, results)
+  local ids, now, o = a.ids, a.now, a.o
+  local findings, errors, skipped, errs = 0, 0, 0, {}
   for _, r in ipairs(results) do
-    local s = r.summary
-    local o = { identityId = r.id }
-    if org then
-      o.name = r.name or out.null
-      o.authMethods = out.array(r.auth_methods or {})
-      o.skipped = r.skipped == true
-    end
-    if s then
-      o.tokens, o.counts, o.truncated = s.total, s.counts, s.truncated
-      o.neverUsed, o.nearLimit, o.expiringSoon = s.never_used, s.near_limit, s.expiring_soon
-      o.findings = s.findings
-      if s.findings > 0 then findings = findings + 1 end
-    elseif r.skipped then
-      skipped = skipped + 1
-    else
-      local e = r.err
-      o.error = { kind = e.kind, status = e.status or out.null, error = e.error or out.null,
-        message = type(e.message) == "string" and e.message or r.error_text, reqId = e.req_id or out.null }
-      errors = errors + 1
-    end
-    list[#list + 1] = o
+    if r.err then errors = errors + 1; errs[#errs + 1] = r.err
+    elseif r.skipped then skipped = skipped + 1
+    elseif r.summary.findings > 0 then findings = findings + 1 end
   end
-  local doc = { now = out.time(now, true), identities = list, identitiesWithFindings = findings,
-    identitiesWithErrors = errors }
-  if org then doc.org, doc.identitiesSkipped = org, skipped end
-  return doc
+  if a.fmt == "json" then
+    stdout:write(out.json(report.json(results, now, a.org)))
+  elseif a.fmt == "csv" then
+    local rows = {}
+    for i, r in ipairs(results) do
+      local s = r.summary
+      if s then
+        rows[i] = { r.id, s.total, s.counts.active, s.counts.expired, s.counts.exhausted, s.counts.revoked,
+          #s.never_used, #s.near_limit, #s.expiring_soon, tostring(s.truncated), "" }
+      elseif r.skipped then
+        rows[i] = { r.id, "", "", "", "", "", "", "", "", "", "" }
+      else
+        rows[i] = { r.id, "", "", "", "", "", "", "", "", "", r.error_text }
+      end
+      if a.org then
+        -- --org adds its columns at the end: the first eleven are the same in both forms
+        local row = rows[i]
+        row[12], row[13], row[14] = r.name, table.concat(r.auth_methods or {}, " "),
+          r.skipped and "true" or "false"
+      end
+    end
+    local head = { "identity_id", "tokens", "active", "expired", "exhausted", "revoked",
+      "never_used", "near_limit", "expiring_soon", "truncated", "error" }
+    if a.org then head[12], head[13], head[14] = "name", "auth_methods", "skipped" end
+    stdout:write(out.csv(head, rows, o["no-header"]))
+  else
+    stdout:write(report.table(results, o["no-header"], a.org ~= nil))
+    if not o["no-header"] then
+      stdout:write(("\n%d identit%s audited at %s: %d with findings, %d with errors"):format(#ids,
+        #ids == 1 and "y" or "ies", out.time(now, true), findings, errors))
+      if a.org then
+        stdout:write(("; %d skipped (no Token Auth) in organisation %s"):format(skipped, out.clean(a.org)))
+      end
+      stdout:write("\n")
+    end
+  end
+  local not_tried = 0
+  for _, r in ipairs(results) do
+    if r.not_tried then not_tried = not_tried + 1
+    elseif r.err then say("audit %s: %s", r.id, r.error_text) end
+  end
+  if not_tried > 0 then
+    say("stopped at the refused credentials: %d more identit%s not tried", not_tried,
+      not_tried == 1 and "y" or "ies")
+  end
+  common.advise(errs)
+  if errors > 0 then return common.worst(ERRORS, errs) end
+  if findings > 0 then return FINDINGS end
+  return OK
 end
 
---- A duration for the progress line: "45s", "3m05s", "2h10m".
-function _M.duration(sec)
-  sec = floor(sec + 0.5)
-  if sec < 60 then return sec .. "s" end
-  if sec < 3600 then return ("%dm%02ds"):format(floor(sec / 60), sec % 60) end
-  return ("%dh%02dm"):format(floor(sec / 3600), floor(sec % 3600 / 60))
-end
-
---- The progress line's text. `p`: done, total (identities to audit), elapsed (seconds
--- since the first token request), pauses and waited (the library's pauses for the
--- server's rate limit, infisical.pace's count, and their length), limited (identities
--- given up on with HTTP 429). The estimate of the time left is the rate so far applied to
--- the identities left; none before the first identity is done, nor after the last.
-function _M.progress_line(p)
-  local parts = { ("audit: %d/%d identities"):format(p.done, p.total) }
-  if (p.pauses or 0) > 0 then
-    parts[#parts + 1] = ("paused %dx for the server (%s)"):format(p.pauses, _M.duration(p.waited or 0))
-  end
-  if (p.limited or 0) > 0 then
-    parts[#parts + 1] = ("%d refused by the rate limit"):format(p.limited)
-  end
-  if p.done > 0 and p.done < p.total and p.elapsed > 0 then
-    parts[#parts + 1] = "about " .. _M.duration(p.elapsed / p.done * (p.total - p.done)) .. " left"
-  end
-  return concat(parts, ", ")
+--- Runs the subcommand; returns the exit status.
+function _M.main(argv, first)
+  local a, rc = audit_parse(argv, first)
+  if not a then return rc end
+  local results, rc2 = audit_fetch(a)
+  if not results then return rc2 end
+  return audit_render(a, results)
 end
 
 return _M

@@ -7,7 +7,7 @@ local options = require "infisical.options"
 local TIMEOUT, PAGE = options.default("timeout"), options.default("page_size")
 local PAGE_MIN, PAGE_MAX = options.range("page_size")
 local CONCURRENCY = options.default("concurrency", options.MANY)
--- audit --org's page of identities (cli.lua reads it from here)
+-- audit --org's page of identities (cli/audit.lua reads it from here)
 local ORG_PAGE = 1000
 local IPAGE, IPAGE_MIN, IPAGE_MAX = options.default("page_size", options.IDENTITY_EACH),
   options.range("page_size", options.IDENTITY_EACH)

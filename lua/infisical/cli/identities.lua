@@ -1,7 +1,5 @@
 --- `infisical-tokens identities --org ORG_ID`: an organisation's identities, with their
 -- auth methods (both record shapes) and whether their tokens can be listed (Token Auth).
--- cli.lua hands over its shared pieces in `ctx`: make_client, say, usage_fail, describe,
--- fail_status and advise.
 -- @module infisical.cli.identities
 
 local infisical = require "infisical"
@@ -10,13 +8,14 @@ local out = require "infisical.cli.output"
 local status = require "infisical.status"
 local help = require "infisical.cli.help"
 local options = require "infisical.options"
+local common = require "infisical.cli.common"
 
 local ipairs, pcall = ipairs, pcall
 local concat = table.concat
 
 local _M = {}
 
-local OK, ERRORS = 0, 2
+local OK, ERRORS = common.OK, common.ERRORS
 local FORMATS = { table = true, json = true, csv = true }
 local SPEC = { org = "value", format = "value", search = "value", ["token-auth"] = "flag",
   ["page-size"] = "value", ["no-header"] = "flag" }
@@ -75,7 +74,8 @@ local function print_list(stdout, stderr, fmt, list, o)
 end
 
 --- Runs the subcommand; returns the exit status.
-function _M.main(argv, first, ctx)
+function _M.main(argv, first)
+  local ctx = common
   local stdout, stderr = io.stdout, io.stderr
   local cmd = "identities"
   local o, pos = args.parse(cmd, argv, first, SPEC)

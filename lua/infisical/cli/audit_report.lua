@@ -1,0 +1,149 @@
+--- The audit summary of infisical-tokens: per identity, counts by status and the findings
+-- an operator should look at.
+-- @module infisical.cli.audit_report
+
+local status = require "infisical.status"
+local out = require "infisical.cli.output"
+
+local ipairs, tostring, type, floor = ipairs, tostring, type, math.floor
+local concat = table.concat
+
+local _M = {}
+
+_M.EXPIRING_WITHIN = 7 * 86400   -- "expiring soon"
+_M.NEAR_LIMIT = 0.9              -- "near its use limit": 90% of the uses spent
+
+--- Summarizes one identity's tokens at `now`.
+-- Findings are about tokens the server still accepts (status "active"): one never used
+-- (a credential handed out but not in use), one within 10% of its use limit, one
+-- expiring within 7 days; and a list cut at the 200-token wall (tokens unseen).
+-- @return { total, counts = {status -> n}, never_used = {ids}, near_limit = {ids},
+--   expiring_soon = {ids}, truncated = bool, findings = n }
+function _M.summarize(tokens, now, truncated)
+  local s = {
+    total = #tokens,
+    counts = { active = 0, expired = 0, exhausted = 0, revoked = 0 },
+    never_used = out.array(), near_limit = out.array(), expiring_soon = out.array(),
+    truncated = truncated == true,
+  }
+  for _, t in ipairs(tokens) do
+    local st = status.token_status(t, now)
+    s.counts[st] = s.counts[st] + 1
+    if st == "active" then
+      if t.accessTokenLastUsedAt == nil and (t.accessTokenNumUses or 0) == 0 then
+        s.never_used[#s.never_used + 1] = t.id
+      end
+      local limit = t.accessTokenNumUsesLimit or 0
+      if limit > 0 and (t.accessTokenNumUses or 0) >= _M.NEAR_LIMIT * limit then
+        s.near_limit[#s.near_limit + 1] = t.id
+      end
+      local exp = status.expires_at(t)
+      if exp and exp - now <= _M.EXPIRING_WITHIN then
+        s.expiring_soon[#s.expiring_soon + 1] = t.id
+      end
+    end
+  end
+  s.findings = #s.never_used + #s.near_limit + #s.expiring_soon + (s.truncated and 1 or 0)
+  return s
+end
+
+--- What a skipped identity (no Token Auth: its tokens cannot be listed) shows as RESULT.
+function _M.skip_reason(r)
+  local m = r.auth_methods or {}
+  if #m == 0 then return "skipped: no auth method" end
+  return "skipped: no Token Auth (" .. concat(m, ",") .. ")"
+end
+
+--- The audit as an aligned table (`results` in input order: { id, summary | nil, err },
+-- or, from `--org`, also { name, auth_methods, skipped }). `org`: a NAME column after
+-- IDENTITY.
+function _M.table(results, no_header, org)
+  local rows = {}
+  for _, r in ipairs(results) do
+    local s = r.summary
+    local row
+    if s then
+      row = { r.id, tostring(s.total), tostring(s.counts.active), tostring(s.counts.expired),
+        tostring(s.counts.exhausted), tostring(s.counts.revoked), tostring(#s.never_used),
+        tostring(#s.near_limit), tostring(#s.expiring_soon),
+        s.truncated and "truncated at the 200-token wall" or (s.findings > 0 and "findings" or "ok") }
+    elseif r.skipped then
+      row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", _M.skip_reason(r) }
+    else
+      row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", "error: " .. (r.short_text or r.error_text) }
+    end
+    if org then table.insert(row, 2, r.name or "-") end
+    rows[#rows + 1] = row
+  end
+  local head = { "IDENTITY", "TOKENS", "ACTIVE", "EXPIRED", "EXHAUSTED", "REVOKED",
+    "NEVER-USED", "NEAR-LIMIT", "EXPIRING<7D", "RESULT" }
+  local right = { false, true, true, true, true, true, true, true, true }
+  if org then
+    table.insert(head, 2, "NAME")
+    table.insert(right, 2, false)
+  end
+  return out.table(head, rows, right, no_header)
+end
+
+--- The audit as one JSON-ready value. `org` (from `--org`): the organisation's id; each
+-- record then also has name, authMethods and skipped, and the document identitiesSkipped.
+function _M.json(results, now, org)
+  local list = out.array()
+  local findings, errors, skipped = 0, 0, 0
+  for _, r in ipairs(results) do
+    local s = r.summary
+    local o = { identityId = r.id }
+    if org then
+      o.name = r.name or out.null
+      o.authMethods = out.array(r.auth_methods or {})
+      o.skipped = r.skipped == true
+    end
+    if s then
+      o.tokens, o.counts, o.truncated = s.total, s.counts, s.truncated
+      o.neverUsed, o.nearLimit, o.expiringSoon = s.never_used, s.near_limit, s.expiring_soon
+      o.findings = s.findings
+      if s.findings > 0 then findings = findings + 1 end
+    elseif r.skipped then
+      skipped = skipped + 1
+    else
+      local e = r.err
+      o.error = { kind = e.kind, status = e.status or out.null, error = e.error or out.null,
+        message = type(e.message) == "string" and e.message or r.error_text, reqId = e.req_id or out.null }
+      errors = errors + 1
+    end
+    list[#list + 1] = o
+  end
+  local doc = { now = out.time(now, true), identities = list, identitiesWithFindings = findings,
+    identitiesWithErrors = errors }
+  if org then doc.org, doc.identitiesSkipped = org, skipped end
+  return doc
+end
+
+--- A duration for the progress line: "45s", "3m05s", "2h10m".
+function _M.duration(sec)
+  sec = floor(sec + 0.5)
+  if sec < 60 then return sec .. "s" end
+  if sec < 3600 then return ("%dm%02ds"):format(floor(sec / 60), sec % 60) end
+  return ("%dh%02dm"):format(floor(sec / 3600), floor(sec % 3600 / 60))
+end
+
+--- The progress line's text. `p`: done, total (identities to audit), elapsed (seconds
+-- since the first token request), pauses and waited (the library's pauses for the
+-- server's rate limit, infisical.pace's count, and their length), limited (identities
+-- given up on with HTTP 429). The estimate of the time left is the rate so far applied to
+-- the identities left; none before the first identity is done, nor after the last.
+function _M.progress_line(p)
+  local parts = { ("audit: %d/%d identities"):format(p.done, p.total) }
+  if (p.pauses or 0) > 0 then
+    parts[#parts + 1] = ("paused %dx for the server (%s)"):format(p.pauses, _M.duration(p.waited or 0))
+  end
+  if (p.limited or 0) > 0 then
+    parts[#parts + 1] = ("%d refused by the rate limit"):format(p.limited)
+  end
+  if p.done > 0 and p.done < p.total and p.elapsed > 0 then
+    parts[#parts + 1] = "about " .. _M.duration(p.elapsed / p.done * (p.total - p.done)) .. " left"
+  end
+  return concat(parts, ", ")
+end
+
+return _M
