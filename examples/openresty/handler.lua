@@ -39,9 +39,11 @@ local MIN_429_WAIT = 0.25
 -- bounds. One API call (a page of the walk, or a login) sends at most:
 -- `retries + 1` attempts, one re-send per 429 while that call's 429 waits stay within
 -- `max_retry_wait` (each at least 0.25 s), and one more after a refused token and a new
--- login. Before each send the rate budget may hold it (a pause, or the end of a window:
--- a hold longer than `max_retry_wait` is not made) and `max_rate` spaces the sends; then
--- the send takes at most `timeout`. Between attempts it waits the backoff or a
+-- login. Before each send the rate budget may hold it: while another request probes
+-- whether the server counts (at most that request's `timeout`), then for a pause or the
+-- end of a window (a hold longer than `max_retry_wait` is not made), and `max_rate`
+-- spaces the sends; then the send takes at most `timeout`. (Other workers that spend
+-- each new window before this one can hold it longer: the lock assumes they do not.) Between attempts it waits the backoff or a
 -- Retry-After (at most max(`max_backoff`, `max_retry_wait`)), and the 429 waits add up to
 -- at most `max_retry_wait`. The walk stops at the server's 200-token wall: at most
 -- 200 / page_size + 1 pages; a Universal Auth client adds up to two logins.
@@ -50,7 +52,8 @@ function _M.worst_case(o)
   local function opt(k) if o[k] ~= nil then return o[k] end return d[k] end
   local retries, mrw = opt("retries"), opt("max_retry_wait")
   local sends = retries + 1 + math.floor(mrw / MIN_429_WAIT) + 1
-  local per_send = mrw + (opt("max_rate") and 60 / opt("max_rate") or 0) + opt("timeout")
+  local per_send = opt("timeout") + mrw + (opt("max_rate") and 60 / opt("max_rate") or 0)
+    + opt("timeout")
   local call = sends * per_send + retries * math.max(opt("max_backoff"), mrw) + mrw
   local pages = math.ceil(200 / opt("page_size")) + 1
   return (pages + 2) * call
