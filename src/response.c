@@ -4,6 +4,9 @@
  *   core.parse(status, body, headers[, method, url[, redact, arg]])  -> value | nil, err  (2xx: decoded JSON)
  *   core.parse_tokens(status, body, headers[, method, url[, redact, arg[, limit]]]) -> { tokens = {...} } | nil, err
  *
+ * body may also be the table Session:perform decoded already (its `json` argument) when
+ * status is 2xx.
+ *
  * redact(s, arg) -> s' is applied to each server string copied into an error (message,
  * error, req_id) before it is cut to MAX_MESSAGE bytes. method and url only go into an
  * error. limit is the page size asked for: more rows than that is a lying server (kind
@@ -364,10 +367,13 @@ static int decode_error(lua_State *L, const pctx *c, const char *what)
  * passed after the string (see push_capped). */
 static int parse_common(lua_State *L, pctx *c)
 {
-    size_t blen;
-    int r;
+    size_t blen = 0;
+    int r, decoded;
     c->status = (long)luaL_checkinteger(L, 1);
-    luaL_checklstring(L, 2, &blen);
+    /* the body, or its JSON already decoded by the transport (Session:perform's json) */
+    decoded = lua_istable(L, 2) && c->status >= 200 && c->status <= 299;
+    if (!decoded)
+        luaL_checklstring(L, 2, &blen);
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
     c->method = luaL_optstring(L, 4, NULL) ? 4 : 0;
@@ -376,6 +382,10 @@ static int parse_common(lua_State *L, pctx *c)
         luaL_checktype(L, 6, LUA_TFUNCTION);
     c->rd = lua_isfunction(L, 6) ? 6 : 0;
     lua_settop(L, 8);
+    if (decoded) {
+        lua_pushvalue(L, 2);
+        return 0;
+    }
     if (c->status < 200 || c->status > 299)
         return http_error(L, c, 2, 3);
     if (blen == 0)

@@ -33,6 +33,10 @@ function _M.ensure_token(client)
   return true
 end
 
+--- The parsers that take a 2xx body the transport decoded already (a table: see the
+-- curl transport's `json`), so the body never becomes a Lua string.
+local takes_json = setmetatable({ [core.parse] = true }, { __mode = "k" })
+
 --- core.parse_tokens for a page of `limit` rows (more is a lying server), in the shape
 -- infisical.attempt calls a parser: one per limit, made on first use.
 local token_parsers = setmetatable({}, { __index = function(t, limit)
@@ -41,6 +45,7 @@ local token_parsers = setmetatable({}, { __index = function(t, limit)
     return parse_tokens(status, body, headers, method, url, rd, arg, limit)
   end
   t[limit] = parse
+  takes_json[parse] = true
   return parse
 end })
 
@@ -88,7 +93,7 @@ function _M.request(client, method, url, parse, revoke)
     local ok, aerr = _M.ensure_token(client)
     if not ok then return nil, aerr end
     a:sending(auth.generation(client))   -- nothing yields before the request takes its token
-    local status, rbody, rheaders = client.transport:request(method, url)
+    local status, rbody, rheaders = client.transport:request(method, url, nil, nil, takes_json[parse])
     local action, x, y = a:outcome(status, rbody, rheaders, parse, url)
     if action == "done" then return x, y end
     if action == "fail" then return nil, x end

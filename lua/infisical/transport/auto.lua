@@ -86,10 +86,10 @@ function A:current()
   return self.last
 end
 
-function A:request(method, url, headers, body)
+function A:request(method, url, headers, body, json)
   local t, err = self:current()
   if not t then return nil, err end
-  return t:request(method, url, headers, body)
+  return t:request(method, url, headers, body, json)
 end
 
 --- Name of the transport the next request would use here: "cosocket" or "curl".
