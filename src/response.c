@@ -249,7 +249,10 @@ static int contains(const char *s, const char *part)
  *   permission: the credentials are fine but their identity may not do this (403
  *               PermissionDenied, or ForbiddenError)
  * The messages matched are those of Infisical's backend (identity-access-token-service.ts,
- * the JWT errors of its error handler). */
+ * the JWT errors of its error handler), late-2024 and 2026 wordings both. Error names this
+ * table does not know (410 Gone, PermissionBoundaryError, PolicyViolationError, ...) stay
+ * kind "http" with their status: a 403 is "permission" only for PermissionDenied and
+ * ForbiddenError. */
 static void classify(lua_State *L, int err, long status)
 {
     const char *e = field(L, err, "error"), *m = field(L, err, "message");
@@ -260,6 +263,27 @@ static void classify(lua_State *L, int err, long status)
         kind = "auth";
         if (contains(m, "Token missing"))
             hint = "no access token was sent";
+        /* 2026 servers (identity-access-token-service.ts / -fns.ts, commit 0b118066c4a2) */
+        else if (contains(m, "token has been revoked") || contains(m, "revoked or usage limit"))
+            hint = "the access token was revoked: use a new token";
+        else if (contains(m, "identity tokens have been revoked"))
+            hint = "every access token of this identity issued before a revocation was"
+                   " revoked: use a token issued since";
+        else if (contains(m, "client secret has been revoked"))
+            hint = "the client secret this access token was issued with was revoked: log in"
+                   " with a current client secret";
+        else if (contains(m, "auth method has been revoked"))
+            hint = "the auth method this access token was issued with was removed from the"
+                   " identity: use a token of a method it still has";
+        else if (contains(m, "token usage limit reached") || contains(m, "exhausted access token"))
+            hint = "the access token is used up (its use limit was reached): use a new token";
+        else if (contains(m, "exceeded max age") || contains(m, "reached its max TTL"))
+            hint = "the access token is older than the server's token-lifetime ceiling"
+                   " (maxIdentityAccessTokenTTL of /api/status): use a new token";
+        else if (contains(m, "not a member of the organization")
+                 || contains(m, "membership is inactive"))
+            hint = "the access token's identity is no longer an active member of the"
+                   " organisation";
         else if (contains(m, "uses limit"))
             hint = "the access token is used up (its use limit was reached) and the server"
                    " deleted it: use a new token";

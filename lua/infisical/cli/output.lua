@@ -185,26 +185,39 @@ local NULLABLE = { "accessTokenLastUsedAt", "accessTokenLastRenewedAt", "name", 
 
 --- A token record for JSON output: every field the server sent (nulls restored) plus the
 -- derived `status` and `expiresAt` (ISO-8601, or null when it never expires or is unknown).
-function _M.token_json(t, now)
+function _M.token_json(t, now, server)
   local o = {}
   for k, v in pairs(t) do o[k] = v end
   for _, k in ipairs(NULLABLE) do if o[k] == nil then o[k] = cjson.null end end
-  o.status = status.token_status(t, now)
-  local exp = status.expires_at(t)
+  o.status = status.token_status(t, now, server)
+  local exp = status.expires_at(t, server)
   o.expiresAt = exp and _M.time(exp, true) or cjson.null
   return o
 end
 
---- "6/50" for a token with a use limit, "6" without.
-function _M.uses(t)
+-- Whether `server` (the client's server_info()) says token records show no use.
+local function no_use(server)
+  return type(server) == "table" and server.counts_uses == false
+end
+
+--- "6/50" for a token with a use limit, "6" without; "?/50" and "?" from a server that
+-- does not record use.
+function _M.uses(t, server)
   local n, limit = t.accessTokenNumUses or 0, t.accessTokenNumUsesLimit or 0
+  if no_use(server) then return limit > 0 and ("?/%d"):format(limit) or "?" end
   if limit > 0 then return ("%d/%d"):format(n, limit) end
   return ("%d"):format(n)
 end
 
+--- The last-used column: a time, "never", or "not recorded" (a server that writes no use).
+function _M.last_used(t, server)
+  if no_use(server) then return "not recorded" end
+  return _M.time(status.parse_time(t.accessTokenLastUsedAt)) or "never"
+end
+
 --- The expiry column: a time, "never" or "unknown".
-function _M.expiry(t)
-  local exp, why = status.expires_at(t)
+function _M.expiry(t, server)
+  local exp, why = status.expires_at(t, server)
   if exp then return _M.time(exp) end
   return why
 end
