@@ -486,7 +486,10 @@ describe("the wire: cosockets in nginx, and libcurl", function()
         return ("%%%02X"):format(c:byte()) end)).status)
       local r429 = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
         .. "Content-Length: 2\r\n\r\n{}"
-      up = upstream({ { READ, { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(r429), READ,
+      -- a new client (configure) first asks GET /api/status, once
+      local st = '{"date":"2026-12-01T00:00:00.000Z","message":"Ok"}'
+      st = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#st, st)
+      up = upstream({ { READ, send(st), READ, { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(r429), READ,
         { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(tokens_of(id, "first")), hold() },
         { READ, send(tokens_of(id, "second")), hold() } }, UP_PORT)
       local first = background("/identities/" .. id .. "/tokens")
@@ -502,12 +505,15 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       assert.equal("HIT", second.headers["x-cache"])
       local conns = {}
       for _, r in ipairs(up.requests()) do conns[#conns + 1] = r.conn end
-      assert.same({ 0, 0, 0, 0 }, conns)
+      assert.same({ 0, 0, 0, 0, 0 }, conns)
     end)
 
     it("holds its fetch lock for the client's worst case and releases only its own", function()
       local id = "a0000000-0000-4000-8000-0000000000c3"
-      up = upstream({ { READ, { sleep = 1 }, send(tokens_of(id, "tc")), hold() } }, UP_PORT)
+      -- the client configure put back asks GET /api/status first, once
+      local st = '{"date":"2026-12-01T00:00:00.000Z","message":"Ok"}'
+      st = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#st, st)
+      up = upstream({ { READ, send(st), READ, { sleep = 1 }, send(tokens_of(id, "tc")), hold() } }, UP_PORT)
       local dir = fake.run("mktemp -d /tmp/lua-infisical-lock.XXXXXX")
       os.execute(("curl -s -o %s/body -w '%%{http_code}' --max-time 20 %s >%s/code.tmp 2>/dev/null </dev/null && mv %s/code.tmp %s/code &")
         :format(dir, fake.shellquote(web.url .. "/identities/" .. id .. "/tokens"), dir, dir, dir))
