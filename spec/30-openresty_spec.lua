@@ -60,6 +60,14 @@ local function example_conf(certs)
             ngx.say(require("cjson").encode(package.loaded.init_result))
         } }
         location = /case { content_by_lua_block { require("spec.openresty.cases").serve() } }
+        location = /configure { content_by_lua_block {
+            -- the example's client options, replaced (or put back with no argument)
+            local h = require "handler"
+            h.default_options = h.default_options or h.client_options
+            h.configure(ngx.var.arg_opts and require("cjson").decode(ngx.unescape_uri(ngx.var.arg_opts))
+              or h.default_options)
+            ngx.say("ok")
+        } }
         location = /many { content_by_lua_block {
             local infisical = require "infisical"
             local c = assert(infisical.new{ base_url = ngx.var.arg_base })
@@ -223,6 +231,58 @@ describe("OpenResty", function()
       end
       assert.equal(1, token_reqs)
       assert.is_true(status_reqs <= 1)
+    end)
+
+    it("passes every variable lua-infisical reads to nginx's workers (env lines)", function()
+      -- nginx empties its workers' environment but for the variables `env` names
+      local conf = assert(fake.read_file(ROOT .. "/examples/openresty/nginx.conf"))
+      local src = assert(fake.read_file(ROOT .. "/lua/infisical/init.lua"))
+      local names = {}
+      for name in src:gmatch('getenv%("(INFISICAL_[%w_]+)"%)') do names[name] = true end
+      for name in src:gmatch('nonempty_env%("(INFISICAL_[%w_]+)"%)') do names[name] = true end
+      assert.is_not_nil(names.INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)
+      for name in pairs(names) do
+        assert.matches("\nenv " .. name .. ";", conf, 1, true)
+      end
+    end)
+
+    it("answers 400 for an id that is not a UUID, without calling Infisical", function()
+      srv:reset(H.state({}))
+      for _, bad in ipairs{ "abc", "a0000000-0000-4000-8000-00000000000g",
+          "a0000000-0000-4000-8000-0000000000001", "--------" } do
+        local r = web:get("/identities/" .. bad .. "/tokens")
+        assert.equal(400, r.status, bad)
+        assert.equal("bad_request", r.json and r.json.error)
+      end
+      assert.equal(0, #H.api_requests(srv))
+    end)
+
+    it("sends Retry-After with a 429, also from the cache", function()
+      local id = fake.identity_id(920)
+      srv:faults{ { status = 429, ["repeat"] = 5, headers = { ["Retry-After"] = "9" },
+        body = { statusCode = 429, error = "TooManyRequests", message = "slow down" } } }
+      local r = web:get("/identities/" .. id .. "/tokens")
+      assert.equal(429, r.status, r.body)
+      assert.equal("9", r.headers["retry-after"])
+      local again = web:get("/identities/" .. id .. "/tokens")
+      assert.same({ 429, "HIT" }, { again.status, again.headers["x-cache"] })
+      local n = tonumber(again.headers["retry-after"])
+      assert.is_true(n ~= nil and n >= 1 and n <= 9, tostring(again.headers["retry-after"]))
+    end)
+
+    it("logs a configuration error at ERR and does not show it to the caller", function()
+      local id = fake.identity_id(921)
+      -- a per-client CA file: refused in a request handler (nginx takes its own)
+      local opts = fake.json.encode{ timeout = 5, ca_file = "/etc/secret-path/ca.pem" }
+      assert.equal(200, web:get("/configure?opts=" .. opts:gsub("[^%w]", function(c)
+        return ("%%%02X"):format(c:byte()) end)).status)
+      local r = web:get("/identities/" .. id .. "/tokens")
+      web:get("/configure")
+      assert.equal(500, r.status, r.body)
+      assert.equal("config", r.json and r.json.error)
+      assert.not_matches("secret-path", r.body, 1, true)
+      assert.not_matches("ca_file", r.body, 1, true)
+      assert.matches("%[error%][^\n]*infisical: configuration: [^\n]*ca_file", web:error_log())
     end)
 
     it("turns Infisical's errors into HTTP errors without the token", function()

@@ -24,13 +24,27 @@ http {
     lua_package_path "%ROOT%/lua/?.lua;%ROOT%/lua/?/init.lua;%ROOT%/?.lua;%ROOT%/examples/openresty/?.lua;;";
     lua_package_cpath "%ROOT%/build/luajit/?.so;;";
     lua_shared_dict infisical_cache 1m;
+    lua_ssl_trusted_certificate %PREFIX%/ca.pem;
     server {
         listen 127.0.0.1:%PORT%;
         location = / { return 204; }
         location = /run { content_by_lua_block { require("spec.openresty.wire").serve() } }
+        # nginx's resolver is a DNS server that never answers (nginx's own resolver_timeout
+        # is its default, 30 s)
+        location = /run_dns {
+            resolver 127.0.0.1:%DNS_PORT% ipv6=off;
+            content_by_lua_block { require("spec.openresty.wire").serve() }
+        }
         location ~ ^/identities/(?<identity>[A-Za-z0-9-]+)/tokens$ {
             content_by_lua_block { require("handler").serve(ngx.var.identity) }
         }
+        location = /configure { content_by_lua_block {
+            local h = require "handler"
+            h.default_options = h.default_options or h.client_options
+            h.configure(ngx.var.arg_opts and require("cjson").decode(ngx.unescape_uri(ngx.var.arg_opts))
+              or h.default_options)
+            ngx.say("ok")
+        } }
         location = /lock { content_by_lua_block {
             local cache, key = ngx.shared.infisical_cache, "lock:" .. ngx.var.arg_id
             if ngx.var.arg_set then cache:set(key, ngx.var.arg_set, 60) end
@@ -44,12 +58,21 @@ http {
 -- A scripted upstream: conns[i] is the list of steps for the i-th connection.
 local UP_PORT = nginx.free_port()   -- the example handler's INFISICAL_API_URL
 
-local function upstream(conns, port)
+-- Every upstream this file started: pid -> its command line's folder (checked at the end:
+-- none may outlive the spec). Each one also watches this Lua process ($PPID of the shell)
+-- and exits when it is gone.
+local started = {}
+
+local function upstream(conns, port, extra)
   local dir = fake.run("mktemp -d /tmp/lua-infisical-up.XXXXXX")
   assert(dir:match("^/tmp/lua%-infisical%-up"), dir)
-  nginx.write(dir .. "/script.json", fake.json.encode{ conns = conns })
-  local pid = fake.run(("python3 %s %s/script.json %s/port %s/log %s >%s/out 2>&1 </dev/null & echo $!")
-    :format(fake.shellquote(ROOT .. "/spec/openresty/upstream.py"), dir, dir, dir, port or "", dir))
+  local script = { conns = conns }
+  for k, v in pairs(extra or {}) do script[k] = v end
+  nginx.write(dir .. "/script.json", fake.json.encode(script))
+  local pid = fake.run(("python3 %s %s/script.json %s/port %s/log %s \"$PPID\" >%s/out 2>&1 </dev/null & echo $!")
+    :format(fake.shellquote(ROOT .. "/spec/openresty/upstream.py"), dir, dir, dir,
+      fake.shellquote(port or ""), dir))
+  started[tonumber(pid)] = dir
   local port
   for _ = 1, 100 do
     port = tonumber(fake.read_file(dir .. "/port") or "")
@@ -57,8 +80,10 @@ local function upstream(conns, port)
     fake.sleep(0.05)
   end
   assert(port, "the upstream did not start: " .. tostring(fake.read_file(dir .. "/out")))
+  local host = script.host and script.host:find(":") and "[" .. script.host .. "]" or script.host
   return {
-    url = "http://127.0.0.1:" .. port,
+    port = port,
+    url = (script.tls and "https" or "http") .. "://" .. (host or "127.0.0.1") .. ":" .. port,
     --- The requests it read: { {conn = n, line = "GET /..."}, ... }.
     requests = function()
       local t = {}
@@ -87,27 +112,53 @@ local READ = { read = true }
 local function send(s) return { send = s } end
 local function hold(s) return { hold = s or 10 } end
 
+-- A CA, and certificates it signed that name only IP addresses (as certificates for an
+-- address are made: no DNS entry): "ip" for 127.0.0.1 and ::1, "other" for 127.0.0.2.
+local function make_certs(dir)
+  local cmd = ([[set -e; cd %s
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null
+    for c in ip other; do
+      openssl req -newkey rsa:2048 -nodes -keyout $c.key -out $c.csr -subj /CN=server-$c 2>/dev/null
+    done
+    printf 'subjectAltName=IP:127.0.0.1,IP:::1\n' > ip.cnf
+    printf 'subjectAltName=IP:127.0.0.2\n' > other.cnf
+    for c in ip other; do
+      openssl x509 -req -in $c.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $c.pem -days 2 -extfile $c.cnf 2>/dev/null
+    done
+  ]]):format(fake.shellquote(dir)):gsub("%s+$", "")
+  local out, rc = fake.run(cmd)
+  assert(rc == 0, "openssl failed: " .. out)
+end
+
 describe("the wire: cosockets in nginx, and libcurl", function()
-  local web, up
+  local web, up, dns, certs
 
   setup(function()
     build_luajit()
-    web = nginx.start{ conf = CONF, env = { INFISICAL_TOKEN = "fake-valid-token",
-      INFISICAL_API_URL = "http://127.0.0.1:" .. UP_PORT } }
+    certs = fake.run("mktemp -d /tmp/lua-infisical-certs.XXXXXX")
+    make_certs(certs)
+    dns = upstream({}, nil, { udp = true })
+    web = nginx.start{ conf = CONF:gsub("%%DNS_PORT%%", tostring(dns.port)),
+      files = { ["ca.pem"] = fake.read_file(certs .. "/ca.pem") },
+      env = { INFISICAL_TOKEN = "fake-valid-token",
+        INFISICAL_API_URL = "http://127.0.0.1:" .. UP_PORT } }
   end)
 
   teardown(function()
     if web then web:stop() end
+    if dns then dns.stop() end
+    if certs then os.execute("rm -rf " .. fake.shellquote(certs)) end
   end)
 
   after_each(function()
     if up then up.stop(); up = nil end
   end)
 
-  local function run(name, args)
-    local q = { "/run?run=" .. name, "base=" .. up.url }
+  local function run(name, args, location)
+    local q = { "/" .. (location or "run") .. "?run=" .. name, "base=" .. (up and up.url or "") }
     for k, v in pairs(args or {}) do q[#q + 1] = k .. "=" .. tostring(v) end
-    local r = web:get(table.concat(q, "&"), { timeout = 120 })
+    local path = table.concat(q, "&"):gsub("[%[%]]", function(c) return ("%%%02X"):format(c:byte()) end)
+    local r = web:get(path, { timeout = 120 })
     assert.equal(200, r.status, r.body)
     assert.is_true(r.json.ok, tostring(r.json.result))
     return r.json.result
@@ -217,6 +268,117 @@ describe("the wire: cosockets in nginx, and libcurl", function()
     end)
   end)
 
+  describe("timeouts, proxies, trust and addresses (issue 18 §3)", function()
+    it("bounds name resolution by connect_timeout, and does not retry it", function()
+      -- nginx's resolver never answers: its own resolver_timeout is 30 s
+      local res = run("timed", { base_url = "http://infisical.example:8080", timeout = 2,
+        retries = 2, backoff = 0.01 }, "run_dns")
+      assert.equal("timeout", res.err and res.err.kind, res.err and res.err.message)
+      assert.matches("name resolution included", res.err.message, 1, true)
+      assert.is_true(res.seconds < 3.5, ("took %.2f s"):format(res.seconds))
+      res = run("timed", { base_url = "http://infisical.example:8080", timeout = 10,
+        connect_timeout = 1 }, "run_dns")
+      assert.equal("timeout", res.err and res.err.kind)
+      assert.is_true(res.seconds < 2.5, ("took %.2f s"):format(res.seconds))
+    end)
+
+    it("bounds the TLS handshake by connect_timeout", function()
+      -- the server accepts, then never says a word of TLS
+      up = upstream({ { hold(12) } }, nil, { tls = { cert = certs .. "/ip.pem", key = certs .. "/ip.key" } })
+      local res = run("timed", { timeout = 10, connect_timeout = 1 })
+      assert.equal("timeout", res.err and res.err.kind, res.err and res.err.message)
+      assert.matches("TLS handshake", res.err.message, 1, true)
+      assert.is_true(res.seconds < 2.5, ("took %.2f s"):format(res.seconds))
+    end)
+
+    it("verifies an https IP address against the certificate's IP entries", function()
+      local tls = { cert = certs .. "/ip.pem", key = certs .. "/ip.key" }
+      up = upstream({ { READ, send(answer("v4")), hold(3) } }, nil, { tls = tls })
+      assert.same({ "v4" }, run("timed", {}).ids)
+      up.stop()
+      up = upstream({ { READ, send(answer("v6")), hold(3) } }, nil, { tls = tls, host = "::1" })
+      assert.matches("^https://%[::1%]:", up.url)
+      local res = run("timed", {})
+      assert.same({ "v6" }, res.ids, res.err and res.err.message)
+      up.stop()
+      -- signed by the trusted CA, but for another address: refused, verification on
+      up = upstream({ { READ, send(answer("no")), hold(3) } }, nil,
+        { tls = { cert = certs .. "/other.pem", key = certs .. "/other.key" } })
+      res = run("timed", {})
+      assert.equal("tls", res.err and res.err.kind)
+      assert.matches("does not match IP address 127.0.0.1", res.err.message, 1, true)
+      -- and the same certificate over libcurl, for comparison
+      local c = assert(require("infisical").new{ base_url = up.url, token = "fake-valid-token",
+        transport = "curl", retries = 0, ca_file = certs .. "/ca.pem" })
+      local _, cerr = c:list_tokens("a0000000-0000-4000-8000-000000000001")
+      assert.equal("tls", cerr and cerr.kind)
+    end)
+
+    it("takes a plain http IPv6 address", function()
+      up = upstream({ { READ, send(answer("six")), hold(3) } }, nil, { host = "::1" })
+      local res = run("timed", {})
+      assert.same({ "six" }, res.ids, res.err and res.err.message)
+    end)
+
+    it("refuses a proxy in a request handler instead of blocking the worker in libcurl", function()
+      -- the proxy holds every connection: through libcurl the handler would wait 3 s
+      up = upstream{ { hold(5) } }
+      local res = run("timed", { transport = "auto", proxy = up.url, timeout = 3, base_url = "http://127.0.0.1:1" })
+      assert.equal("config", res.err and res.err.kind, res.err and res.err.message)
+      assert.matches("cannot use a proxy", res.err.message, 1, true)
+      assert.is_true(res.seconds < 1, ("took %.2f s"):format(res.seconds))
+      assert.equal(0, #up.requests())
+      res = run("timed", { transport = "cosocket", proxy = up.url })
+      assert.same({ "new", "config" }, { res.at, res.err and res.err.kind })
+    end)
+
+    it("refuses ca_file and ca_path on cosockets instead of dropping them", function()
+      up = upstream{ { READ, send(answer("x")), hold(3) } }
+      for _, name in ipairs{ "ca_file", "ca_path" } do
+        local res = run("timed", { transport = "auto", [name] = certs .. "/ca.pem" })
+        assert.equal("config", res.err and res.err.kind, name)
+        assert.matches("cannot use " .. name .. ": nginx verifies TLS against lua_ssl_trusted_certificate",
+          res.err.message, 1, true)
+        res = run("timed", { transport = "cosocket", [name] = certs .. "/ca.pem" })
+        assert.same({ "new", "config" }, { res.at, res.err and res.err.kind })
+      end
+      assert.equal(0, #up.requests())
+    end)
+
+    it("hints at nginx's resolver when localhost cannot be resolved", function()
+      local res = run("timed", { base_url = "http://localhost:1" })
+      assert.equal("network", res.err and res.err.kind)
+      assert.matches("use 127.0.0.1 in base_url: nginx's resolver does not read /etc/hosts",
+        res.err.message, 1, true)
+    end)
+
+    it("names the transport it used in the User-Agent", function()
+      up = upstream{ { READ, send(answer("u")), hold(3) } }
+      run("timed", {})
+      local line = up.requests()[1].line
+      assert.matches(" cosocket ngx_lua/", line, 1, true)
+      assert.not_matches("libcurl/", line, 1, true)
+      -- one the caller set is kept
+      up.stop()
+      up = upstream{ { READ, send(answer("u")), hold(3) } }
+      run("timed", { user_agent = "my-service/2" })
+      assert.equal("ua=my-service/2", up.requests()[1].line:match("ua=.*$"))
+    end)
+
+    it("does not pool a connection whose answer had both Content-Length and chunked", function()
+      local body = '{"tokens":[{"id":"a1"}]}'
+      local both = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        .. "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"):format(#body, #body, body)
+      up = upstream{ { READ, send(both), READ, send(answer("b1")), hold() },
+        { READ, send(answer("b1")), hold() } }
+      local res = run("two")
+      assert.same({ "a1" }, res[1].ids)
+      assert.same({ "b1" }, res[2].ids)
+      local reqs = up.requests()
+      assert.same({ 0, 1 }, { reqs[1].conn, reqs[2] and reqs[2].conn })
+    end)
+  end)
+
   describe("parses strictly", function()
     local TE = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     local BODY = '{"tokens":[{"id":"t1"}]}'
@@ -224,6 +386,7 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       return TE .. size_line .. "\r\n" .. BODY .. "\r\n0\r\n\r\n"
     end
     local function one(raw)
+      if up then up.stop() end   -- one upstream per call: the previous one is done
       up = upstream{ { READ, send(raw), hold(3) } }
       return run("one", { timeout = 2 })
     end
@@ -295,9 +458,62 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       assert.matches("another identity", web:error_log(), 1, true)
     end)
 
+    -- A GET of the handler in the background: a function that waits for its status and body.
+    local function background(path)
+      local dir = fake.run("mktemp -d /tmp/lua-infisical-lock.XXXXXX")
+      os.execute(("curl -s -o %s/body -w '%%{http_code}' --max-time 30 %s >%s/code.tmp 2>/dev/null </dev/null && mv %s/code.tmp %s/code &")
+        :format(dir, fake.shellquote(web.url .. path), dir, dir, dir))
+      return function()
+        local code
+        for _ = 1, 300 do
+          code = fake.read_file(dir .. "/code")
+          if code then break end
+          fake.sleep(0.05)
+        end
+        local body = fake.read_file(dir .. "/body")
+        os.execute("rm -rf " .. fake.shellquote(dir))
+        return code, body
+      end
+    end
+
+    it("holds its fetch lock through 429 re-sends: no second fetch beside the first", function()
+      -- issue 18 §3: the lock's worst case left out 429 re-sends and pacing holds, so a
+      -- fetch answered 429 three times outlived it and a second fetch ran beside it
+      local id = "a0000000-0000-4000-8000-0000000000d4"
+      local opts = fake.json.encode{ timeout = 1, connect_timeout = 1, retries = 0,
+        max_backoff = 0.1, max_retry_wait = 3 }
+      assert.equal(200, web:get("/configure?opts=" .. opts:gsub("[^%w]", function(c)
+        return ("%%%02X"):format(c:byte()) end)).status)
+      local r429 = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: 2\r\n\r\n{}"
+      -- a new client (configure) first asks GET /api/status, once
+      local st = '{"date":"2026-12-01T00:00:00.000Z","message":"Ok"}'
+      st = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#st, st)
+      up = upstream({ { READ, send(st), READ, { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(r429), READ,
+        { sleep = 0.8 }, send(r429), READ, { sleep = 0.8 }, send(tokens_of(id, "first")), hold() },
+        { READ, send(tokens_of(id, "second")), hold() } }, UP_PORT)
+      local first = background("/identities/" .. id .. "/tokens")
+      -- the fetch takes 6.2 s; the lock of the old worst case (3 pages x 1 s, + 1) lasted 4 s
+      fake.sleep(5)
+      local second = web:get("/identities/" .. id .. "/tokens")
+      local code, body = first()
+      web:get("/configure")
+      assert.equal("200", code, body)
+      assert.matches('"first"', body, 1, true)
+      assert.equal(200, second.status, second.body)
+      assert.equal("first", second.json.tokens[1].id)
+      assert.equal("HIT", second.headers["x-cache"])
+      local conns = {}
+      for _, r in ipairs(up.requests()) do conns[#conns + 1] = r.conn end
+      assert.same({ 0, 0, 0, 0, 0 }, conns)
+    end)
+
     it("holds its fetch lock for the client's worst case and releases only its own", function()
       local id = "a0000000-0000-4000-8000-0000000000c3"
-      up = upstream({ { READ, { sleep = 1 }, send(tokens_of(id, "tc")), hold() } }, UP_PORT)
+      -- the client configure put back asks GET /api/status first, once
+      local st = '{"date":"2026-12-01T00:00:00.000Z","message":"Ok"}'
+      st = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#st, st)
+      up = upstream({ { READ, send(st), READ, { sleep = 1 }, send(tokens_of(id, "tc")), hold() } }, UP_PORT)
       local dir = fake.run("mktemp -d /tmp/lua-infisical-lock.XXXXXX")
       os.execute(("curl -s -o %s/body -w '%%{http_code}' --max-time 20 %s >%s/code.tmp 2>/dev/null </dev/null && mv %s/code.tmp %s/code &")
         :format(dir, fake.shellquote(web.url .. "/identities/" .. id .. "/tokens"), dir, dir, dir))
@@ -317,5 +533,28 @@ describe("the wire: cosockets in nginx, and libcurl", function()
       assert.equal("200", code)
       assert.equal("someone-else", web:get("/lock?id=" .. id).json.value)
     end)
+  end)
+
+  -- Runs last: every scripted upstream this file started is gone once stopped (issue 18
+  -- §4: eight of them outlived each run, one per call of a helper that started a new
+  -- one without stopping the one before).
+  it("leaves no scripted upstream running", function()
+    if up then up.stop(); up = nil end
+    if dns then dns.stop(); dns = nil end
+    local alive = {}
+    for pid, dir in pairs(started) do
+      for _ = 1, 40 do
+        local stat = fake.read_file("/proc/" .. pid .. "/stat")
+        local cmd = fake.read_file("/proc/" .. pid .. "/cmdline") or ""
+        if not stat or stat:match("^%d+ %b() ([ZX])") or not cmd:find(dir, 1, true) then break end
+        fake.sleep(0.05)
+      end
+      local cmd = fake.read_file("/proc/" .. pid .. "/cmdline") or ""
+      local stat = fake.read_file("/proc/" .. pid .. "/stat") or ""
+      if cmd:find(dir, 1, true) and not stat:match("^%d+ %b() ([ZX])") then
+        alive[#alive + 1] = pid .. " " .. cmd:gsub("%z", " ")
+      end
+    end
+    assert.same({}, alive)
   end)
 end)

@@ -55,6 +55,17 @@ describe("for OpenResty users", function()
     assert.is_table((infisical.new{ token = "x", base_url = "http://127.0.0.1:1", connect_timeout = 999 }))
   end)
 
+  it("git ignores what running the example leaves (logs/, tmp/)", function()
+    for _, path in ipairs{ "examples/openresty/logs/error.log", "examples/openresty/logs/nginx.pid",
+        "examples/openresty/tmp/client_body/0000000001" } do
+      local out, rc = fake.run("git check-ignore -q " .. fake.shellquote(path) .. " 2>&1")
+      assert.equal(0, rc, path .. " is not ignored " .. out)
+    end
+    -- and the example itself is not
+    local _, rc = fake.run("git check-ignore -q examples/openresty/handler.lua")
+    assert.equal(1, rc)
+  end)
+
   it("says nothing extra for a plain unknown option", function()
     assert.matches("unknown option 'colour'$", new_error{ colour = 1 })
   end)

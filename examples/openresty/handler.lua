@@ -7,6 +7,12 @@
 -- shared by every worker; while one request fetches, the others for the same identity
 -- wait for its answer, so a burst of requests costs one API call. Errors from Infisical
 -- become an HTTP error with a JSON body (never the token: error objects do not hold it).
+-- A configuration error (no credentials, an option the transport refuses) is the
+-- operator's: logged at ERR, and the caller gets a plain 500 without its text.
+--
+-- The parts: `client_options` and `configure` (the client), `worst_case` (the fetch lock's
+-- lifetime), `fetch` (one identity's answer from Infisical), `tokens` (cache and lock),
+-- `serve` (the content handler: checks the id, writes the answer).
 
 local infisical = require "infisical"
 local cjson = require "cjson.safe"
@@ -19,23 +25,43 @@ local ERROR_TTL = 5         -- seconds an error answer is, so a failing API is n
 
 local _M = {}
 
---- The client's options (INFISICAL_TOKEN and INFISICAL_API_URL come from the
--- environment: see `env` in nginx.conf). The fetch lock's lifetime is computed from them.
-_M.client_options = { timeout = 10, connect_timeout = 3, retries = 2, max_backoff = 2,
-  max_retry_wait = 5 }
+--- The client's options (the credentials, INFISICAL_TOKEN or the Universal Auth pair,
+-- and INFISICAL_API_URL come from the environment: see `env` in nginx.conf). The fetch
+-- lock's lifetime is computed from them.
+_M.client_options = { timeout = 5, connect_timeout = 2, retries = 1, max_backoff = 1,
+  max_retry_wait = 2 }
 
---- The longest one fetch can take with these options: each API call (every page of the
--- walk) makes `retries + 1` attempts of at most `timeout` seconds each, with a wait
--- between attempts of at most the backoff cap or what a Retry-After asks (up to
--- `max_retry_wait`). The walk stops at the server's 200-token wall: at most
--- 200 / page_size + 1 pages.
+-- The shortest wait lua-infisical makes for a 429 (infisical.attempt's MIN_WAIT): its 429
+-- waits add up to at most max_retry_wait, so a call re-sends at most max_retry_wait / this.
+local MIN_429_WAIT = 0.25
+
+--- The longest one fetch can take with these options, from the library's documented
+-- bounds. One API call (a page of the walk, or a login) sends at most:
+-- `retries + 1` attempts, one re-send per 429 while that call's 429 waits stay within
+-- `max_retry_wait` (each at least 0.25 s), and one more after a refused token and a new
+-- login. Before each send the rate budget may hold it: while another request probes
+-- whether the server counts (at most that request's `timeout`), then for a pause or the
+-- end of a window (a hold longer than `max_retry_wait` is not made), and `max_rate`
+-- spaces the sends; then the send takes at most `timeout`. (Other workers that spend
+-- each new window before this one can hold it longer: the lock assumes they do not.) Between attempts it waits the backoff or a
+-- Retry-After (at most max(`max_backoff`, `max_retry_wait`)), and the 429 waits add up to
+-- at most `max_retry_wait`. The walk stops at the server's 200-token wall: at most
+-- 200 / page_size + 1 pages; a Universal Auth client adds up to two logins.
 function _M.worst_case(o)
   local d = infisical.defaults
-  local attempts = (o.retries or d.retries) + 1
-  local wait = math.max(o.max_backoff or d.max_backoff, o.max_retry_wait or d.max_retry_wait)
-  local pages = math.ceil(200 / (o.page_size or d.page_size)) + 1
-  return pages * (attempts * (o.timeout or d.timeout) + (attempts - 1) * wait)
+  local function opt(k) if o[k] ~= nil then return o[k] end return d[k] end
+  local retries, mrw = opt("retries"), opt("max_retry_wait")
+  local sends = retries + 1 + math.floor(mrw / MIN_429_WAIT) + 1
+  local per_send = opt("timeout") + mrw + (opt("max_rate") and 60 / opt("max_rate") or 0)
+    + opt("timeout")
+  local call = sends * per_send + retries * math.max(opt("max_backoff"), mrw) + mrw
+  local pages = math.ceil(200 / opt("page_size")) + 1
+  return (pages + 2) * call
 end
+
+--- How long a request waits for another request's fetch of the same identity before it
+-- answers 504 (with Retry-After): the lock itself lasts the worst case, which is minutes.
+_M.wait_limit = 30
 
 -- One client per worker, made on first use. Inside a handler it talks through cosockets
 -- and never blocks the worker.
@@ -47,6 +73,13 @@ local function get_client()
   if not c then return nil, err end
   client = c
   return c
+end
+
+--- Replaces the client's options (this worker's; the next request makes a new client).
+function _M.configure(opts)
+  _M.client_options = opts
+  if client then client:close() end
+  client = nil
 end
 
 -- cjson writes an empty Lua table as {} (only OpenResty's lua-cjson has an array
@@ -81,7 +114,8 @@ local function http_status(err)
   return 502
 end
 
---- Fetches one identity's answer: status and JSON body.
+--- Fetches one identity's answer: status, JSON body, and for a 429 the seconds Infisical
+-- asked to wait (or nil).
 local function fetch(identity_id)
   local c, err = get_client()
   if c then
@@ -97,9 +131,15 @@ local function fetch(identity_id)
       return 200, encode_tokens(identity_id, tokens, err ~= nil and err.kind == "truncated")
     end
   end
+  if err.kind == "config" then
+    -- the operator's to fix, and nothing for the caller to read (it may name a file or
+    -- an option of this service): the whole error in the log, a plain 500 to the caller
+    ngx.log(ngx.ERR, "infisical: configuration: ", tostring(err))
+    return 500, cjson.encode{ error = "config", message = "the service is misconfigured (see its error log)" }
+  end
   ngx.log(err.kind == "auth" and ngx.ERR or ngx.WARN, tostring(err))
   return http_status(err), cjson.encode{ error = err.kind, status = err.status,
-    message = err.message, req_id = err.req_id }
+    message = err.message, req_id = err.req_id }, err.status == 429 and err.retry_after or nil
 end
 
 local lock_serial = 0
@@ -111,47 +151,57 @@ local function unlock(lock, mine)
   if cache:get(lock) == mine then cache:delete(lock) end
 end
 
---- The answer for an identity, from the cache or fetched once for everybody.
+--- The answer for an identity, from the cache or fetched once for everybody: status,
+-- body, whether it came from the cache, and for a 429 or 504 the Retry-After seconds.
 function _M.tokens(identity_id)
   local key = "tokens:" .. identity_id
   local lock = "lock:" .. identity_id
   -- the lock outlives the longest fetch, so no second fetch starts while one runs
   local lock_ttl = _M.worst_case(_M.client_options) + 1
-  local deadline = ngx.now() + lock_ttl
+  local deadline = ngx.now() + math.min(lock_ttl, _M.wait_limit)
   while true do
     local body, status = cache:get(key)
-    if body then return status, body, true end
+    if body then
+      -- a cached 429 is served as long as it is cached: that is when to come back
+      return status, body, true, status == 429 and cache:ttl(key) or nil
+    end
     -- shared_dict:add is atomic across workers: exactly one request wins the fetch
     lock_serial = lock_serial + 1
     local mine = ("%d:%d:%.3f"):format(ngx.worker.pid(), lock_serial, ngx.now())
     if cache:add(lock, mine, lock_ttl) then
-      local ok, st, b = pcall(fetch, identity_id)
+      local ok, st, b, wait = pcall(fetch, identity_id)
       if not ok then
         unlock(lock, mine)   -- a bug must not leave the others waiting for the lock
         error(st, 0)
       end
-      cache:set(key, b, st == 200 and CACHE_TTL or ERROR_TTL, st)
+      local ttl = st == 200 and CACHE_TTL or math.max(ERROR_TTL, wait or 0)
+      cache:set(key, b, ttl, st)
       unlock(lock, mine)
-      return st, b, false
+      return st, b, false, st == 429 and ttl or nil
     end
     if ngx.now() > deadline then
-      return 504, cjson.encode{ error = "timeout", message = "waited too long for another fetch" }, false
+      return 504, cjson.encode{ error = "timeout", message = "waited too long for another fetch" },
+        false, 1
     end
     ngx.sleep(0.02)
   end
 end
 
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
 --- The content handler: `content_by_lua_block { require("handler").serve(ngx.var.identity) }`.
+-- An id that is not a UUID (Infisical's identity ids are) never reaches Infisical.
 function _M.serve(identity_id)
-  if not identity_id or not identity_id:find("^[%w-]+$") or #identity_id > 64 then
+  if type(identity_id) ~= "string" or not identity_id:find(UUID) then
     ngx.status = 400
     ngx.header["Content-Type"] = "application/json"
-    return ngx.say(cjson.encode{ error = "bad_request", message = "bad identity id" })
+    return ngx.say(cjson.encode{ error = "bad_request", message = "the identity id must be a UUID" })
   end
-  local status, body, cached = _M.tokens(identity_id)
+  local status, body, cached, retry_after = _M.tokens(identity_id)
   ngx.status = status
   ngx.header["Content-Type"] = "application/json"
   ngx.header["X-Cache"] = cached and "HIT" or "MISS"
+  if retry_after then ngx.header["Retry-After"] = math.max(1, math.ceil(retry_after)) end
   ngx.say(body)
 end
 

@@ -69,6 +69,31 @@ function M.two(args)
   return out
 end
 
+--- One request through a client made from the query's options (transport=auto: the
+-- picker; numbers as numbers, "true"/"false" as booleans): its token ids or error, how
+-- long it took, and the transport's info.
+function M.timed(args)
+  local o = {}
+  for k, v in pairs(args) do
+    if k ~= "run" and k ~= "base" then
+      if v == "true" or v == "false" then v = v == "true" end
+      o[k] = tonumber(v) or v
+    end
+  end
+  if o.transport == "auto" then o.transport = nil end
+  o.retries = o.retries or 0
+  o.base_url = o.base_url or args.base
+  o.token = "fake-valid-token"
+  local c, err = require("infisical").new(o)
+  if not c then return { err = summary(err), at = "new" } end
+  ngx.update_time()
+  local t0 = ngx.now()
+  local page
+  page, err = c:list_tokens(ID1)
+  ngx.update_time()
+  return { ids = ids(page), err = summary(err), seconds = ngx.now() - t0, info = c:info() }
+end
+
 --- One request: its token ids or error.
 function M.one(args)
   local page, err = client(args):list_tokens(ID1)

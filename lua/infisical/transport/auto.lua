@@ -4,7 +4,10 @@
 --
 -- The choice is made per request, not when the client is made, because a client is
 -- often created once in `init_by_lua` (cosockets disabled there) and then used by every
--- request handler, where blocking in libcurl would stall the whole worker.
+-- request handler, where blocking in libcurl would stall the whole worker. For the same
+-- reason a setting only libcurl can honour (`proxy`, `ca_file`, `ca_path`) is refused
+-- where cosockets run, with a `config` error: it never silently turns a handler's
+-- request into one that blocks the worker, nor is it silently dropped.
 -- @module infisical.transport.auto
 
 local core = require "infisical.core"
@@ -61,11 +64,20 @@ function _M.new(opts, token, which)
   return self
 end
 
---- The transport for the current phase, made on first use.
+--- The transport for the current phase, made on first use; or nil and a config error
+-- where cosockets run but cannot honour the options.
 function A:current()
   if self.closed then error("infisical: client is closed", 3) end
-  if cosocket.available() and not self.opts.proxy then
-    if not self.cosocket then self.cosocket = assert(cosocket.new(self.opts, secrets.get(self, "token"))) end
+  if cosocket.available() then
+    if not self.cosocket then
+      local t, err = cosocket.new(self.opts, secrets.get(self, "token"))
+      if not t then
+        err.message = err.message .. ("; nginx phase '%s' runs cosockets, where lua-infisical"
+          .. " never falls back to blocking libcurl"):format(ngx.get_phase())
+        return nil, err
+      end
+      self.cosocket = t
+    end
     self.last = self.cosocket
   else
     if not self.curl then self.curl = new_curl(self.opts, secrets.get(self, "token")) end
@@ -75,19 +87,21 @@ function A:current()
 end
 
 function A:request(method, url, headers, body, json)
-  return self:current():request(method, url, headers, body, json)
+  local t, err = self:current()
+  if not t then return nil, err end
+  return t:request(method, url, headers, body, json)
 end
 
 --- Name of the transport the next request would use here: "cosocket" or "curl".
 function A:name()
-  return (cosocket.available() and not self.opts.proxy) and "cosocket" or "curl"
+  return cosocket.available() and "cosocket" or "curl"
 end
 
 --- The `list_many` engine for the current phase: light threads over cosockets, else
 -- libcurl's multi interface when the curl transport has one (nil: many.lua goes serial).
 function A:multi(own)
   local t = self:current()
-  if t.multi then return t:multi(own) end
+  if t and t.multi then return t:multi(own) end
   return nil
 end
 
@@ -100,6 +114,7 @@ end
 --- Counters of the transport used last (curl's when none was used yet).
 function A:info()
   local t = self.last or self:current()
+  if not t then return { transport = "cosocket", new_connections = 0 } end   -- refused: none ran
   local info = t:info()
   info.transport = t == self.cosocket and "cosocket" or "curl"
   return info

@@ -4,18 +4,22 @@
 -- `status, body, headers` (lower-cased names, repeats joined by ", ") or `nil, err`,
 -- plus `set_token`, `info` and `close`.
 --
--- What it does not do, on purpose: proxies (nginx cosockets cannot tunnel; use the curl
--- transport), compression (it sends no Accept-Encoding, so bodies come plain), redirects
--- (like the curl transport: the 3xx is reported). Trust for TLS comes from nginx's
--- `lua_ssl_trusted_certificate`, not from `ca_file`/`ca_path`; host names are resolved
--- by nginx's `resolver`.
+-- What it does not do, on purpose: proxies and per-client `ca_file`/`ca_path` (refused
+-- with a `config` error: trust comes from nginx's global `lua_ssl_trusted_certificate`;
+-- use the curl transport for either), compression (it sends no Accept-Encoding, so
+-- bodies come plain), redirects (like the curl transport: the 3xx is reported). Host names
+-- are resolved by nginx's `resolver`; `connect_timeout` bounds name resolution, TCP
+-- connect and TLS handshake together, as libcurl's does. An IP address in an https URL
+-- (IPv6 in brackets) is verified against the certificate's IP entries (nginx itself
+-- checks host names only; see `verify_ip`).
 -- @module infisical.transport.cosocket
 
 local core = require "infisical.core"
 local secrets = require "infisical.secrets"
 
 local ngx = ngx
-local setmetatable, tonumber, type, concat = setmetatable, tonumber, type, table.concat
+local setmetatable, tonumber, type, concat, ipairs, pcall, tostring =
+  setmetatable, tonumber, type, table.concat, ipairs, pcall, tostring
 local find, sub, lower, match, format = string.find, string.sub, string.lower,
   string.match, string.format
 local min, max, floor = math.min, math.max, math.floor
@@ -46,19 +50,50 @@ end
 --- opts: the client's transport options (see infisical.transport.curl), every default
 -- filled in by `infisical.new` (infisical.options).
 function _M.new(opts, token)
-  if opts.proxy then
-    return nil, core.error{ kind = "config",
-      message = "the cosocket transport cannot use a proxy (use transport = \"curl\")" }
-  end
+  local refused = _M.refuses(opts)
+  if refused then return nil, core.error{ kind = "config", message = refused } end
   local self = setmetatable({
     timeout = opts.timeout, connect_timeout = opts.connect_timeout,
     verify_tls = opts.verify_tls ~= false, max_body = opts.max_body,
     max_headers = opts.max_headers,
-    user_agent = opts.user_agent,
+    user_agent = _M.user_agent(opts.user_agent),
     requests = 0, new_connections = 0, reused = 0,
   }, T)
   self:set_token(token)
   return self
+end
+
+--- What the cosocket transport cannot do with these options, as a sentence, or nil.
+-- A setting it cannot honour is refused, never dropped: a proxy it cannot tunnel through,
+-- a trust store it cannot use (nginx takes TLS trust from `lua_ssl_trusted_certificate`,
+-- one setting for the whole http block, not per client).
+function _M.refuses(opts)
+  if opts.proxy then
+    return "the cosocket transport cannot use a proxy (set transport = \"curl\", which"
+      .. " blocks the nginx worker while it waits, or reach Infisical without the proxy)"
+  end
+  for _, name in ipairs{ "ca_file", "ca_path" } do
+    if opts[name] then
+      return ("the cosocket transport cannot use %s: nginx verifies TLS against"
+        .. " lua_ssl_trusted_certificate (nginx.conf, for every client); put the CA there"
+        .. " and leave %s unset, or set transport = \"curl\""):format(name, name)
+    end
+  end
+  return nil
+end
+
+--- The User-Agent for requests over cosockets: the library's default names libcurl,
+-- which this transport does not use; it names nginx's Lua module instead. A User-Agent
+-- the caller chose is kept as it is.
+function _M.user_agent(ua)
+  local lib, rest = match(ua or "", "^(lua%-infisical/%S+) libcurl/(%S+ .*)$")
+  if not lib or sub(rest, 1, #core.curl_version + 1) ~= core.curl_version .. " " then return ua end
+  local lua_ver = sub(rest, #core.curl_version + 2)
+  local mod = ngx and ngx.config and ngx.config.ngx_lua_version
+  local web = ngx and ngx.config and ngx.config.nginx_version
+  local function ver(n) return format("%d.%d.%d", floor(n / 1000000), floor(n / 1000) % 1000, n % 1000) end
+  return format("%s cosocket ngx_lua/%s nginx/%s %s", lib, mod and ver(mod) or "?",
+    web and ver(web) or "?", lua_ver)
 end
 
 function T:set_token(token)
@@ -89,20 +124,29 @@ local function header_block(lines, extra)
   return concat(out)
 end
 
---- Splits an http(s) URL: scheme, host (brackets kept off an IPv6 literal), port,
--- host header value, request target.
+--- Splits an http(s) URL: scheme, host (an IPv6 literal keeps its brackets: nginx's
+-- connect wants them), port, host header value, request target, and the IP address when
+-- the host is one (without brackets), else nil.
 local function split_url(url)
   local scheme, authority, target = match(url, "^(https?)://([^/?#]+)(.*)$")
   if not scheme then return nil, "not an http:// or https:// URL" end
   if find(authority, "@", 1, true) then return nil, "user information in URLs is not supported" end
-  local host, port = match(authority, "^%[([%x:.]+)%]:?(%d*)$")
-  if not host then host, port = match(authority, "^([^:]+):?(%d*)$") end
+  local ip, port = match(authority, "^%[([%x:.]+)%]:?(%d*)$")
+  local host
+  if ip then
+    if not find(ip, ":", 1, true) then return nil, "bad IPv6 address in URL" end
+    host = "[" .. ip .. "]"
+  else
+    host, port = match(authority, "^([^:]+):?(%d*)$")
+    if host and match(host, "^%d+%.%d+%.%d+%.%d+$") then ip = host end
+  end
   if not host then return nil, "bad host in URL" end
   port = tonumber(port) or (scheme == "https" and 443 or 80)
   if port < 1 or port > 65535 then return nil, "bad port in URL" end
   if target == "" then target = "/" end
-  return scheme, host, port, authority, target
+  return scheme, host, port, authority, target, ip
 end
+_M._split_url = split_url   -- for the specs
 
 local function fail(kind, message, method, url, status)
   return nil, core.error{ kind = kind, message = message, method = method, url = url,
@@ -308,6 +352,9 @@ local function read_response(self, sock, method, deadline)
     if not find(lower(te), "chunked%s*$") then
       return failed("network", "unsupported transfer-encoding")
     end
+    -- Both framings at once (RFC 9112 6.3: chunked wins, and the connection must be
+    -- closed after the answer): whoever else reads this stream may frame it by length.
+    if cl then keepalive = false end
     while true do
       local line
       line, err = r:until_("\r\n", 1024)
@@ -352,44 +399,150 @@ local function read_response(self, sock, method, deadline)
   return status, sink:result(), headers, keepalive
 end
 
---- One attempt on one connection, within `deadline` (the whole request's). Returns
--- status, body, headers or nil, kind, message, replay (replay: a kept-alive connection
--- the server had already closed; not one byte of an answer came).
-local function attempt(self, deadline, method, head, body, scheme, host, port, hosthdr, target)
+-- OpenSSL's functions through LuaJIT's FFI, to check a certificate against an IP address:
+-- nginx's own check (sslhandshake's server name) compares host names only. nil when they
+-- cannot be reached (no FFI, or an nginx that does not export OpenSSL's symbols).
+local ssl_ffi
+local function ip_checker()
+  if ssl_ffi == nil then
+    ssl_ffi = false
+    local ok, ffi = pcall(require, "ffi")
+    if ok then
+      pcall(ffi.cdef, [[
+        void *SSL_SESSION_get0_peer(void *session);
+        int X509_check_ip_asc(void *cert, const char *address, unsigned int flags);
+      ]])
+      local C = ffi.C
+      if pcall(function() return C.SSL_SESSION_get0_peer, C.X509_check_ip_asc end) then
+        ssl_ffi = C
+      end
+    end
+  end
+  return ssl_ffi or nil
+end
+
+local NO_IP_CHECK = "cannot verify a certificate for an IP address here (nginx checks host"
+  .. " names only, and OpenSSL's functions are not reachable through LuaJIT's FFI):"
+  .. " use a host name in base_url, or transport = \"curl\""
+
+--- Whether the peer certificate of a verified TLS session names `ip` (an iPAddress entry
+-- of its subjectAltName, compared as an address: "::1" matches "0:0:0:0:0:0:0:1").
+local function verify_ip(session, ip)
+  local C = ip_checker()
+  if not C then return nil, NO_IP_CHECK end
+  local cert = C.SSL_SESSION_get0_peer(session)
+  if cert == nil then return nil, "the server sent no certificate" end
+  if C.X509_check_ip_asc(cert, ip, 0) ~= 1 then
+    return nil, "certificate does not match IP address " .. ip
+  end
+  return true
+end
+
+--- What to tell a caller whose host name nginx could not resolve.
+local function resolve_hint(host, err)
+  if not (find(err, "resolve", 1, true) or find(err, "could not be resolved", 1, true)) then
+    return ""
+  end
+  return (host == "localhost" and " (use 127.0.0.1 in base_url: nginx's resolver does not read"
+      .. " /etc/hosts, which is why localhost works outside request handlers)"
+    or " (cosockets resolve names only through the DNS servers of nginx's `resolver`"
+      .. " directive, not /etc/hosts nor /etc/resolv.conf: see docs/openresty.md)")
+end
+
+--- Connects within `ms` milliseconds, name resolution included. nginx's resolver answers
+-- within its own `resolver_timeout` (30 s by default), not the socket's connect timeout:
+-- for a host name the connect runs on a light thread that is killed when `ms` has passed.
+-- ok or nil, err, timed_out.
+local function connect(sock, host, port, pool, ip, ms)
+  if ip then return sock:connect(host, port, { pool = pool }) end
+  local sema = require("ngx.semaphore").new()
+  local res
+  local th = ngx.thread.spawn(function()
+    local ok, a, b = pcall(sock.connect, sock, host, port, { pool = pool })
+    if ok then res = { a, b } else res = { nil, tostring(a) } end
+    sema:post(1)
+  end)
+  if not res then
+    sema:wait(ms / 1000)
+    if not res then
+      ngx.thread.kill(th)
+      sock:close()
+      return nil, "timeout", true
+    end
+  end
+  ngx.thread.wait(th)
+  return res[1], res[2]
+end
+
+--- A connection for one attempt, from the pool or new (connected, and TLS set up),
+-- within `connect_timeout` and `deadline`: sock, reused (times), or nil, kind, message,
+-- raised (lua-resty-core raised inside sslhandshake: no verdict on the certificate).
+local function open(self, deadline, scheme, host, port, ip)
   local ms = floor((deadline - ngx.now()) * 1000)
   if ms <= 0 then return nil, "timeout", "no time left for the request" end
+  -- connect_timeout covers resolving, connecting and the TLS handshake together
+  local connect_deadline = min(deadline, ngx.now() + self.connect_timeout)
+  local cms = max(1, floor((connect_deadline - ngx.now()) * 1000))
   local sock = ngx.socket.tcp()
-  sock:settimeouts(min(floor(self.connect_timeout * 1000), ms), ms, ms)
+  sock:settimeouts(cms, ms, ms)
   -- One pool per origin and trust setting, so a connection checked without
   -- verification is never handed to a client that asked for it.
   local pool = format("infisical:%s://%s:%d%s", scheme, host, port,
     self.verify_tls and "" or ":noverify")
-  local ok, err = sock:connect(host, port, { pool = pool })
+  local ok, err, timed_out = connect(sock, host, port, pool, ip, cms)
+  if timed_out then
+    return nil, "timeout", format("connecting to %s:%d: no connection within connect_timeout"
+      .. " (%g s), name resolution included", host, port, self.connect_timeout)
+  end
   if not ok then
-    return nil, kind_of(err), format("connecting to %s:%d: %s", host, port, err)
+    return nil, kind_of(err), format("connecting to %s:%d: %s%s", host, port, err,
+      resolve_hint(host, err))
   end
   local reused = sock:getreusedtimes() or 0
   if reused == 0 then
     self.new_connections = self.new_connections + 1
     self.last_new = self.last_new + 1
     if scheme == "https" then
-      sock:settimeout(max(1, floor((deadline - ngx.now()) * 1000)))
-      -- the host is both the SNI name and the name the certificate must carry. No TLS
-      -- session is asked for (false): with nil, lua-resty-core fetches one after the
-      -- handshake and asserts that it got it, which failed now and then in the test
+      sock:settimeout(max(1, floor((connect_deadline - ngx.now()) * 1000)))
+      -- A host name is both the SNI name and the name the certificate must carry. An IP
+      -- address is sent as no SNI (RFC 6066) and nginx checks only the chain; the
+      -- certificate is then checked against the address here, from the session. No TLS
+      -- session is asked for otherwise (false): with nil, lua-resty-core fetches one after
+      -- the handshake and asserts that it got it, which failed now and then in the test
       -- suite right after a refused certificate. pcall: such a raise is a failed
       -- handshake to the caller, never a Lua error out of list_tokens.
+      local check_ip = ip and self.verify_tls
       local pok
-      pok, ok, err = pcall(sock.sslhandshake, sock, false, host, self.verify_tls)
+      pok, ok, err = pcall(sock.sslhandshake, sock, (not check_ip) and false or nil,
+        (not ip) and host or nil, self.verify_tls)
       if not pok then ok, err = nil, tostring(ok) end
+      if ok and check_ip then
+        ok, err = verify_ip(ok, ip)
+      elseif not ok and check_ip and not err then
+        err = "no TLS session to check the certificate of"
+      end
       if not ok then
         sock:close()
-        return nil, kind_of(err, true), format("TLS handshake with %s:%d: %s", host, port, err)
+        return nil, kind_of(err, true), format("TLS handshake with %s:%d: %s", host, port, err),
+          not pok
       end
     end
-  else
-    self.reused = self.reused + 1
   end
+  return sock, reused
+end
+
+--- One attempt on one connection, within `deadline` (the whole request's). Returns
+-- status, body, headers or nil, kind, message, replay (replay: a kept-alive connection
+-- the server had already closed; not one byte of an answer came).
+local function attempt(self, deadline, method, head, body, scheme, host, port, hosthdr, target, ip)
+  local sock, reused, message, raised = open(self, deadline, scheme, host, port, ip)
+  if not sock and raised and ip then
+    -- the session fetch that an address's check needs raised (above): once more, anew
+    sock, reused, message = open(self, deadline, scheme, host, port, ip)
+  end
+  if not sock then return nil, reused, message end
+  local err
+  if reused > 0 then self.reused = self.reused + 1 end
 
   local req = { method, " ", target, " HTTP/1.1\r\nHost: ", hosthdr, "\r\n", head }
   if body or method == "POST" then
@@ -440,8 +593,11 @@ function T:request(method, url, extra, body)
     end
   end
   if self.closed then error("session is closed", 2) end
-  local scheme, host, port, hosthdr, target = split_url(url)
+  local scheme, host, port, hosthdr, target, ip = split_url(url)
   if not scheme then return fail("config", host, method, url) end
+  if ip and scheme == "https" and self.verify_tls and not ip_checker() then
+    return fail("config", NO_IP_CHECK, method, url)
+  end
 
   -- The headers, with the token, are taken now, before the first yield: the request
   -- carries the token its caller saw, even if another light thread logs in meanwhile.
@@ -451,10 +607,10 @@ function T:request(method, url, extra, body)
   -- `timeout` bounds the whole call, the replay below included.
   local deadline = ngx.now() + self.timeout
   local status, rbody, headers, replay = attempt(self, deadline, method, head, body, scheme,
-    host, port, hosthdr, target)
+    host, port, hosthdr, target, ip)
   if not status and replay and method == "GET" then
     status, rbody, headers = attempt(self, deadline, method, head, body, scheme, host, port,
-      hosthdr, target)
+      hosthdr, target, ip)
   end
   if not status then return fail(rbody, headers, method, url) end
   -- Nothing asked for compression; a server that compresses anyway is not understood.
