@@ -52,7 +52,7 @@ describe("infisical-tokens identities", function()
     assert.equal("token-auth,universal-auth", rows["svc-00006"].methods)
     assert.equal("no", rows["svc-00005"].ta)
     assert.equal("none", rows["svc-00007"].methods)
-    assert.matches("2024%-05%-01 11:59$", rows["svc-00006"].line)   -- last login, UTC
+    assert.matches("2024%-05%-01T11:59Z$", rows["svc-00006"].line)   -- last login, UTC
     assert.matches("never$", rows["svc-00001"].line)
     -- the server's order: by name
     assert.matches("ci%-00003", l[2])
@@ -206,7 +206,7 @@ describe("infisical-tokens identities", function()
       { { "identities" }, "missing %-%-org ORG_ID" },
       { { "identities", "--org" }, "needs a value" },
       { { "identities", "--org", "" }, "missing %-%-org" },
-      { { "identities", "--org", "a\tb" }, "control characters" },
+      { { "identities", "--org", "a\tb" }, "%-%-org takes the organisation's id, a UUID" },
       { { "identities", ORG }, "unexpected argument" },
       { { "identities", "--org", ORG, "--format", "xml" }, "unknown format 'xml'" },
       { { "identities", "--org", ORG, "--page-size", "0" }, "page%-size" },
