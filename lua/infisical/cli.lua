@@ -56,8 +56,8 @@ end
 
 --- Global options come before the subcommand too (`infisical-tokens -q list ...`, as gh,
 -- kubectl and aws take them): they are handed to the subcommand as if given after it.
--- @return the subcommand word (nil: none), its argv (the subcommand first), and whether
---   options came before it
+-- @return the subcommand word (nil: none), its argv (the subcommand first), whether
+--   options came before it, and the word after the subcommand's
 local function split_globals(argv)
   local globals, i = {}, 1
   while true do
@@ -74,12 +74,12 @@ local function split_globals(argv)
   local rest = { argv[i] }
   for _, g in ipairs(globals) do rest[#rest + 1] = g end
   for j = i + 1, #argv do rest[#rest + 1] = argv[j] end
-  return argv[i], rest, #globals > 0
+  return argv[i], rest, #globals > 0, argv[i + 1]
 end
 
 local function run_main(argv)
   common.reset()
-  local a, rest, had_globals = split_globals(argv)
+  local a, rest, had_globals, after = split_globals(argv)
   if a == nil and had_globals then
     return common.usage_fail(args.usage(nil, "missing command (list, audit, revoke or identities)"
       .. " after the options"))
@@ -90,7 +90,7 @@ local function run_main(argv)
     return ERRORS
   end
   if a == "-h" or a == "--help" or a == "help" then
-    if a == "help" and argv[2] and help[argv[2]] then stdout:write(help[argv[2]]); return OK end
+    if a == "help" and after and help[after] then stdout:write(help[after]); return OK end
     stdout:write(help.main)
     return OK
   end
