@@ -281,8 +281,10 @@ function _M.token_json(t, now)
 end
 
 --- A count from the server as text: a whole number as such, any other number as Lua
--- writes it (2.5), anything else as "?" (a server's odd value never stops the output).
+-- writes it (2.5), a string as it is (cleaned where it is printed), anything else as "?"
+-- (a server's odd value never stops the output).
 function _M.count(v)
+  if type(v) == "string" then return v end
   if type(v) ~= "number" or v ~= v then return "?" end
   if v % 1 == 0 and v > -2^53 and v < 2^53 then return format("%d", v) end
   return tostring(v)
