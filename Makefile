@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test test-real deps demo clean rock luajit bench dist doc docs-cli docs-api
+.PHONY: all test test-real deps demo clean rock luajit bench bench-instr dist doc docs-cli docs-api
 
 all: $(BUILD)/infisical/core.so
 
@@ -39,6 +39,11 @@ test-real: all
 bench: all
 	sh .ci/deps bench
 	sh bench/run.sh
+
+# Only bench's step 0: instructions per page (callgrind) beside the baseline commit's,
+# built in a git worktree under build/ (bench/instr.sh; about a minute).
+bench-instr: all
+	sh bench/instr.sh | lua5.4 bench/report.lua - bench/out
 
 # Run from the checkout: the modules come from lua/ and build/.
 RUN_ENV = LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"

@@ -58,6 +58,7 @@ build = {
       ["infisical.transport.auto"] = "lua/infisical/transport/auto.lua",
       ["infisical.transport.cosocket_engine"] = "lua/infisical/transport/cosocket_engine.lua",
       ["infisical.transport.serial"] = "lua/infisical/transport/serial.lua",
+      ["infisical.server"] = "lua/infisical/server.lua",
       ["infisical.status"] = "lua/infisical/status.lua",
       ["infisical.auth"] = "lua/infisical/auth.lua",
       ["infisical.redact"] = "lua/infisical/redact.lua",

@@ -366,6 +366,37 @@ describe("infisical.core sessions", function()
     assert.matches("^infisical: network error", tostring(err))
   end)
 
+  it("hands a 2xx JSON object or array over decoded when asked (json), anything else as the text", function()
+    local s = core.session{ token = H.TOKEN }
+    local status, page, headers = s:perform("GET", url(), nil, nil, true)
+    assert.equal(200, status)
+    assert.is_table(page)
+    assert.equal(5, #page.tokens)
+    assert.matches("application/json", headers["content-type"])
+    -- what the parsers make of it is what they make of the text
+    local _, text = s:perform("GET", url())
+    assert.same(core.parse_tokens(200, text, headers, "GET", url(), nil, nil, 5),
+      core.parse_tokens(200, page, headers, "GET", url(), nil, nil, 5))
+    assert.same(core.parse(200, text, headers), core.parse(200, page, headers))
+    -- not decoded: an error status, text that is not JSON, JSON that is not an object or
+    -- array (a string would read as the text), an empty body
+    local cases = {
+      { status = 404, body = '{"message":"nope"}' }, { status = 200, body = "not json" },
+      { status = 200, body = '"just a string"' }, { status = 200, body = "42" }, { status = 200, body = "" },
+    }
+    for _, c in ipairs(cases) do
+      srv:faults{ { status = c.status, body = c.body, headers = { ["Content-Type"] = "application/json" } } }
+      local st, body = s:perform("GET", url(), nil, nil, true)
+      assert.equal(c.status, st, c.body)
+      assert.equal(c.body, body)
+      srv:clear_faults()
+    end
+    -- the parser's own word for text the transport would not decode
+    local _, err = core.parse_tokens(200, "not json", {}, "GET", url())
+    assert.equal("decode", err.kind)
+    s:close()
+  end)
+
   it("maps a slow answer past the timeout to kind timeout", function()
     srv:faults{ { delay = 3, status = 200, body = { tokens = {} } } }
     local s = core.session{ token = H.TOKEN, timeout = 0.5 }

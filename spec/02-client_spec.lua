@@ -548,8 +548,8 @@ describe("the public surface", function()
       local c = assert(infisical.new(opts))
       local mt = getmetatable(c)
       assert.same({ "__close", "__index", "__name", "__tostring" }, keys(mt))
-      assert.same({ "all_tokens", "close", "each_identity", "each_token", "info", "list_identities",
-        "list_many", "list_tokens", "revoke_token", "stream_many" }, keys(mt.__index))
+      assert.same({ "all_tokens", "close", "each_identity", "each_token", "get_token", "info", "list_identities",
+        "list_many", "list_tokens", "revoke_token", "server_info", "stream_many" }, keys(mt.__index))
       assert.same({ "base_url", "clock", "opts", "sleep", "transport" }, keys(c))
       c:close()
     end

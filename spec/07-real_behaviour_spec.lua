@@ -74,8 +74,9 @@ describe("tokens deleted by the server between two pages of a walk", function()
         if n == 50 then                       -- first page read: the token is used once more
           local res = present(srv, "bearer-" .. victim)
           assert.equal(401, res.status)
-          assert.equal("Unable to renew because access token number of uses limit reached",
-            res.json.message)
+          -- a 2026 server refuses it too, in its words, and deletes nothing (its record stays)
+          assert.equal(mode == "legacy" and "Unable to renew because access token number of uses limit reached"
+            or "Failed to authorize: token usage limit reached", res.json.message)
         end
       end
       local seen = assert_unique(got)
@@ -85,8 +86,8 @@ describe("tokens deleted by the server between two pages of a walk", function()
       local missing = {}
       for _, id in ipairs(before) do if not seen[id] then missing[#missing + 1] = id end end
       assert.is_true(#missing <= 1, "missed: " .. table.concat(missing, " "))
-      assert.equal(149, #listed_ids(srv, ID1))
-      assert.equal(401, present(srv, "bearer-" .. victim).status)   -- and gone for good
+      assert.equal(mode == "legacy" and 149 or 150, #listed_ids(srv, ID1))
+      assert.equal(401, present(srv, "bearer-" .. victim).status)   -- and refused for good
     end
   end)
 
@@ -136,7 +137,8 @@ describe("late use counts", function()
   teardown(function() srv:stop() end)
 
   it("a status derived from a listing lags behind the uses the server has counted", function()
-    local s = state({ 3 }, { usage_write_delay = 0.5 })
+    -- the late-2024 server (a 2026 one writes no use at all: spec/26)
+    local s = state({ 3 }, { usage_write_delay = 0.5, mode = "legacy" })
     local limited = s.identities[ID1].tokens[3]       -- the oldest: last in the listing
     limited.accessTokenNumUsesLimit = 2
     srv:reset(s)
@@ -166,7 +168,7 @@ describe("late use counts", function()
   end)
 
   it("the client's own calls are counted late too, and move its token to the front", function()
-    local s = state({ 3 }, { usage_write_delay = 0.3 })
+    local s = state({ 3 }, { usage_write_delay = 0.3, mode = "legacy" })
     local own = s.identities[ID1].tokens[2]
     srv:reset(s)
     local c = H.client(srv, { token = "bearer-" .. own.id })

@@ -652,6 +652,46 @@ describe("infisical.core multi", function()
   end)
 end)
 
+describe("infisical.core multi's check of idle connections (issue 19)", function()
+  it("reuses kept connections after the numbers of closed ones went to files", function()
+    -- Three connections to a first server, which then goes away; the multi records the
+    -- three sockets. The next transfer goes to a second server: libcurl drops the dead
+    -- connections (at most once a second), and the files opened after it take their
+    -- numbers. Every later batch must reuse the one kept connection: polling a recorded
+    -- number that is now a regular file (always readable) made every batch take new ones.
+    local old = fake.start{ fixture = H.FIXTURE }
+    local m = core.multi{ token = H.TOKEN }
+    local function batch(srv, n)
+      for i = 1, n do m:add(i, "GET", srv:tokens_url(H.ID1, "limit=1")) end
+      local got = 0
+      while got < n do
+        m:wait(5)
+        while true do
+          local tag, status = m:next()
+          if not tag then break end
+          assert.equal(200, status)
+          got = got + 1
+        end
+      end
+    end
+    batch(old, 3)
+    assert.equal(3, m:info().new_connections)
+    old:stop()
+    core.sleep(1.1)
+    local srv = fake.start{ fixture = H.FIXTURE }
+    batch(srv, 1)
+    local files = {}
+    for i = 1, 8 do files[i] = assert(io.open("spec/10-many_spec.lua")) end
+    local before = m:info().new_connections
+    for _ = 1, 5 do batch(srv, 1) end
+    local opened = m:info().new_connections - before
+    for _, f in ipairs(files) do f:close() end
+    m:close()
+    srv:stop()
+    assert.equal(0, opened, "new connections over 5 batches of one transfer")
+  end)
+end)
+
 describe("list_many over TLS", function()
   local dir, srv
   setup(function()

@@ -223,6 +223,86 @@ print("parse", tostring(ok2), tostring(page), type(perr) == "table" and perr.kin
     assert.equal(1234567890123456789, page.tokens[1].n)
   end)
 
+  it("reads a number of any length: 128 characters and more give the nearest double, or an exact integer (issue 20 §1)", function()
+    local cases = {
+      { ("1"):rep(200), tonumber(("1"):rep(200)) },
+      { "0." .. ("1"):rep(200), tonumber("0." .. ("1"):rep(200)) },
+      { "-" .. ("9"):rep(130) .. "e-100", tonumber("-" .. ("9"):rep(130) .. "e-100") },
+      { "123." .. ("0"):rep(150) .. "1", 123.0 },
+      { "1." .. ("2"):rep(300) .. "e2", tonumber("1." .. ("2"):rep(300) .. "e2") },
+    }
+    for _, c in ipairs(cases) do
+      local v, err = core.decode(c[1])
+      assert.is_nil(err, c[1])
+      assert.equal(c[2], v, c[1])
+      assert.equal(c[2], (cjson.decode(c[1])), c[1])    -- what lua-cjson gives
+      if math.type then assert.equal("float", math.type(v), c[1]) end
+    end
+    -- a whole number that fits stays exact, however many characters it is written with
+    local long_ints = {
+      { "1" .. ("0"):rep(150) .. "e-150", 1 },
+      { "-1" .. ("0"):rep(17) .. "." .. ("0"):rep(150), -100000000000000000 },
+      { "1234567890123456789." .. ("0"):rep(200), 1234567890123456789 },
+    }
+    for _, c in ipairs(long_ints) do
+      local v = core.decode(c[1])
+      assert.equal(c[2], v, c[1]:sub(1, 40))
+      if math.type then assert.equal("integer", math.type(v), c[1]:sub(1, 40)) end
+    end
+    -- one long number is one field of one token, never the whole page's failure
+    local long = "0." .. ("5"):rep(500)
+    local page = assert(core.parse_tokens(200, '{"tokens":[{"id":"a","accessTokenNumUses":' .. long
+      .. '},{"id":"b","accessTokenNumUses":2}]}', {}))
+    assert.equal(tonumber(long), page.tokens[1].accessTokenNumUses)
+    assert.equal(2, page.tokens[2].accessTokenNumUses)
+    -- still out of range when it is: a finite number is required
+    assert.same({ nil, "number out of range" }, { core.decode(("9"):rep(400)) })
+  end)
+
+  it("gives every object its own keys and values when the same keys and values repeat (the decoder's caches)", function()
+    -- keys whose cache slots collide (accessTokenLastUsedAt, authMethod, isAccessTokenRevoked
+    -- share one), values repeated under one key (every token's identityId), a value that
+    -- changes under the same key, and the same keys one level down
+    local rows, want = {}, {}
+    for i = 1, 30 do
+      local method = i % 3 == 0 and "universal-auth" or "token-auth"
+      rows[i] = ('{"id":"t%d","accessTokenLastUsedAt":%s,"authMethod":"%s","isAccessTokenRevoked":%s,'
+        .. '"identityId":"same-id","name":"%s","nested":{"id":"n%d","authMethod":"%s","name":""}}')
+        :format(i, i % 2 == 0 and '"2024-05-01T11:57:53.000Z"' or "null", method, tostring(i % 5 == 0),
+          i % 4 == 0 and "" or "x", i, method)
+      want[i] = { id = "t" .. i, accessTokenLastUsedAt = i % 2 == 0 and "2024-05-01T11:57:53.000Z" or nil,
+        authMethod = method, isAccessTokenRevoked = i % 5 == 0, identityId = "same-id",
+        name = i % 4 == 0 and "" or "x", nested = { id = "n" .. i, authMethod = method, name = "" } }
+    end
+    assert.same({ tokens = want }, core.decode('{"tokens":[' .. table.concat(rows, ",") .. "]}"))
+  end)
+
+  it("lets a repeated key's null remove the earlier value while its cache slot changes (more keys than slots)", function()
+    -- 100 distinct keys put keys out of the decoder's 64-slot cache; "k1" is set, pushed
+    -- out and read again before its null: the null must still remove it, at any depth
+    local parts = { '"k1":1' }
+    for i = 2, 100 do parts[#parts + 1] = ('"k%d":%d'):format(i, i) end
+    local body = "{" .. table.concat(parts, ",") .. ',"k1":null}'
+    local v = core.decode(body)
+    assert.is_nil(v.k1)
+    assert.equal(100, v.k100)
+    local outer = core.decode('{"k1":1,"child":' .. body .. ',"k1":null,"k2":null}')
+    assert.is_nil(outer.k1); assert.is_nil(outer.k2)
+    assert.is_nil(outer.child.k1); assert.equal(2, outer.child.k2)
+    -- a key that took a neighbour's slot (its own held a colliding key of an earlier
+    -- object: accessTokenLastUsedAt and authMethod collide), pushed out by a child's many
+    -- keys, then read again into its own slot, which its object never set
+    local many = {}
+    for i = 1, 1000 do many[i] = ('"c%d":%d'):format(i, i) end
+    local moved = core.decode('[{"accessTokenLastUsedAt":0},{"authMethod":"token-auth","child":{'
+      .. table.concat(many, ",") .. '},"authMethod":null}]')
+    assert.is_nil(moved[2].authMethod)
+    assert.equal(1000, moved[2].child.c1000)
+    -- the same after a first object filled the cache
+    local two = core.decode("[" .. body .. "," .. body .. "]")
+    assert.is_nil(two[2].k1); assert.equal(99, two[2].k99)
+  end)
+
   it("refuses bad text with a message saying where", function()
     local cases = {
       { "", "end of the text" }, { "[1,2", "expected ',' or ']'" }, { '{"a" 1}', "expected ':' at byte 6" },

@@ -269,7 +269,12 @@ describe("the wire: cosockets in nginx, and libcurl", function()
 
     it("answers [] for an identity without tokens", function()
       local id = "a0000000-0000-4000-8000-0000000000e1"
-      up = upstream({ { READ, send(tokens_of(id)), hold() } }, UP_PORT)
+      -- the worker's client asks the server's token rules first (GET /api/status), once:
+      -- this is the first request of the example's client in this file
+      local status = '{"date":"2026-12-01T00:00:00.000Z","message":"Ok"}'
+      status = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(#status, status)
+      up = upstream({ { READ, send(status), READ, send(tokens_of(id)), hold() } }, UP_PORT)
       local r = web:get("/identities/" .. id .. "/tokens")
       assert.equal(200, r.status, r.body)
       assert.matches('"tokens":[]', r.body, 1, true)

@@ -212,8 +212,11 @@ function Server:reset(state)
   return control(self, "POST", "/_fake/reset", state or {})
 end
 
-function Server:reset_fixture(path)
-  return self:reset(M.load_fixture(path))
+--- Resets to a fixture file's state, with `extra` keys (e.g. `{ mode = "legacy" }`) over it.
+function Server:reset_fixture(path, extra)
+  local st = M.load_fixture(path)
+  for k, v in pairs(extra or {}) do st[k] = v end
+  return self:reset(st)
 end
 
 function Server:faults(list)

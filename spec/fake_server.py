@@ -412,6 +412,8 @@ def main(argv=None):
     p.add_argument("--tls-key")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--watch-pid", type=int)
+    p.add_argument("--mode", choices=("current", "legacy"),
+                   help="the server's era (over the state file's): current = 2026, legacy = late 2024")
     a = p.parse_args(argv)
     if a.host not in ("127.0.0.1", "localhost"):
         p.error("the fake server binds 127.0.0.1 only")
@@ -419,6 +421,8 @@ def main(argv=None):
     if a.state:
         with open(a.state, encoding="utf-8") as fh:
             data = json.load(fh)
+    if a.mode:
+        data["mode"] = a.mode
     ctx = None
     if a.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -27,6 +27,7 @@
 #define MAX_DEPTH JSONDEC_MAX_DEPTH
 #define HINT_DEPTH 16   /* size hints are remembered for the outer levels only */
 #define KEY_SLOTS 64    /* a power of two, at most 64 (object_value keeps a 64-bit mask) */
+#define KEY_PROBES 4    /* slots looked at for a key, from its own */
 /* The fewest bytes a member or element takes, separator and closing bracket included:
  * `"":0,` and `0,`. A hint larger than (bytes left) / this can never be filled. */
 #define MIN_MEMBER_BYTES 5
@@ -43,10 +44,22 @@ typedef struct jd {
     int obj_hint[HINT_DEPTH], arr_hint[HINT_DEPTH];
     /* Keys repeat in every object of a page. Interning a short string in Lua hashes all
      * its bytes and searches the string table: a third of the decoding time before this
-     * cache. The Lua table at stack index `cache` anchors the strings these point into. */
+     * cache. The strings (keys, then kept values) are held in 2 * KEY_SLOTS stack slots
+     * from index `cache` on, which anchor what these point into: pushing one back is a
+     * lua_pushvalue, cheaper than reading a table (lua_rawgeti). */
     int cache;
     int key_slot;               /* the cache slot of the key just read, -1 when it has none */
+    /* Keys put out of the cache so far. A key's slot depends on what the cache held when
+     * it came, so while nothing was put out, a key of an object keeps the slot it had
+     * when the object set it; after that, object_value no longer trusts slots. */
+    unsigned evictions;
     struct { const char *s; size_t n; } keys[KEY_SLOTS];
+    /* Values repeat under the same key too (every token's identityId and authMethod):
+     * for each key slot, the bytes of the last plain string value read under it, and
+     * whether cache slot KEY_SLOTS + slot + 1 holds that value's Lua string. A value is
+     * only kept once it repeated, so values that never do (ids, dates) cost a compare. */
+    int val_slot;               /* the key slot of the member whose value is read, or -1 */
+    struct { const char *s; size_t n; int kept; } vals[KEY_SLOTS];
 } jd;
 
 static int fail(jd *d, const char *msg)
@@ -171,17 +184,56 @@ static int string_value(jd *d, int is_key)
         size_t n = (size_t)(p - d->p);
         if (is_key && n > 0) {
             const char *k = d->p;
-            unsigned slot = ((unsigned)n * 31u + (unsigned char)k[0] * 7u
-                             + (unsigned char)k[n / 2] * 3u + (unsigned char)k[n - 1]) & (KEY_SLOTS - 1);
-            d->key_slot = (int)slot;
-            if (d->keys[slot].n == n && memcmp(d->keys[slot].s, k, n) == 0) {
-                lua_rawgeti(d->L, d->cache, (int)slot + 1);
+            unsigned h = ((unsigned)n * 31u + (unsigned char)k[0] * 7u
+                          + (unsigned char)k[n / 2] * 3u + (unsigned char)k[n - 1]), j, slot = KEY_SLOTS;
+            /* Up to KEY_PROBES slots from the key's own: 15 keys of a token in 64
+             * direct-mapped slots had two collisions, and those keys missed every time. */
+            for (j = 0; j < KEY_PROBES; j++) {
+                unsigned t = (h + j) & (KEY_SLOTS - 1);
+                if (d->keys[t].n == n && memcmp(d->keys[t].s, k, n) == 0) {
+                    slot = t;
+                    break;
+                }
+            }
+            if (slot < KEY_SLOTS) {
+                lua_pushvalue(d->L, d->cache + (int)slot);
             } else {
+                /* a free slot among the probed ones, else the key's own (then a key is
+                 * put out, which object_value must hear of: see evictions) */
+                slot = h & (KEY_SLOTS - 1);
+                for (j = 0; j < KEY_PROBES; j++)
+                    if (d->keys[(h + j) & (KEY_SLOTS - 1)].n == 0) {
+                        slot = (h + j) & (KEY_SLOTS - 1);
+                        break;
+                    }
+                if (d->keys[slot].n != 0)
+                    d->evictions++;
                 lua_pushlstring(d->L, k, n);
                 lua_pushvalue(d->L, -1);
-                lua_rawseti(d->L, d->cache, (int)slot + 1);
+                lua_replace(d->L, d->cache + (int)slot);
                 d->keys[slot].s = lua_tostring(d->L, -1);
                 d->keys[slot].n = n;
+                d->vals[slot].n = 0;
+                d->vals[slot].kept = 0;
+            }
+            d->key_slot = (int)slot;
+        } else if (!is_key && d->val_slot >= 0) {
+            int vs = d->val_slot;
+            const char *v = d->p;
+            if (n > 0 && d->vals[vs].n == n && memcmp(d->vals[vs].s, v, n) == 0) {
+                if (d->vals[vs].kept) {
+                    lua_pushvalue(d->L, d->cache + KEY_SLOTS + vs);
+                } else {
+                    lua_pushlstring(d->L, v, n);
+                    lua_pushvalue(d->L, -1);
+                    lua_replace(d->L, d->cache + KEY_SLOTS + vs);
+                    d->vals[vs].kept = 1;
+                }
+            } else {
+                lua_pushlstring(d->L, v, n);
+                d->vals[vs].s = v;
+                d->vals[vs].n = n;
+                d->vals[vs].kept = 0;
             }
         } else {
             lua_pushlstring(d->L, d->p, n);
@@ -297,7 +349,7 @@ static int number_value(jd *d)
         lua_pushnumber(d->L, (lua_Number)v);
 #endif
     } else {
-        char buf[128];
+        char buf[128], *text = buf;
         size_t n = (size_t)(p - d->p), i;
         double v;
         char dp;
@@ -310,15 +362,19 @@ static int number_value(jd *d)
         }
 #endif
         /* Not a whole number that fits (or Lua 5.1/LuaJIT, where every number is a
-         * double): the nearest double, as lua-cjson gives. */
-        if (n >= sizeof buf)
-            return fail(d, "number out of range");
+         * double): the nearest double, as lua-cjson gives. A text longer than the stack
+         * buffer (128 digits or more: the grammar allows any length) is copied to the
+         * heap; no Lua call runs while it is held. */
+        if (n >= sizeof buf && (text = malloc(n + 1)) == NULL)
+            return fail(d, "not enough memory for a number");
         dp = localeconv()->decimal_point[0];
         /* strtod follows the C locale's decimal point, which the host may have changed. */
         for (i = 0; i < n; i++)
-            buf[i] = (d->p[i] == '.') ? dp : d->p[i];
-        buf[n] = '\0';
-        v = strtod(buf, NULL);
+            text[i] = (d->p[i] == '.') ? dp : d->p[i];
+        text[n] = '\0';
+        v = strtod(text, NULL);
+        if (text != buf)
+            free(text);
         if (!isfinite(v))
             return fail(d, "number out of range");
         lua_pushnumber(d->L, (lua_Number)v);
@@ -341,6 +397,7 @@ static int object_value(jd *d)
 {
     lua_State *L = d->L;
     int level = d->depth, count = 0, slot, unslotted = 0;
+    unsigned evictions = d->evictions;
     uint64_t set = 0;           /* cache slots of the keys this object holds */
     int hint = level < HINT_DEPTH ? d->obj_hint[level] : 0;
     d->p++;
@@ -368,6 +425,7 @@ static int object_value(jd *d)
         }
         d->p++;
         skip_ws(d);
+        d->val_slot = slot;
         r = value(d);
         if (r == J_ERR) {
             lua_pop(L, 1);
@@ -376,8 +434,10 @@ static int object_value(jd *d)
         if (r == J_NULL) {
             /* Most nulls are of keys not seen yet in this object: nothing to remove, so no
              * table lookup. Only a key sharing a cache slot with one already set (or a key
-             * without a slot) can be a repeat, whose null removes the earlier value. */
-            if (slot >= 0 && !(set & ((uint64_t)1 << slot)) && !unslotted) {
+             * without a slot, or any key once the cache put one out: its slot may have
+             * changed) can be a repeat, whose null removes the earlier value. */
+            if (slot >= 0 && !(set & ((uint64_t)1 << slot)) && !unslotted
+                && d->evictions == evictions) {
                 lua_pop(L, 1);
                 goto next;
             }
@@ -422,7 +482,9 @@ static int array_value(jd *d)
         return J_VALUE;
     }
     for (;;) {
-        int r = value(d);
+        int r;
+        d->val_slot = -1;
+        r = value(d);
         if (r == J_ERR)
             return J_ERR;
         i++;
@@ -496,8 +558,13 @@ int jsondec_push(lua_State *L, const char *s, size_t n)
         lua_pushliteral(L, "NUL byte in JSON text");
         return 0;
     }
-    lua_createtable(L, KEY_SLOTS, 0);
+    if (!lua_checkstack(L, 2 * KEY_SLOTS + 8)) {
+        lua_pushliteral(L, "JSON nested too deeply");
+        return 0;
+    }
+    lua_settop(L, top + 2 * KEY_SLOTS);   /* the cache's slots, nil */
     d.cache = top + 1;
+    d.val_slot = -1;
     skip_ws(&d);
     r = value(&d);
     if (r == J_NULL) {
@@ -508,7 +575,8 @@ int jsondec_push(lua_State *L, const char *s, size_t n)
     if (r == J_VALUE) {
         skip_ws(&d);
         if (d.p == d.end) {
-            lua_remove(L, d.cache);
+            lua_replace(L, d.cache);
+            lua_settop(L, d.cache);
             return 1;
         }
         d.err = "unexpected characters after the JSON value";

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <time.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <lauxlib.h>
 #include "compat.h"
 #include "config.h"
@@ -24,6 +25,31 @@
 #include "multi.h"
 
 enum { SLOT_IDLE = 0, SLOT_RUNNING, SLOT_DONE };
+
+/* A connection's two addresses: a descriptor number names a connection only until it is
+ * closed, and the system gives the number to the next socket or file opened. */
+typedef struct sock_id {
+    struct sockaddr_storage local, peer;
+    socklen_t llen, plen;
+} sock_id;
+
+/* Reads fd's addresses into id; 0 when fd is not a connected socket. */
+static int sock_id_of(curl_socket_t fd, sock_id *id)
+{
+    id->llen = id->plen = sizeof id->local;
+    return getsockname(fd, (struct sockaddr *)&id->local, &id->llen) == 0
+        && getpeername(fd, (struct sockaddr *)&id->peer, &id->plen) == 0;
+}
+
+/* Whether fd is still the connection recorded as id (not a number given to another
+ * socket or to a file since libcurl closed the connection). */
+static int same_socket(curl_socket_t fd, const sock_id *id)
+{
+    sock_id now;
+    return sock_id_of(fd, &now) && now.llen == id->llen && now.plen == id->plen
+        && memcmp(&now.local, &id->local, now.llen) == 0
+        && memcmp(&now.peer, &id->peer, now.plen) == 0;
+}
 
 typedef struct islot {
     CURL *curl;
@@ -37,6 +63,7 @@ typedef struct islot {
     unsigned long seq;         /* finishing order, so next() hands results out first-in first-out */
     CURLcode rc;
     curl_socket_t last_sock;   /* the connection its last transfer left in the cache */
+    sock_id last_id;           /* which connection that number was (see same_socket) */
 } islot;
 
 typedef struct imulti {
@@ -180,6 +207,14 @@ static int idle_connection_dirty(imulti *m)
         struct pollfd p;
         if (s->last_sock == CURL_SOCKET_BAD)
             continue;
+        /* A number libcurl closed since may name another socket or a file now (a
+         * regular file is always readable): not ours to judge, and forgotten. Measured
+         * (bench/conns.lua, spec 10): every batch took new connections once files had
+         * taken the numbers of connections libcurl dropped. */
+        if (!same_socket(s->last_sock, &s->last_id)) {
+            s->last_sock = CURL_SOCKET_BAD;
+            continue;
+        }
         p.fd = s->last_sock;
         p.events = POLLIN;
         p.revents = 0;
@@ -258,8 +293,10 @@ static void collect(imulti *m)
         s->rc = msg->data.result;
         /* still in the multi: the HTTP/1.x connection it leaves in the cache, if any */
         s->last_sock = CURL_SOCKET_BAD;
-        if (used_http1(s->curl))
-            curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &s->last_sock);
+        if (used_http1(s->curl)
+            && curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &s->last_sock) == CURLE_OK
+            && s->last_sock != CURL_SOCKET_BAD && !sock_id_of(s->last_sock, &s->last_id))
+            s->last_sock = CURL_SOCKET_BAD;
         curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &conns);
         m->connects += conns;
         curl_multi_remove_handle(m->multi, s->curl);
@@ -321,7 +358,7 @@ static int multi_next(lua_State *L)
     if (s == NULL)
         return 0;
     lua_pushinteger(L, s->tag);
-    n = ixfer_push_result(L, &s->xfer, s->curl, s->rc, s->method, s->url);
+    n = ixfer_push_result(L, &s->xfer, s->curl, s->rc, s->method, s->url, 0);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     slot_clear(s);
     m->ndone--;

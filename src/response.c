@@ -4,6 +4,9 @@
  *   core.parse(status, body, headers[, method, url[, redact, arg]])  -> value | nil, err  (2xx: decoded JSON)
  *   core.parse_tokens(status, body, headers[, method, url[, redact, arg[, limit]]]) -> { tokens = {...} } | nil, err
  *
+ * body may also be the table Session:perform decoded already (its `json` argument) when
+ * status is 2xx.
+ *
  * redact(s, arg) -> s' is applied to each server string copied into an error (message,
  * error, req_id) before it is cut to MAX_MESSAGE bytes. method and url only go into an
  * error. limit is the page size asked for: more rows than that is a lying server (kind
@@ -246,7 +249,10 @@ static int contains(const char *s, const char *part)
  *   permission: the credentials are fine but their identity may not do this (403
  *               PermissionDenied, or ForbiddenError)
  * The messages matched are those of Infisical's backend (identity-access-token-service.ts,
- * the JWT errors of its error handler). */
+ * the JWT errors of its error handler), late-2024 and 2026 wordings both. Error names this
+ * table does not know (410 Gone, PermissionBoundaryError, PolicyViolationError, ...) stay
+ * kind "http" with their status: a 403 is "permission" only for PermissionDenied and
+ * ForbiddenError. */
 static void classify(lua_State *L, int err, long status)
 {
     const char *e = field(L, err, "error"), *m = field(L, err, "message");
@@ -257,6 +263,27 @@ static void classify(lua_State *L, int err, long status)
         kind = "auth";
         if (contains(m, "Token missing"))
             hint = "no access token was sent";
+        /* 2026 servers (identity-access-token-service.ts / -fns.ts, commit 0b118066c4a2) */
+        else if (contains(m, "token has been revoked") || contains(m, "revoked or usage limit"))
+            hint = "the access token was revoked: use a new token";
+        else if (contains(m, "identity tokens have been revoked"))
+            hint = "every access token of this identity issued before a revocation was"
+                   " revoked: use a token issued since";
+        else if (contains(m, "client secret has been revoked"))
+            hint = "the client secret this access token was issued with was revoked: log in"
+                   " with a current client secret";
+        else if (contains(m, "auth method has been revoked"))
+            hint = "the auth method this access token was issued with was removed from the"
+                   " identity: use a token of a method it still has";
+        else if (contains(m, "token usage limit reached") || contains(m, "exhausted access token"))
+            hint = "the access token is used up (its use limit was reached): use a new token";
+        else if (contains(m, "exceeded max age") || contains(m, "reached its max TTL"))
+            hint = "the access token is older than the server's token-lifetime ceiling"
+                   " (maxIdentityAccessTokenTTL of /api/status): use a new token";
+        else if (contains(m, "not a member of the organization")
+                 || contains(m, "membership is inactive"))
+            hint = "the access token's identity is no longer an active member of the"
+                   " organisation";
         else if (contains(m, "uses limit"))
             hint = "the access token is used up (its use limit was reached) and the server"
                    " deleted it: use a new token";
@@ -364,10 +391,13 @@ static int decode_error(lua_State *L, const pctx *c, const char *what)
  * passed after the string (see push_capped). */
 static int parse_common(lua_State *L, pctx *c)
 {
-    size_t blen;
-    int r;
+    size_t blen = 0;
+    int r, decoded;
     c->status = (long)luaL_checkinteger(L, 1);
-    luaL_checklstring(L, 2, &blen);
+    /* the body, or its JSON already decoded by the transport (Session:perform's json) */
+    decoded = lua_istable(L, 2) && c->status >= 200 && c->status <= 299;
+    if (!decoded)
+        luaL_checklstring(L, 2, &blen);
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
     c->method = luaL_optstring(L, 4, NULL) ? 4 : 0;
@@ -376,6 +406,10 @@ static int parse_common(lua_State *L, pctx *c)
         luaL_checktype(L, 6, LUA_TFUNCTION);
     c->rd = lua_isfunction(L, 6) ? 6 : 0;
     lua_settop(L, 8);
+    if (decoded) {
+        lua_pushvalue(L, 2);
+        return 0;
+    }
     if (c->status < 200 || c->status > 299)
         return http_error(L, c, 2, 3);
     if (blen == 0)

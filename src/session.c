@@ -3,7 +3,8 @@
  *
  *   s = core.session{ token=, timeout=, connect_timeout=, verify_tls=, ca_file=, ca_path=,
  *                     max_body=, max_headers=, user_agent=, proxy=, compress=, low_speed_time= }
- *   status, body, headers = s:perform(method, url[, extra_headers[, body]])   -- or nil, err
+ *   status, body, headers = s:perform(method, url[, extra_headers[, body[, json]]])   -- or nil, err
+ *     json true: a 2xx body that is valid JSON comes decoded (a table or other value)
  *   s:set_token(token); s:close(); tostring(s)
  */
 #include <string.h>
@@ -103,8 +104,10 @@ static int session_perform(lua_State *L)
     struct curl_slist *list = NULL;
     CURLcode rc;
     ireq r;
+    int decode;
 
     ireq_check(L, 2, &r);
+    decode = lua_toboolean(L, 6);
     if (s->busy)
         return luaL_error(L, "session is busy with another request");
     /* Everything that can raise is done; from here on no Lua error until the list is freed.
@@ -128,7 +131,7 @@ static int session_perform(lua_State *L)
     /* The handle must not keep pointing at a list we free now. */
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);
     curl_slist_free_all(list);
-    return ixfer_push_result(L, &s->xfer, s->curl, rc, r.method, r.url);
+    return ixfer_push_result(L, &s->xfer, s->curl, rc, r.method, r.url, decode);
 }
 
 static int session_info(lua_State *L)

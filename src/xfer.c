@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "errors.h"
 #include "xfer.h"
+#include "jsondec.h"
 
 #define KEEP_BYTES (1u << 20)
 
@@ -138,7 +139,7 @@ static void shrink(ixfer *x)
 }
 
 int ixfer_push_result(lua_State *L, ixfer *x, CURL *c, CURLcode rc,
-                      const char *method, const char *url)
+                      const char *method, const char *url, int decode)
 {
     long status = 0;
     int n;
@@ -147,7 +148,23 @@ int ixfer_push_result(lua_State *L, ixfer *x, CURL *c, CURLcode rc,
         n = ierr_push_curl(L, rc, x->errbuf, x->overflow, status, method, url);
     } else {
         lua_pushinteger(L, (lua_Integer)status);
-        lua_pushlstring(L, x->body ? x->body : "", x->len);
+        /* A 2xx JSON answer the caller will decode anyway is decoded here, from the
+         * buffer: no copy of the body into a Lua string (48 KB a page) and none of the
+         * allocator's work that its allocation and release cost. Only an object or an
+         * array is handed over decoded (a string would read as the body's text); anything
+         * else, and anything the decoder refuses, is handed over as the string, for the
+         * parser to judge and say why. */
+        if (decode && status >= 200 && status <= 299 && x->len > 0) {
+            int r = jsondec_push_protected(L, x->body, x->len);
+            if (r <= 0 || !lua_istable(L, -1))
+                decode = 0;
+            if (!decode)
+                lua_pop(L, 1);
+        } else {
+            decode = 0;
+        }
+        if (!decode)
+            lua_pushlstring(L, x->body ? x->body : "", x->len);
         push_headers(L, x->hdr ? x->hdr : "", x->hlen);
         n = 3;
     }

@@ -23,8 +23,9 @@ void ixfer_init(ixfer *x, size_t max_body, size_t max_headers);
 CURLcode ixfer_attach(ixfer *x, CURL *c);
 void ixfer_free(ixfer *x);
 /* After a transfer: pushes status, body, headers (a table of lower-cased names)
- * or nil, err. Returns the number of values pushed. */
+ * or nil, err. Returns the number of values pushed. With decode non-zero, a 2xx body
+ * that is valid JSON is pushed decoded (jsondec.c) instead of as a string. */
 int ixfer_push_result(lua_State *L, ixfer *x, CURL *c, CURLcode rc,
-                      const char *method, const char *url);
+                      const char *method, const char *url, int decode);
 
 #endif

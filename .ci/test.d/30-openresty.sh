@@ -25,10 +25,10 @@ openresty_rock() {
 run_suite rock-luajit openresty_rock
 
 # The C core and its decoder (exact numbers, memory errors), list_many's multi, token status,
-# TLS and input checks on LuaJIT. Left out:
+# TLS and input checks, and pacing from every path (header values parse alike) on LuaJIT. Left out:
 # 02-client asserts Lua 5.3 integer subtypes (math.type); 05-readme runs the README's
 # first example on LuaJIT itself; 30-openresty ran already; the rest would add minutes
 # for code that has no version-specific part.
 run_suite luajit sh -c 'make -s luajit && busted --lua=luajit --cpath="./build/luajit/?.so" -o TAP \
   spec/01-core_spec.lua spec/11-decode_spec.lua spec/10-many_spec.lua spec/20-status_spec.lua spec/41-tls_spec.lua \
-  spec/42-input_spec.lua'
+  spec/42-input_spec.lua spec/14-pacing_paths_spec.lua'

@@ -32,7 +32,8 @@ local retry = require "infisical.retry"
 local secrets = require "infisical.secrets"
 local pace = require "infisical.pace"
 
-local setmetatable, type, find, tonumber, max = setmetatable, type, string.find, tonumber, math.max
+local setmetatable, type, find, match, tonumber, max = setmetatable, type, string.find,
+  string.match, tonumber, math.max
 local monotime = core.monotime
 
 local _M = {}
@@ -60,7 +61,7 @@ end
 -- The driver asked `pace.hold` first.
 function A:sending(gen)
   self.gen = gen
-  self.seq = pace.sent(self.client, self.method)
+  self.seq = pace.sent(self.client, self.method, self)
   if not self.fixed_start and self.attempt == 0 then self.started = monotime() end
 end
 
@@ -78,12 +79,23 @@ end
 -- when this request's 429 waits would pass `max_retry_wait` (then it is an attempt).
 local function rate_limited(self, err, headers)
   local policy = self.client.opts
-  local wait = err.retry_after or (headers and tonumber(headers["x-ratelimit-reset"]))
-  if not wait then wait = retry.backoff(policy, self.limited) end
+  local wait = err.retry_after
+  local counted = false
+  if headers then
+    local _, reset = pace.read_headers(headers)
+    counted = reset ~= nil
+    if wait == nil then wait = reset end
+  end
+  if wait == nil and type(err.message) == "string" then
+    -- Cloud's message, when a proxy dropped the headers: "... Please try again in N seconds"
+    wait = tonumber(match(err.message, "[Tt]ry again in (%d+%.?%d*) seconds?"))
+  end
+  if wait == nil or wait ~= wait then wait = retry.backoff(policy, self.limited) end
   wait = max(wait, MIN_WAIT)
   if self.limited_wait + wait > policy.max_retry_wait then return nil end
   self.limited, self.limited_wait = self.limited + 1, self.limited_wait + wait
-  if not pace.pause(self.client, self.method, wait, self.seq) then return 0 end
+  -- a 429 without x-ratelimit-* (a proxy's limiter) always pauses: it names no window
+  if not pace.pause(self.client, self.method, wait, self.seq, counted) then return 0 end
   return wait
 end
 

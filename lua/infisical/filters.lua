@@ -28,7 +28,8 @@ function _M.auth_method(token)
 end
 
 --- Compiles the filter options into one predicate, or nil when there is nothing to filter.
-function _M.compile(opts)
+-- `server`: what the client knows of its server (infisical.server), for the status filters.
+function _M.compile(opts, server)
   local tests = {}
   if opts.auth_method ~= nil then
     local set = {}
@@ -47,7 +48,7 @@ function _M.compile(opts)
     tests[#tests + 1] = opts.where
   end
   for _, extra in ipairs(_M.extra) do
-    local test = extra(opts)
+    local test = extra(opts, server)
     if test then tests[#tests + 1] = test end
   end
   return _M.all(tests)
@@ -69,7 +70,7 @@ end
 -- that add options (token status, age) plug in without changing this one.
 _M.extra = {}
 
---- Adds filter options: `spec` maps names to checkers, `build(opts)` returns a predicate or nil.
+--- Adds filter options: `spec` maps names to checkers, `build(opts, server)` returns a predicate or nil.
 function _M.register(spec, build)
   for k, v in pairs(spec) do _M.spec[k] = v end
   _M.extra[#_M.extra + 1] = build

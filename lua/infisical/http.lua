@@ -8,6 +8,7 @@ local core = require "infisical.core"
 local auth = require "infisical.auth"
 local attempt = require "infisical.attempt"
 local pace = require "infisical.pace"
+local transports = require "infisical.transport.auto"
 
 local error, type = error, type
 
@@ -52,6 +53,10 @@ function _M.ensure_token(client)
   return true
 end
 
+--- The parsers that take a 2xx body the transport decoded already (a table: see the
+-- curl transport's `json`), so the body never becomes a Lua string.
+local takes_json = setmetatable({ [core.parse] = true }, { __mode = "k" })
+
 --- core.parse_tokens for a page of `limit` rows (more is a lying server), in the shape
 -- infisical.attempt calls a parser: one per limit, made on first use.
 local token_parsers = setmetatable({}, { __index = function(t, limit)
@@ -60,18 +65,36 @@ local token_parsers = setmetatable({}, { __index = function(t, limit)
     return parse_tokens(status, body, headers, method, url, rd, arg, limit)
   end
   t[limit] = parse
+  takes_json[parse] = true
   return parse
 end })
 
 --- The parser of a token page asked for with `limit` (the walks, list_tokens, list_many).
 function _M.token_parser(limit) return token_parsers[limit] end
 
---- Waits (client.sleep) for the client's rate budget to let a `method` request go: one
--- sleep of what infisical.pace says (its answer is the time to the end of a pause, a
--- window or a max_rate spacing; a `sleep` option that does not sleep cannot loop here).
+--- Sleeps `seconds` with the client's sleep; false when it is a `sleep` option that did
+-- not sleep (the clock did not move: a spec's recorder), which nothing may loop on. (The
+-- library's own sleep always sleeps, though ngx.sleep may wake a little early.)
+local function sleep(client, seconds)
+  if client.sleep == transports.sleep then
+    client.sleep(seconds)
+    return true
+  end
+  local t0 = core.monotime()
+  client.sleep(seconds)
+  return core.monotime() - t0 >= seconds / 2
+end
+
+--- Waits (client.sleep) for the client's rate budget to let a `method` request go,
+-- asking infisical.pace again after every wait (its answer is the time to the end of a
+-- pause, a window, a probe's answer or a max_rate spacing; light threads of a worker
+-- that waited together do not all go together). A `sleep` option that does not sleep
+-- is not looped on: after it the request goes.
 function _M.hold(client, method)
-  local w = pace.hold(client, method)
-  if w > 0 then client.sleep(w) end
+  while true do
+    local w = pace.hold(client, method)
+    if w <= 0 or not sleep(client, w) then return end
+  end
 end
 
 --- One request with retries and re-login, as infisical.attempt decides: returns what
@@ -81,23 +104,24 @@ function _M.request(client, method, url, parse, revoke)
   -- an each_token iterator can outlive close()
   if not client.transport then error("infisical: client is closed", 3) end
   local a = attempt.new(client, method, { started = core.monotime(), revoke = revoke })
-  local waited = false
+  local slept = true
   while true do
-    -- after a wait attempt.lua asked for (a 429's pause among them), the request goes
-    if not waited then _M.hold(client, method) end
-    waited = false
+    -- every send asks the budget, retries and a 429's re-send too (max_rate spaces them
+    -- all); after a wait that did not sleep (a `sleep` option that returns at once) the
+    -- budget's pause is not waited for a second time
+    if slept then _M.hold(client, method) end
     local ok, aerr = _M.ensure_token(client)
     if not ok then return nil, aerr end
     a:sending(auth.generation(client))   -- nothing yields before the request takes its token
-    local status, rbody, rheaders = client.transport:request(method, url)
+    local status, rbody, rheaders = client.transport:request(method, url, nil, nil, takes_json[parse])
     local action, x, y = a:outcome(status, rbody, rheaders, parse, url)
     if action == "done" then return x, y end
     if action == "fail" then return nil, x end
+    slept = true
     if action == "login" then
       auth.expire(client, a.gen)
     else
-      client.sleep(x)
-      waited = true
+      slept = sleep(client, x)
     end
   end
 end

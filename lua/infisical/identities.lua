@@ -148,7 +148,8 @@ end
 
 ---------------------------------------------------------------------------
 -- The walk over every page, as a state machine (like walk.lua): offset and limit to ask
--- for, then feed the page. Done at a short page, at `totalCount`, or at an empty page.
+-- for, then feed the page. Done at `totalCount`, at an empty page, or (without a
+-- `totalCount`) at a short page; an empty page before `totalCount` is an error.
 -- Rows can shift between pages when identities are added or deleted: a membership is
 -- never yielded twice in one walk (by id).
 
@@ -178,8 +179,17 @@ function Walk:feed(page)
       if self.token_auth == nil or _M.uses_token_auth(m) == self.token_auth then out[#out + 1] = m end
     end
   end
+  local total = self.total
+  if n == 0 and total ~= nil and self.offset < total then
+    -- the server says there is more, but gives nothing: stopping here would be
+    -- stopping short without a word
+    return nil, core.error{ kind = "decode", method = "GET", message = ("identities page at offset %d is empty "
+      .. "but the server's totalCount says %d: the listing is incomplete"):format(self.offset, total) }
+  end
   self.offset = self.offset + n
-  if n < self.limit or n == 0 or (self.total ~= nil and self.offset >= self.total) then
+  -- a short page ends the walk only when totalCount does not say there is more (a server
+  -- may cap its page size below the limit asked for)
+  if n == 0 or (total ~= nil and self.offset >= total) or (total == nil and n < self.limit) then
     self.done = true
   end
   return out
@@ -222,7 +232,14 @@ function _M.each(client, org_id, opts)
         finished = true
         error(err, 0)
       end
-      buf, i = w:feed(page), 0
+      local ferr
+      buf, ferr = w:feed(page)
+      if not buf then
+        finished = true
+        ferr.url = _M.url(client.base_url, org_id, offset, limit, opts)
+        error(ferr, 0)
+      end
+      i = 0
     end
     return nil
   end

@@ -16,6 +16,7 @@ local http = require "infisical.http"
 local secrets = require "infisical.secrets"
 local many = require "infisical.many"
 local identities = require "infisical.identities"
+local server = require "infisical.server"
 local transports = require "infisical.transport.auto"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
@@ -139,11 +140,15 @@ local walk_spec = options.spec(options.WALK)   -- then the filters' own table
 setmetatable(walk_spec, { __index = filters.spec })
 
 --- Checks a walk's arguments and returns a new walk.
+-- Returns the walk, or nil and the error of learning what the server enforces (the
+-- status filters ask infisical.server first).
 local function new_walk(self, fname, identity_id, opts)
   check_client(self, fname)
   options.identity_id(fname, identity_id, 3)
   opts = options.check(fname, opts, walk_spec, 3)
-  return walk.new(identity_id, opts.page_size or self.opts.page_size, filters.compile(opts),
+  local sv, serr = server.for_filters(self, opts)
+  if serr then return nil, serr end
+  return walk.new(identity_id, opts.page_size or self.opts.page_size, filters.compile(opts, sv),
     opts.partial == true), opts
 end
 
@@ -160,9 +165,16 @@ end
 -- A failure mid-walk is raised (the error object), never mistaken for the end; so is
 -- reaching the 200-token wall, after the last token, unless `partial = true`.
 function Client:each_token(identity_id, opts)
-  local w = new_walk(self, "each_token", identity_id, opts)
+  local w, werr = new_walk(self, "each_token", identity_id, opts)
+  if w then werr = nil end
   local buf, i, finished = {}, 0, false
   return function()
+    if werr then
+      finished = true
+      local e = werr
+      werr = nil
+      error(e, 0)
+    end
     while not finished do
       i = i + 1
       local t = buf[i]
@@ -188,7 +200,8 @@ end
 -- @return tokens, or nil and an error; at the 200-token wall the error has kind
 -- "truncated" and carries `tokens`; with `partial = true`: tokens and that error
 function Client:all_tokens(identity_id, opts)
-  local w = new_walk(self, "all_tokens", identity_id, opts)
+  local w, werr = new_walk(self, "all_tokens", identity_id, opts)
+  if not w then return nil, werr end
   local tokens = {}
   while not w.done do
     local got, err = step(self, w)
@@ -223,6 +236,28 @@ function Client:revoke_token(token_id)
   if res == nil then return nil, note_or_err end
   if note_or_err then return true, note_or_err end   -- "already_revoked_on_retry"
   return true
+end
+
+--- One token record by its id (`GET /api/v1/auth/token-auth/tokens/{tokenId}`, servers
+-- of 2025-2026; the late-2024 server has no such route: kind "http", status 404).
+-- @tparam string token_id the token's `id`
+-- @return the token record (unknown fields kept), or nil and an error (404 "Token with ID
+-- ... not found" for an unknown id; 404 "Failed to find identity ..." for a token of another
+-- organisation's identity)
+function Client:get_token(token_id)
+  check_client(self, "get_token")
+  if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%c") then
+    options.bad("get_token", "token_id", "non-empty string of at most 256 bytes expected, got "
+      .. (type(token_id) == "string" and ("a string of %d bytes"):format(#token_id) or type(token_id)), 2)
+  end
+  local url = self.base_url .. "/api/v1/auth/token-auth/tokens/" .. core.escape_segment(token_id)
+  local res, err = http.request(self, "GET", url, core.parse)
+  if res == nil then return nil, err end
+  if type(res) ~= "table" or type(res.token) ~= "table" then
+    return nil, core.error{ kind = "decode", message = "answer has no token object", url = url,
+      method = "GET" }
+  end
+  return res.token
 end
 
 --- Transport counters of the client's connection (`new_connections` for the last call).
@@ -261,6 +296,15 @@ end
 function Client:stream_many(identity_ids, opts)
   check_client(self, "stream_many")
   return many.stream(self, identity_ids, opts, walk_spec)
+end
+
+--- What the client knows of its server's token rules, learned once per client from
+-- `GET /api/status` (sent without credentials) unless the `max_token_ttl` option says.
+-- @return `{ max_token_ttl = seconds or nil, counts_uses = boolean or nil, source = ... }`
+-- (see docs/api.md, "Server versions"), or nil and an error
+function Client:server_info()
+  check_client(self, "server_info")
+  return server.info(self)
 end
 
 --- One page of an organisation's identity memberships (one API call, plus retries).

@@ -28,6 +28,7 @@
 
 local core = require "infisical.core"
 local options = require "infisical.options"
+local server = require "infisical.server"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
 local attempt = require "infisical.attempt"
@@ -97,7 +98,7 @@ local function forget_flying(run)
   for _, job in pairs(run.jobs) do
     if job.flying then
       job.flying = false
-      pace.observe(run.client, "GET", nil)
+      pace.forget(run.client, "GET", job.try.seq)
     end
   end
 end
@@ -285,6 +286,9 @@ local function new_run(self, fname, ids, opts, unique, walk_spec)
   local n = check_ids(fname, ids, 3)
   if getmetatable(many_spec) == nil then setmetatable(many_spec, { __index = walk_spec }) end
   opts = options.check(fname, opts, many_spec, 3)
+  -- the status filters need what the server enforces (infisical.server), learned first;
+  -- when that fails, every identity gets the error (see `failed` in _M.list/_M.stream)
+  local sv, serr = server.for_filters(self, opts)
   local i, seen = 0, unique and {} or nil
   local source = function()
     while i < n do
@@ -294,6 +298,7 @@ local function new_run(self, fname, ids, opts, unique, walk_spec)
       if not seen[id] then seen[id] = true; return id end
     end
   end
+  if serr then return { failed = serr, source = source } end
   -- The auto transport picks curl or cosockets per nginx phase: ask it which one is current.
   local transport = self.transport
   if not transport.multi and transport.current then transport = transport:current() end
@@ -308,7 +313,7 @@ local function new_run(self, fname, ids, opts, unique, walk_spec)
     client = self, fname = fname, engine = engine, source = source,
     concurrency = opts.concurrency or options.default("concurrency", options.MANY),
     page_size = opts.page_size or self.opts.page_size,
-    filter = filters.compile(opts), partial = opts.partial == true,
+    filter = filters.compile(opts, sv), partial = opts.partial == true,
     jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
     finished = false, exhausted = false, own = own,
   }, Run)
@@ -320,6 +325,10 @@ end
 function _M.list(client, identity_ids, opts, walk_spec)
   local run = new_run(client, "list_many", identity_ids, opts, true, walk_spec)
   local results, errors = {}, {}
+  if run.failed then
+    for id in run.source do errors[id] = run.failed end
+    return results, errors
+  end
   while true do
     local id, tokens, err = run:next()
     if id == nil then break end
@@ -332,6 +341,14 @@ end
 --- `client:stream_many(identity_ids, opts)` (docs/api.md): the iterator and the run.
 function _M.stream(client, identity_ids, opts, walk_spec)
   local run = new_run(client, "stream_many", identity_ids, opts, false, walk_spec)
+  if run.failed then
+    local function nothing() end
+    local closer = setmetatable({ close = nothing }, { __close = nothing })
+    return function()
+      local id = run.source()
+      if id ~= nil then return id, nil, run.failed end
+    end, nil, nil, closer
+  end
   return function() return run:next() end, nil, nil, run
 end
 

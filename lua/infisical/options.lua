@@ -204,6 +204,14 @@ _M.NEW = {
       if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end
     end,
     doc = "`\"curl\"` or `\"cosocket\"`; by default cosockets inside nginx request handlers and timers, libcurl elsewhere (see [openresty.md](openresty.md))" },
+  { name = "max_token_ttl", layer = "client", shown = "asked of the server (`GET /api/status`)",
+    check = function(v)
+      if v == false then return end
+      if type(v) ~= "number" or v ~= v or v < 1 or v > 10 * 365 * 86400 or v ~= floor(v) then
+        return "false or whole seconds from 1 to 315360000 expected, got " .. show(v)
+      end
+    end,
+    doc = "the server's token-lifetime ceiling in seconds (`maxIdentityAccessTokenTTL`), used when a status is derived; by default learned once per client from `/api/status` when a status is first derived (a server without it keeps the late-2024 rules); `false`: no ceiling and no request (see [Server versions](#server-versions))" },
   { name = "client_id", check = "string", layer = "auth",
     shown_name = "`client_id`, `client_secret`, `clock`", shown = "see [Universal Auth](#universal-auth)",
     doc = "log in with Universal Auth instead of giving a token" },

@@ -21,9 +21,28 @@
 --   past `createdAt + accessTokenMaxTTL`. So the expiry never passes that instant; we
 --   cap it there, which also covers records renewed before that check existed.
 --
--- Newer servers also cap each issued JWT by a deployment setting
--- (MAX_MACHINE_IDENTITY_TOKEN_AGE, identity-access-token-fns.ts `computeIssuedTtl`) that
--- a client cannot see; a token record alone cannot tell that, so it is not modelled.
+-- Servers of 2026 (the token redesign, read at Infisical/infisical commit 0b118066c4a2,
+-- backend/src/services/identity-access-token/identity-access-token-service.ts and
+-- identity-access-token-fns.ts) have a token-lifetime ceiling (`MAX_MACHINE_IDENTITY_TOKEN_AGE`,
+-- 90 days by default) that `GET /api/status` states as `maxIdentityAccessTokenTTL`:
+--
+-- * a token issued there is signed with `exp = iat + computeIssuedTtl(...)`, the least of its
+--   TTL (0: none), its max TTL budget and the ceiling, and its record holds that computed
+--   TTL (`baseRow.accessTokenTTL: ttl`): never 0. So the rules above already give its expiry;
+-- * a record with TTL 0 on such a server is a legacy one (issued before the upgrade): its
+--   JWT has no `exp` and `hasLegacyTokenWithoutExpExceededMaxAge` refuses it once now passes
+--   `LEGACY_IDENTITY_ACCESS_TOKEN_EXPIRATION_ENFORCED_AT` (default 2026-05-04) plus the
+--   ceiling (401 "Identity access token exceeded max age, please re-authenticate"), whenever
+--   it was issued. With a ceiling, such a token expires at that instant (`LEGACY_FROM` + ceiling);
+-- * a renewal signs a new JWT (`exp = now + computeIssuedTtl`) and writes nothing to the
+--   record, nor does a use: `accessTokenLastRenewedAt`, `accessTokenNumUses` and
+--   `accessTokenLastUsedAt` stay as issued. A renewed token can outlive what its record
+--   says, and the record cannot show it. `server.counts_uses == false` says so (see
+--   `infisical.server_info`), and the `unused_for` filter refuses to guess then.
+--
+-- `server` below (optional everywhere): a number (the ceiling in seconds), or a table
+-- `{ max_token_ttl = seconds or nil, counts_uses = boolean or nil }` as
+-- `client:server_info()` returns it. Without a ceiling the late-2024 rules hold.
 -- @module infisical.status
 
 local type, tonumber, floor, min, next = type, tonumber, math.floor, math.min, next
@@ -96,17 +115,45 @@ local function num(v, default)
   return v and (tointeger(v) or v)
 end
 
+-- 2026-05-04T00:00:00Z, the default of LEGACY_IDENTITY_ACCESS_TOKEN_EXPIRATION_ENFORCED_AT
+-- (identity-access-token-fns.ts `hasLegacyTokenWithoutExpExceededMaxAge`, commit 0b118066c4a2).
+_M.LEGACY_FROM = 1777852800
+
+--- The ceiling in `server` (a number, or a table's `max_token_ttl`), or nil.
+local function ceiling_of(server)
+  local c = server
+  if type(server) == "table" then c = server.max_token_ttl end
+  if type(c) == "number" and c > 0 and c == c and c ~= math.huge then return c end
+  return nil
+end
+_M.ceiling_of = ceiling_of
+
+local function check_server(fname, server)
+  if server ~= nil and server ~= false and type(server) ~= "number" and type(server) ~= "table" then
+    error("infisical: " .. fname .. ": bad argument 'server' (ceiling in seconds or server_info table expected, got "
+      .. type(server) .. ")", 3)
+  end
+end
+
 --- When the token stops being accepted (see the module comment for the rules).
 -- @tparam table token a token record
--- @return epoch seconds; or nil and `"never"` (TTL 0), or nil and `"unknown"` (a missing
--- or unreadable TTL or timestamp: we cannot tell, and do not guess)
-function _M.expires_at(token)
+-- @param[opt] server the server's token-lifetime ceiling in seconds, or `client:server_info()`
+-- @return epoch seconds; or nil and `"never"` (TTL 0 and no ceiling), or nil and `"unknown"`
+-- (a missing or unreadable TTL or timestamp: we cannot tell, and do not guess)
+function _M.expires_at(token, server)
   if type(token) ~= "table" then
     error("infisical: expires_at: bad argument 'token' (table expected, got " .. type(token) .. ")", 2)
   end
+  check_server("expires_at", server)
   local ttl = num(token.accessTokenTTL, nil)
   if ttl == nil then return nil, "unknown" end
-  if ttl <= 0 then return nil, "never" end
+  if ttl <= 0 then
+    local ceiling = ceiling_of(server)
+    if not ceiling then return nil, "never" end
+    -- a legacy record (a server with a ceiling writes the computed TTL, never 0)
+    if parse_time(token.createdAt) == nil then return nil, "unknown" end
+    return _M.LEGACY_FROM + ceiling
+  end
   local created = parse_time(token.createdAt)
   local base
   if token.accessTokenLastRenewedAt ~= nil then
@@ -134,18 +181,20 @@ local exhausted = _M.exhausted
 --- The token's status as the server would judge it at `now`.
 -- @tparam table token a token record
 -- @tparam[opt] number now epoch seconds (default: the current time)
+-- @param[opt] server the ceiling in seconds, or `client:server_info()` (see `expires_at`)
 -- @return `"revoked"`, `"exhausted"`, `"expired"` or `"active"` (checked in that order,
 -- the server's order); a token whose expiry is unknown is never "expired"
-function _M.token_status(token, now)
+function _M.token_status(token, now, server)
   if type(token) ~= "table" then
     error("infisical: token_status: bad argument 'token' (table expected, got " .. type(token) .. ")", 2)
   end
   if now ~= nil and type(now) ~= "number" then
     error("infisical: token_status: bad argument 'now' (number expected, got " .. type(now) .. ")", 2)
   end
+  check_server("token_status", server)
   if token.isAccessTokenRevoked == true then return "revoked" end
   if exhausted(token) then return "exhausted" end
-  local exp = expires_at(token)
+  local exp = expires_at(token, server)
   if exp and (now or time()) > exp then return "expired" end
   return "active"
 end
@@ -261,15 +310,16 @@ _M.filter_spec = {
 }
 
 --- Builds the predicate of the status/unused_for/name options (nil when none is set).
--- `now` (epoch seconds, default the time of the call) is the instant both compare to.
-function _M.build_filter(opts)
+-- `now` (epoch seconds, default the time of the call) is the instant both compare to;
+-- `server` (the client's `server_info()`, or nil) gives the ceiling the status uses.
+function _M.build_filter(opts, server)
   local tests = {}
   local now = opts.now or time()
   if opts.status ~= nil then
     local want = {}
     if type(opts.status) == "string" then want[opts.status] = true
     else for _, s in ipairs(opts.status) do want[s] = true end end
-    tests[#tests + 1] = function(t) return want[token_status(t, now)] == true end
+    tests[#tests + 1] = function(t) return want[token_status(t, now, server)] == true end
   end
   if opts.unused_for ~= nil then
     local cut = now - opts.unused_for

@@ -129,6 +129,10 @@ MSG_MALFORMED = ("The provided access token is malformed. Please use a valid tok
                  "generate a new one and try again.")
 MSG_TTL = "Failed to renew MI access token due to TTL expiration"
 MSG_USES = "Unable to renew because access token number of uses limit reached"
+# current mode (state.CURRENT_SOURCES["validate"])
+MSG_REVOKED_NOW = "Failed to authorize: token has been revoked"
+MSG_USES_NOW = "Failed to authorize: token usage limit reached"
+MSG_MAX_AGE = "Identity access token exceeded max age, please re-authenticate"
 
 
 def authenticate(S, req, required=True):
@@ -160,6 +164,8 @@ def check_token(S, bearer, count_use=True):
         return None, error(S, 403, "TokenError", MSG_MALFORMED)
     state = info.get("state", "valid")
     now = time.time()
+    if not S.legacy():
+        return check_token_current(S, bearer, info, state, now, count_use)
     if state == "expired" or (info.get("max_expires_at") and now > info["max_expires_at"]):
         return None, error(S, 403, "TokenError", MSG_EXPIRED)
     if state in ("revoked", "deleted"):
@@ -171,6 +177,28 @@ def check_token(S, bearer, count_use=True):
     if state == "ttl_expired" or (info.get("expires_at") and now > info["expires_at"]):
         S.delete_bearer(bearer)
         return None, error(S, 401, "UnauthorizedError", MSG_TTL)
+    if count_use:
+        S.count_use(bearer)
+    return info, None
+
+
+def check_token_current(S, bearer, info, state, now, count_use):
+    """The 2026 server's checks (state.CURRENT_SOURCES["validate"]): jwt.verify (malformed
+    or past exp: 403 TokenError), a legacy JWT without exp past the enforcement date plus
+    the ceiling (401), the revocation markers (401), the use counter (401); no row is read,
+    written or deleted."""
+    if state in ("expired", "ttl_expired") or (info.get("expires_at") and now > info["expires_at"]):
+        return None, error(S, 403, "TokenError", MSG_EXPIRED)
+    if state == "max_age" or (info.get("legacy") and not info.get("expires_at")
+                              and now > S.legacy_enforced_at + S.ceiling()):
+        return None, error(S, 401, "UnauthorizedError", MSG_MAX_AGE)
+    if state == "revoked":
+        return None, error(S, 401, "UnauthorizedError", MSG_REVOKED_NOW)
+    if state == "deleted":
+        return None, error(S, 401, "UnauthorizedError", MSG_NO_TOKEN)
+    limit, uses = S.uses_limit(info), int(info.get("uses") or 0)
+    if state == "used_up" or (limit > 0 and uses >= limit):
+        return None, error(S, 401, "UnauthorizedError", MSG_USES_NOW)
     if count_use:
         S.count_use(bearer)
     return info, None
@@ -288,11 +316,17 @@ def permission_denied(S, action):
                  **extra)
 
 
-def _identity_errors(S, identity_id):
+def _identity_errors(S, identity_id, info=None):
     if S.legacy() and not st.is_uuid(identity_id):
         return Response(500, {"statusCode": 500, "message": "Something went wrong", "error": "FindOne"})
     ident = S.identities.get(identity_id)
-    if ident is None:
+    # current mode: the identity is looked up in the caller's organisation
+    # (membershipIdentityDAL.getIdentityById scoped to actorOrgId, CURRENT_SOURCES
+    # "token_routes"), so another organisation's identity is not found
+    other_org = (not S.legacy() and ident is not None and info is not None
+                 and ident.get("org_id") and S.caller_org(info)
+                 and ident.get("org_id") != S.caller_org(info))
+    if ident is None or other_org:
         return error(S, 404, "NotFound", "Failed to find identity with ID %s" % identity_id)
     if not ident.get("token_auth", True):
         return error(S, 400, "BadRequest", "The identity does not have Token Auth")
@@ -323,7 +357,7 @@ def list_tokens(S, req, identity_id):
         resp = validation_failure(S, issues)
     else:
         offset, limit = int(offset), int(limit)
-        resp = _identity_errors(S, identity_id)
+        resp = _identity_errors(S, identity_id, info)
         if resp is None and not info.get("can_read", True):
             resp = permission_denied(S, "read")
         if resp is None:
@@ -374,8 +408,8 @@ def _membership_view(S, org_id, iid, ident):
     else:
         m["identity"] = {"name": name, "id": iid, "orgId": org_id, "authMethods": methods,
                          "hasDeleteProtection": False}
-        m["lastLoginAuthMethod"] = ident.get("last_login_auth_method")
-        m["lastLoginTime"] = ident.get("last_login_time")
+        # lastLoginAuthMethod/lastLoginTime are columns of the membership, but this route's
+        # response schema does not name them, so the serializer drops them
         m["metadata"] = []
     return m
 
@@ -464,7 +498,7 @@ def _create_token(S, req, info, identity_id):
         return validation_failure(S, [{"code": "invalid_type", "expected": "string",
                                        "received": "number" if isinstance(name, (int, float)) else "object",
                                        "path": ["name"], "message": "Expected string"}])
-    resp = _identity_errors(S, identity_id)
+    resp = _identity_errors(S, identity_id, info)
     if resp:
         return resp
     if not info.get("can_write", True):
@@ -553,6 +587,8 @@ def _renew(S, req):
     info, err = check_token(S, body["accessToken"], count_use=False)
     if err:
         return err
+    if not S.legacy():
+        return _renew_current(S, body["accessToken"], info)
     if info.get("ttl"):
         info["expires_at"] = time.time() + info["ttl"]
     ttl, max_ttl = st.DEFAULT_TTL, st.DEFAULT_TTL
@@ -566,7 +602,73 @@ def _renew(S, req):
                           "accessTokenMaxTTL": max_ttl, "tokenType": "Bearer"})
 
 
+def _renew_current(S, bearer, info):
+    """renewAccessTokenInner (CURRENT_SOURCES["renew"]): a new exp from computeIssuedTtl
+    over the TTL and max TTL the JWT carries, anchored at its creation; nothing written."""
+    now_s = int(time.time())
+    req = int(info.get("requested_ttl", info.get("ttl") or 0))
+    req_max = int(info.get("requested_max_ttl", 0))
+    ttl = S.issued_ttl(req, req_max, int(info.get("created_s", info.get("issued", now_s))), now_s)
+    if ttl <= 0:
+        return error(S, 401, "UnauthorizedError",
+                     "Cannot renew: identity access token has reached its max TTL")
+    ttl = int(ttl)
+    info["expires_at"] = time.time() + ttl
+    return Response(200, {"accessToken": bearer, "expiresIn": ttl,
+                          "accessTokenMaxTTL": req_max, "tokenType": "Bearer"})
+
+
+def server_status(S, req):
+    """GET /api/status: no credentials needed, but a header sent is checked (onRequest);
+    counted by the read limiter (readLimit, routes/index.ts of c01ea048). Current mode adds
+    maxIdentityAccessTokenTTL (CURRENT_SOURCES["status"])."""
+    _, err = authenticate(S, req, required=False)
+    if err:
+        return err
+    hdrs = []
+    resp = rate_limit(S, req, hdrs, "status")
+    if resp:
+        return resp
+    body = {"date": st.fmt_ms(st.now_ms()), "message": "Ok", "emailConfigured": False,
+            "inviteOnlySignup": False, "redisConfigured": True, "secretScanningConfigured": False}
+    if not S.legacy() and S.max_token_ttl is not None:
+        body["auditLogStorageDisabled"] = False
+        body["maxIdentityAccessTokenTTL"] = S.max_token_ttl
+    resp = Response(200, body)
+    resp.headers.extend(hdrs)
+    return resp
+
+
+def get_token(S, req, token_id):
+    """GET /api/v1/auth/token-auth/tokens/{tokenId} (current mode; CURRENT_SOURCES
+    "token_routes", getTokenAuthTokenById): the token by id, then its identity in the
+    caller's organisation, Token Auth, then `read` on identities."""
+    if S.legacy():
+        _, resp = authenticate(S, req, required=False)
+        return resp or not_found_route(req)
+    info, err = authenticate(S, req)
+    if err:
+        return err
+    hdrs = []
+    resp = rate_limit(S, req, hdrs, "get_token")
+    if resp:
+        return resp
+    rec = S.find_token(token_id)
+    if rec is None or not S.visible(rec):
+        resp = error(S, 404, "NotFound", "Token with ID %s not found" % token_id)
+    else:
+        resp = _identity_errors(S, rec["identityId"], info)
+        if resp is None and not info.get("can_read", True):
+            resp = permission_denied(S, "read")
+        if resp is None:
+            resp = Response(200, {"token": _token_view(S, rec)})
+    resp.headers.extend(hdrs)
+    return resp
+
+
 _ROUTES = [
+    ("GET", re.compile(r"/api/status\Z"), server_status),
+    ("GET", re.compile(r"/api/v1/auth/token-auth/tokens/([^/]+)\Z"), get_token),
     ("GET", re.compile(r"/api/v1/auth/token-auth/identities/([^/]+)/tokens\Z"), list_tokens),
     ("POST", re.compile(r"/api/v1/auth/token-auth/identities/([^/]+)/tokens\Z"), create_token),
     ("POST", re.compile(r"/api/v1/auth/token-auth/tokens/([^/]+)/revoke\Z"), revoke_token),

@@ -7,11 +7,16 @@ State keys (POST /_fake/reset, --state FILE): mode ("current" | "legacy", the la
 server of spec/fixtures/real-exchanges/), all_auth_methods, latency, replica_lag,
 rate_limit {limit, window, write_limit, per_route} (see rate_check), churn,
 usage_write_delay (seconds before use counts are written; default 60 like the real
-server), access_tokens {bearer: {state (TOKEN_STATES), can_read, can_write, identity_id,
-token_id (its record), uses, uses_limit, org_id}}, universal_auth {client id: {secret,
+server; legacy mode only: current servers write no use, see CURRENT_SOURCES),
+max_token_ttl (current mode: the ceiling /api/status states, default 7776000; null: the
+field is left out), legacy_enforced_at (current mode: epoch seconds, default 2026-05-04,
+LEGACY_IDENTITY_ACCESS_TOKEN_EXPIRATION_ENFORCED_AT), access_tokens {bearer: {state (TOKEN_STATES), can_read, can_write, identity_id,
+token_id (its record), uses, uses_limit, org_id, legacy (current mode: a JWT signed before
+the upgrade, without exp)}}, universal_auth {client id: {secret,
 access_token (the first login's bearer), expires_in, max_ttl, identity_id, org_id}},
 identities {id: {token_auth, tokens, generate, org_id, name, auth_methods,
-last_login_auth_method, last_login_time}}, orgs {org id: {generate, tokens_each}}.
+last_login_auth_method, last_login_time, token_ttl, token_max_ttl, token_period (the
+identity's Token Auth settings, what a new token gets)}}, orgs {org id: {generate, tokens_each}}.
 
 Organisations: an identity belongs to the org named by its `org_id`; `orgs[org].generate
 = N` adds N identities to that org (generated_identity: a mix of auth methods, names
@@ -20,6 +25,7 @@ Organisations: an identity belongs to the org named by its `org_id`; `orgs[org].
 is that org, like an identity access token of a member of the organisation.
 """
 import copy
+import math
 import datetime as _dt
 import hashlib
 import re
@@ -38,7 +44,47 @@ USAGE_WRITE_DELAY = 60.0
 #                token is deleted
 #   used_up      401 "...number of uses limit reached", and the token is deleted
 #   malformed    403 TokenError "The provided access token is malformed..."
-TOKEN_STATES = ("valid", "revoked", "deleted", "expired", "ttl_expired", "used_up", "malformed")
+#   max_age      current mode: 401 "Identity access token exceeded max age, please
+#                re-authenticate" (a legacy JWT without exp past the enforcement date + ceiling)
+# Current mode answers revoked, used_up and ttl_expired as the 2026 server does (see
+# CURRENT_SOURCES): "Failed to authorize: token has been revoked", "Failed to authorize:
+# token usage limit reached", and a JWT past its exp is 403 TokenError; nothing is deleted.
+TOKEN_STATES = ("valid", "revoked", "deleted", "expired", "ttl_expired", "used_up", "malformed",
+                "max_age")
+
+# Where each behaviour of the current mode was read (upstream Infisical/infisical; the
+# commit is the one the search index holds the file at). spec/fixtures/current-conformance.lua
+# is the table of answers written from these files and replayed by spec/09.
+CURRENT_SOURCES = {
+    "ceiling": "backend/src/services/identity-access-token/identity-access-token-fns.ts "
+               "@0b118066c4a27dfca9e676278d883797f0a9ce9d (computeIssuedTtl, "
+               "hasLegacyTokenWithoutExpExceededMaxAge)",
+    "issue": "backend/src/services/identity-access-token/identity-access-token-service.ts "
+             "@0b118066c4a27dfca9e676278d883797f0a9ce9d (issueIdentityAccessToken: the row "
+             "holds the computed TTL, accessTokenNumUses 0)",
+    "validate": "identity-access-token-service.ts @0b118066c4a27dfca9e676278d883797f0a9ce9d "
+                "(fnValidateIdentityAccessTokenFast: no row read or write; uses in the key "
+                "store; messages 'Failed to authorize: token has been revoked', 'Failed to "
+                "authorize: token usage limit reached', 'Identity access token exceeded max "
+                "age, please re-authenticate')",
+    "renew": "identity-access-token-service.ts @0b118066c4a27dfca9e676278d883797f0a9ce9d "
+             "(renewAccessTokenInner: a new JWT, exp from computeIssuedTtl, nothing written "
+             "to the row; ttl <= 0: 'Cannot renew: identity access token has reached its max TTL')",
+    "errors": "backend/src/server/plugins/error-handler.ts "
+              "@036d891d40d415fd30b50cff841ab7c28dcbdc00 (reqId on every body; ZodError 422 "
+              "ValidationFailure; PermissionDenied 403 with details; PermissionBoundaryError "
+              "403 with details; jwt errors 403 TokenError)",
+    "token_routes": "backend/src/services/identity-token-auth/identity-token-auth-service.ts "
+                    "@d2ceabd4240af1468ce16b9af9e2304441d02326 (getTokenAuthTokens: "
+                    "authMethod TOKEN_AUTH, updatedAt desc; getTokenAuthTokenById: 404 'Token "
+                    "with ID <id> not found', another org's identity 404 'Failed to find "
+                    "identity with ID <id>')",
+    "status": "GET /api/status answers maxIdentityAccessTokenTTL (upstream's e2e test "
+              "getMaxIdentityAccessTokenTTL expects a number; the late-2024 route, "
+              "routes/index.ts of c01ea048, has no such field)",
+}
+DEFAULT_MAX_TOKEN_TTL = 7776000
+LEGACY_ENFORCED_AT = 1777852800  # 2026-05-04T00:00:00Z
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -195,6 +241,12 @@ class State:
         # accessTokenLastUsedAt (which also bumps updatedAt).  The real server queues that
         # write for 60 s (+-10 s jitter); 0 writes at once.
         self.usage_write_delay = float(data.get("usage_write_delay", USAGE_WRITE_DELAY))
+        self.max_token_ttl = data.get("max_token_ttl", DEFAULT_MAX_TOKEN_TTL)
+        if self.max_token_ttl is not None:
+            self.max_token_ttl = int(self.max_token_ttl)
+            if self.max_token_ttl < 1:
+                raise ValueError("max_token_ttl must be >= 1 or null")
+        self.legacy_enforced_at = float(data.get("legacy_enforced_at", LEGACY_ENFORCED_AT))
         self.access_tokens = {}
         for bearer, info in (data.get("access_tokens") or {}).items():
             info = dict(info or {})
@@ -246,6 +298,8 @@ class State:
                 "rate_limit": self.rate_limit,
                 "churn": self.churn,
                 "usage_write_delay": self.usage_write_delay,
+                "max_token_ttl": self.max_token_ttl,
+                "legacy_enforced_at": self.legacy_enforced_at,
                 "access_tokens": copy.deepcopy(self.access_tokens),
                 "universal_auth": copy.deepcopy(self.universal_auth),
                 "identities": copy.deepcopy(self.identities),
@@ -324,11 +378,40 @@ class State:
         self.signed.add(bearer)
         return info
 
+    def ceiling(self):
+        return self.max_token_ttl or DEFAULT_MAX_TOKEN_TTL
+
+    def issued_ttl(self, requested, max_ttl, created_s, now_s):
+        """computeIssuedTtl (identity-access-token-fns.ts @0b118066c4a2): the least of the
+        requested TTL (0: none), what is left of the max TTL budget and the ceiling."""
+        cap = requested if requested > 0 else math.inf
+        budget = created_s + max_ttl - now_s if max_ttl > 0 else math.inf
+        return min(cap, budget, self.ceiling())
+
     def create_token(self, identity_id, name):
         tid = self.next_id(identity_id)
-        rec = new_record(identity_id, tid, name, self.bump_ms())
+        ident = self.identities.get(identity_id) or {}
+        ttl = int(ident.get("token_ttl", DEFAULT_TTL))
+        max_ttl = int(ident.get("token_max_ttl", DEFAULT_TTL))
+        period = int(ident.get("token_period", 0))
+        if self.legacy():
+            rec = new_record(identity_id, tid, name, self.bump_ms(), accessTokenTTL=ttl,
+                             accessTokenMaxTTL=max_ttl, accessTokenPeriod=period)
+            bearer_ttl, bearer_max = ttl, max_ttl
+        else:
+            # issueIdentityAccessToken: periodic tokens use the period as TTL, no max TTL;
+            # the row holds the computed TTL (never 0), the JWT's exp is that far away.
+            req, req_max = (period, 0) if period > 0 else (ttl, max_ttl)
+            now_s = int(time.time())
+            issued = int(self.issued_ttl(req, req_max, now_s, now_s))
+            rec = new_record(identity_id, tid, name, self.bump_ms(), accessTokenTTL=issued,
+                             accessTokenMaxTTL=req_max, accessTokenPeriod=period)
+            bearer_ttl, bearer_max = issued, 0
         bearer = "fake-at-" + hashlib.sha256(("bearer:" + tid).encode()).hexdigest()[:40]
-        self.issue(bearer, identity_id, rec["accessTokenTTL"], rec["accessTokenMaxTTL"], rec)
+        info = self.issue(bearer, identity_id, bearer_ttl, bearer_max, rec)
+        if not self.legacy():
+            info["requested_ttl"], info["requested_max_ttl"] = req, req_max
+            info["created_s"] = now_s
         return rec, bearer
 
     def revoke_token(self, token_id):
@@ -365,6 +448,8 @@ class State:
         info = self.access_tokens[bearer]
         info["uses"] = int(info.get("uses") or 0) + 1
         info["last_used_ms"] = now_ms()
+        if not self.legacy():
+            return   # the 2026 server counts in its key store and never writes the row
         if info.get("token_id") and bearer not in self._pending_usage:
             self._pending_usage[bearer] = time.monotonic() + self.usage_write_delay
         self.flush_usage()

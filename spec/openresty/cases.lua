@@ -538,8 +538,10 @@ local function refuse_at(srv, match, after, state)
     token = { client_id = CID, state = state } } }
 end
 
+-- (the fake's current mode: a 2026 server refuses a JWT past its exp with 403 TokenError;
+-- the late-2024 server's 401 "...due to TTL expiration" is spec/00's legacy case)
 for _, refusal in ipairs{ { "revoked", 401 }, { "deleted", 401 }, { "expired", 403 },
-    { "ttl_expired", 401 }, { "used_up", 401 }, { "malformed", 403 } } do
+    { "ttl_expired", 403 }, { "used_up", 401 }, { "malformed", 403 } } do
   case("ua_" .. refusal[1] .. "_between_calls", {
     setup = function(srv) refuse_at(srv, "/tokens", 1, refusal[1]) end,
     run = function(infisical, ctx)

@@ -161,7 +161,7 @@ local function audit_fetch(a)
         type(err.message) == "string" and err.message or "") or (err.kind .. ": " .. tostring(err.message))
       if err.status == 429 then limited = limited + 1 end
     else
-      r.summary = report.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil)
+      r.summary = report.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil, a.server)
     end
   end
   local started, done = core.monotime(), 0
@@ -174,6 +174,15 @@ local function audit_fetch(a)
       pauses = paused.n, waited = paused.seconds, limited = limited })
   end
   if #ids > 0 then
+    -- what the server enforces (its token-lifetime ceiling, whether it records use), once
+    local sv, serr = client:server_info()
+    if not sv then
+      say("audit: %s", err_text(serr))
+      common.advise({ serr })
+      client:close()
+      return nil, common.fail_status(serr)
+    end
+    a.server = sv
     -- list_many's streaming form: a result per identity as it completes. Refused
     -- credentials stop it: every other request would be refused too (an organisation's
     -- thousands of them), so the identities not done yet are reported as not tried.
@@ -220,7 +229,8 @@ local function audit_render(a, results)
       local s = r.summary
       if s then
         rows[i] = { r.id, s.total, s.counts.active, s.counts.expired, s.counts.exhausted, s.counts.revoked,
-          #s.never_used, #s.near_limit, #s.expiring_soon, tostring(s.truncated), "" }
+          s.use_recorded and #s.never_used or "n/a", s.use_recorded and #s.near_limit or "n/a",
+          #s.expiring_soon, tostring(s.truncated), "" }
       elseif r.skipped then
         rows[i] = { r.id, "", "", "", "", "", "", "", "", "", "" }
       else
@@ -250,6 +260,7 @@ local function audit_render(a, results)
       stdout:write("\n")
     end
   end
+  if a.server and a.server.counts_uses == false then say("%s", report.NO_USE_NOTE) end
   local not_tried = 0
   for _, r in ipairs(results) do
     if r.not_tried then not_tried = not_tried + 1

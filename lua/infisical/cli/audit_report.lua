@@ -24,28 +24,32 @@ _M.NEAR_LIMIT = 0.9              -- "near its use limit": 90% of the uses spent
 -- Findings are about tokens the server still accepts (status "active"): one never used
 -- (a credential handed out but not in use), one within 10% of its use limit, one
 -- expiring within 7 days; and a list cut at the 200-token wall (tokens unseen).
+-- `server` (the client's `server_info()`) gives the ceiling the statuses use; on a server
+-- that does not record use (`counts_uses == false`, servers of 2026) "never used" and
+-- "near its use limit" cannot be told: `use_recorded` is false and both stay empty.
 -- @return { total, counts = {status -> n}, never_used = {ids}, near_limit = {ids},
---   expiring_soon = {ids}, truncated = bool, findings = n }
-function _M.summarize(tokens, now, truncated)
+--   expiring_soon = {ids}, truncated = bool, findings = n, use_recorded = bool }
+function _M.summarize(tokens, now, truncated, server)
   local s = {
     total = #tokens,
     counts = { active = 0, expired = 0, exhausted = 0, revoked = 0 },
     never_used = out.array(), near_limit = out.array(), expiring_soon = out.array(),
     truncated = truncated == true,
+    use_recorded = not (type(server) == "table" and server.counts_uses == false),
   }
   for _, t in ipairs(tokens) do
-    local st = status.token_status(t, now)
+    local st = status.token_status(t, now, server)
     s.counts[st] = s.counts[st] + 1
     if st == "active" then
       -- counts the server sent as something else than numbers are not guessed at
       local uses, limit = number(t.accessTokenNumUses, 0), number(t.accessTokenNumUsesLimit, 0)
-      if t.accessTokenLastUsedAt == nil and uses == 0 then
+      if s.use_recorded and t.accessTokenLastUsedAt == nil and uses == 0 then
         s.never_used[#s.never_used + 1] = t.id
       end
-      if limit and uses and limit > 0 and uses >= _M.NEAR_LIMIT * limit then
+      if s.use_recorded and limit and uses and limit > 0 and uses >= _M.NEAR_LIMIT * limit then
         s.near_limit[#s.near_limit + 1] = t.id
       end
-      local exp = status.expires_at(t)
+      local exp = status.expires_at(t, server)
       if type(exp) == "number" and exp - now <= _M.EXPIRING_WITHIN then
         s.expiring_soon[#s.expiring_soon + 1] = t.id
       end
@@ -54,6 +58,12 @@ function _M.summarize(tokens, now, truncated)
   s.findings = #s.never_used + #s.near_limit + #s.expiring_soon + (s.truncated and 1 or 0)
   return s
 end
+
+--- The note under the table (and on stderr for the other formats) when the server does not
+-- record use: why NEVER-USED and NEAR-LIMIT say n/a.
+_M.NO_USE_NOTE = "NEVER-USED and NEAR-LIMIT: n/a: this server does not record token use (its"
+  .. " /api/status states maxIdentityAccessTokenTTL: Infisical since 2026-04), so no token can be"
+  .. " called unused or near its use limit"
 
 --- What a skipped identity (no Token Auth: its tokens cannot be listed) shows as RESULT.
 function _M.skip_reason(r)
@@ -71,9 +81,10 @@ function _M.table(results, no_header, org, width)
     local s = r.summary
     local row
     if s then
+      local nu, nl = tostring(#s.never_used), tostring(#s.near_limit)
+      if not s.use_recorded then nu, nl = "n/a", "n/a" end
       row = { r.id, tostring(s.total), tostring(s.counts.active), tostring(s.counts.expired),
-        tostring(s.counts.exhausted), tostring(s.counts.revoked), tostring(#s.never_used),
-        tostring(#s.near_limit), tostring(#s.expiring_soon),
+        tostring(s.counts.exhausted), tostring(s.counts.revoked), nu, nl, tostring(#s.expiring_soon),
         s.truncated and "200 or more tokens (the server shows 200)" or (s.findings > 0 and "findings" or "ok") }
     elseif r.skipped then
       row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", _M.skip_reason(r) }
@@ -113,6 +124,8 @@ function _M.json(results, now, org)
     if s then
       o.tokens, o.counts, o.truncated = s.total, s.counts, s.truncated
       o.neverUsed, o.nearLimit, o.expiringSoon = s.never_used, s.near_limit, s.expiring_soon
+      o.useRecorded = s.use_recorded
+      if not s.use_recorded then o.neverUsed, o.nearLimit = out.null, out.null end
       o.findings = s.findings
       if s.findings > 0 then findings = findings + 1 end
     elseif r.skipped then

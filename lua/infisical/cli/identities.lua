@@ -62,7 +62,9 @@ local function print_list(stdout, stderr, fmt, list, o)
       rows[i] = { m.identity.id, m.identity.name or "-",
         #methods > 0 and concat(methods, ",") or "none",
         infisical.uses_token_auth(m) and "yes" or "no", m.role or "-",
-        out.time(status.parse_time(m.lastLoginTime)) or "never" }
+        -- "-": unknown (the memberships route of late-2024 and 2026 servers sends no
+        -- lastLoginTime; "never" would claim what it does not say)
+        out.time(status.parse_time(m.lastLoginTime)) or "-" }
     end
     if #rows == 0 then
       if not o.quiet then stderr:write("no identities\n") end

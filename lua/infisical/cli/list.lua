@@ -96,7 +96,7 @@ local TABLE_HEAD = { "IDENTITY", "TOKEN ID", "NAME", "STATUS", "EXPIRES (UTC)", 
 
 --- Prints the tokens read. After a failure, an empty result is not printed at all (no
 -- CSV header, no `[]`, no "no matching tokens"): it would read as "there are none".
-local function print_tokens(fmt, results, now, no_header, failed)
+local function print_tokens(fmt, results, now, no_header, failed, sv)
   local all = {}
   for _, r in ipairs(results) do
     for _, t in ipairs(r.tokens or {}) do all[#all + 1] = { r.id, t } end
@@ -104,14 +104,14 @@ local function print_tokens(fmt, results, now, no_header, failed)
   if #all == 0 and failed then return end
   if fmt == "json" then
     local list = out.array()
-    for i, p in ipairs(all) do list[i] = out.token_json(p[2], now) end
+    for i, p in ipairs(all) do list[i] = out.token_json(p[2], now, sv) end
     stdout:write(out.json(list))
   elseif fmt == "csv" then
     local rows = {}
     for i, p in ipairs(all) do
       local t = p[2]
-      local exp = status.expires_at(t)
-      rows[i] = { p[1], t.id, t.name, status.token_status(t, now), exp and out.time(exp, true),
+      local exp = status.expires_at(t, sv)
+      rows[i] = { p[1], t.id, t.name, status.token_status(t, now, sv), exp and out.time(exp, true),
         t.accessTokenNumUses, t.accessTokenNumUsesLimit, out.stamp(t.accessTokenLastUsedAt),
         out.stamp(t.createdAt),
         filters.auth_method(t),
@@ -122,8 +122,8 @@ local function print_tokens(fmt, results, now, no_header, failed)
     local rows = {}
     for i, p in ipairs(all) do
       local t = p[2]
-      rows[i] = { p[1], t.id, t.name or "-", status.token_status(t, now), out.expiry(t), out.uses(t),
-        out.time(status.parse_time(t.accessTokenLastUsedAt)) or "never",
+      rows[i] = { p[1], t.id, t.name or "-", status.token_status(t, now, sv), out.expiry(t, sv), out.uses(t, sv),
+        out.last_used(t, sv),
         out.time(status.parse_time(t.createdAt)) or "unknown" }
     end
     if #rows == 0 then
@@ -162,6 +162,15 @@ function _M.main(argv, first)
 
   local results = fetch_all(client, ids, fopts)
   local rc, errs, failed = OK, {}, false
+  -- the statuses take what the server enforces (learned once; the filters may have asked)
+  local sv, serr, any = nil, nil, false
+  for _, r in ipairs(results) do if r.tokens and #r.tokens > 0 then any = true end end
+  if any then sv, serr = client:server_info() end
+  if any and not sv then
+    say("list: %s", err_text(serr))
+    rc, failed = ERRORS, true
+    errs[#errs + 1] = serr
+  end
   for _, r in ipairs(results) do
     if r.err then
       say("list %s: %s", r.id, err_text(r.err))
@@ -192,7 +201,7 @@ function _M.main(argv, first)
     if nfailed > 0 then rc = ERRORS end
     for _, e in ipairs(rerrs) do errs[#errs + 1] = e end
   end
-  print_tokens(fmt, results, now, o["no-header"], failed)
+  print_tokens(fmt, results, now, o["no-header"], failed, sv)
   client:close()
   common.advise(errs)
   return common.worst(rc, errs)

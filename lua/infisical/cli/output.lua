@@ -269,13 +269,13 @@ local STAMPS = { "createdAt", "updatedAt", "accessTokenLastUsedAt", "accessToken
 --- A token record for JSON output: every field the server sent (nulls restored; its
 -- timestamps in RFC 3339 UTC, like everything the command prints) plus the derived
 -- `status` and `expiresAt` (null when it never expires or is unknown).
-function _M.token_json(t, now)
+function _M.token_json(t, now, server)
   local o = {}
   for k, v in pairs(t) do o[k] = v end
   for _, k in ipairs(STAMPS) do o[k] = _M.stamp(o[k]) end
   for _, k in ipairs(NULLABLE) do if o[k] == nil then o[k] = cjson.null end end
-  o.status = status.token_status(t, now)
-  local exp = status.expires_at(t)
+  o.status = status.token_status(t, now, server)
+  local exp = status.expires_at(t, server)
   o.expiresAt = exp and _M.time(exp, true) or cjson.null
   return o
 end
@@ -290,20 +290,36 @@ function _M.count(v)
   return tostring(v)
 end
 
---- "6/50" for a token with a use limit, "6" without.
-function _M.uses(t)
+-- Whether `server` (the client's server_info()) says token records show no use.
+local function no_use(server)
+  return type(server) == "table" and server.counts_uses == false
+end
+
+--- "6/50" for a token with a use limit, "6" without; "?/50" and "?" from a server that
+-- does not record use.
+function _M.uses(t, server)
   local n, limit = t.accessTokenNumUses, t.accessTokenNumUsesLimit
   if n == nil then n = 0 end
   if limit == nil then limit = 0 end
+  if no_use(server) then
+    if type(limit) ~= "number" or limit > 0 then return "?/" .. _M.count(limit) end
+    return "?"
+  end
   if type(limit) ~= "number" or limit > 0 then
     return _M.count(n) .. "/" .. _M.count(limit)
   end
   return _M.count(n)
 end
 
+--- The last-used column: a time, "never", or "not recorded" (a server that writes no use).
+function _M.last_used(t, server)
+  if no_use(server) then return "not recorded" end
+  return _M.time(status.parse_time(t.accessTokenLastUsedAt)) or "never"
+end
+
 --- The expiry column: a time, "never" or "unknown".
-function _M.expiry(t)
-  local exp, why = status.expires_at(t)
+function _M.expiry(t, server)
+  local exp, why = status.expires_at(t, server)
   if exp then return _M.time(exp) end
   return why
 end

@@ -74,8 +74,8 @@ function A:current()
   return self.last
 end
 
-function A:request(method, url, headers, body)
-  return self:current():request(method, url, headers, body)
+function A:request(method, url, headers, body, json)
+  return self:current():request(method, url, headers, body, json)
 end
 
 --- Name of the transport the next request would use here: "cosocket" or "curl".

@@ -45,8 +45,10 @@ function T:multi(own)
   return self.engine
 end
 
-function T:request(method, url, headers, body)
-  return self.session:perform(method, url, headers, body)
+--- `json` true: a 2xx answer that is a JSON object or array comes decoded (a table)
+-- instead of as its text, for a parser that takes that (core.parse, core.parse_tokens).
+function T:request(method, url, headers, body, json)
+  return self.session:perform(method, url, headers, body, json)
 end
 
 function T:set_token(token)
