@@ -45,6 +45,10 @@ local function assert_clean(text, what)
   assert.is_nil(text:find("internal error", 1, true), what .. ": " .. text)
 end
 
+-- The late-2024 server (it records token use), as spec/04's transcripts: use counts and
+-- last use are shown.
+local LEGACY = { mode = "legacy" }
+
 local RFC3339 = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"
 
 describe("infisical-tokens, the 1.0 surface", function()
@@ -52,17 +56,18 @@ describe("infisical-tokens, the 1.0 surface", function()
 
   setup(function()
     srv = fake.start{ fixture = H.FIXTURE }
+    srv:reset_fixture(H.FIXTURE, LEGACY)
     env = { INFISICAL_API_URL = srv.url, INFISICAL_TOKEN = H.TOKEN }
   end)
   teardown(function() srv:stop() end)
-  before_each(function() srv:reset_fixture(H.FIXTURE) end)
+  before_each(function() srv:reset_fixture(H.FIXTURE, LEGACY) end)
 
   describe("one base-URL rule for the library and the command", function()
     local ENDINGS = { "", "/", "/api", "/api/", "/api/v1", "/api/v1/" }
 
     it("the library takes the server's address with or without /, /api, /api/v1 (never doubled)", function()
       for _, e in ipairs(ENDINGS) do
-        srv:reset_fixture(H.FIXTURE)
+        srv:reset_fixture(H.FIXTURE, LEGACY)
         local c = H.client(srv, { base_url = srv.url .. e })
         assert.equal(srv.url, c.base_url, e)
         local page, err = c:list_tokens(ID1)
@@ -101,12 +106,12 @@ describe("infisical-tokens, the 1.0 surface", function()
 
     it("the command takes the same endings, and refuses the same paths (exit 2, no request)", function()
       for _, e in ipairs(ENDINGS) do
-        srv:reset_fixture(H.FIXTURE)
+        srv:reset_fixture(H.FIXTURE, LEGACY)
         local out, rc, err = cli({ "list", ID1, "-f", "json" }, merge(env, { INFISICAL_API_URL = srv.url .. e }))
         assert.equal(0, rc, e .. ": " .. err)
         assert.equal(26, #cjson.decode(out))
       end
-      srv:reset_fixture(H.FIXTURE)
+      srv:reset_fixture(H.FIXTURE, LEGACY)
       for _, c in ipairs{
         { { "list", ID1, "--api-url", srv.url .. "/api/v2" }, "%-%-api%-url must be the server's address.* not '/api/v2'" },
         { { "list", ID1, "--domain", srv.url .. "/foo" }, "%-%-domain must be the server's address.* not '/foo'" },
@@ -213,7 +218,7 @@ describe("infisical-tokens, the 1.0 surface", function()
       for _, lua in ipairs{ "lua5.4", "luajit" } do
         for _, sub in ipairs{ "list", "audit" } do
           for _, fmt in ipairs{ "table", "json", "csv" } do
-            srv:reset_fixture(H.FIXTURE)
+            srv:reset_fixture(H.FIXTURE, LEGACY)
             srv:faults(token_faults())
             local argv = { sub, "--now", NOW, "-f", fmt, "--page-size", "100" }
             for _, id in ipairs(ids) do argv[#argv + 1] = id end
@@ -227,7 +232,7 @@ describe("infisical-tokens, the 1.0 surface", function()
     it("one identity a page at a time (all_tokens), the table", function()
       for _, f in ipairs{ "accessTokenNumUses", "accessTokenNumUsesLimit", "createdAt", "name" } do
         for _, v in ipairs(VALUES) do
-          srv:reset_fixture(H.FIXTURE)
+          srv:reset_fixture(H.FIXTURE, LEGACY)
           local r = base(1)
           r[f] = v
           srv:faults{ { match = "/tokens", status = 200, body = { tokens = { r } } } }
@@ -269,7 +274,7 @@ describe("infisical-tokens, the 1.0 surface", function()
       local body = { identityMemberships = rows, totalCount = #rows }
       for _, argv in ipairs{ { "identities", "--org", ORG }, { "audit", "--org", ORG, "--now", NOW } } do
         for _, fmt in ipairs{ "table", "json", "csv" } do
-          srv:reset(H.org_state(0))
+          srv:reset(H.org_state(0, LEGACY))
           srv:faults{ { match = "/identity-memberships", status = 200, body = body } }
           local a = { "-f", fmt }
           for _, x in ipairs(argv) do a[#a + 1] = x end
@@ -283,7 +288,7 @@ describe("infisical-tokens, the 1.0 surface", function()
         identity = { id = ID1, name = "svc-one", authMethods = { "token-auth" } } }
       local m2 = { id = "m2", role = "admin", orgId = ORG, createdAt = "2024-01-01T00:00:00.000Z",
         identity = { id = ID1, name = "svc-one", authMethods = { "token-auth" } } }
-      srv:reset(H.org_state(0))
+      srv:reset(H.org_state(0, LEGACY))
       srv:faults{ { match = "/identity-memberships", status = 200,
         body = { identityMemberships = { m, m2 }, totalCount = 2 } } }
       local out, rc, err = check({ "audit", "--org", ORG, "--now", NOW, "-f", "json" }, "two memberships")
@@ -439,7 +444,7 @@ describe("infisical-tokens, the 1.0 surface", function()
           if t[k] ~= cjson.null then assert.matches(RFC3339, t[k], 1, false, k) end
         end
       end
-      srv:reset(H.org_state(12))
+      srv:reset(H.org_state(12, LEGACY))
       for _, m in ipairs(cjson.decode((cli({ "identities", "--org", ORG, "-f", "json" }, env)))) do
         for _, k in ipairs{ "createdAt", "updatedAt", "lastLoginTime" } do
           if m[k] ~= cjson.null then assert.matches(RFC3339, m[k], 1, false, k) end
@@ -511,7 +516,7 @@ describe("infisical-tokens, the 1.0 surface", function()
       tty = on_tty({ "audit", ID1, ID2, "--now", NOW }, 90)
       assert.is_true(widest(tty) <= 90, tty)
       assert.matches("200 or more", tty)
-      srv:reset(H.org_state(12))
+      srv:reset(H.org_state(12, LEGACY))
       tty = on_tty({ "identities", "--org", ORG }, 80)
       assert.is_true(widest(tty) <= 80, tty)
       assert.matches("IDENTITY ID", tty)
