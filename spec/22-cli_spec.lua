@@ -92,8 +92,7 @@ describe("infisical-tokens", function()
         { { "audit", ID1, "--page-size", "101" }, "page%-size" },
         { { "list", ID1, "--timeout", "0" }, "%-%-timeout" },
         { { "list", ID1, "--timeout", "86401" }, "%-%-timeout" },
-        { { "list", ID1, "--name", "[" }, "Lua pattern" },
-        { { "list", ID1, "--now", "yesterday" }, "ISO%-8601" },
+        { { "list", ID1, "--now", "yesterday" }, "%-%-now takes a date or time like 2024%-06%-01" },
         { { "list", ID1, "--yes" }, "%-%-revoke%-matching" },
         { { "audit", ID1, "--concurrency", "0" }, "concurrency" },
         { { "list", ID1, "--page-size" }, "needs a value" },
@@ -148,13 +147,13 @@ describe("infisical-tokens", function()
         assert.is_nil(seen[id]); seen[id] = true
         local t = assert(want[id], id)
         assert.equal(infisical.token_status(t, NOW_T), ls[i]:sub(scol):match("^(%S+)"))
-        assert.equal(os.date("!%Y-%m-%d %H:%M", infisical.expires_at(t)), ls[i]:sub(ecol, ecol + 15))
+        assert.equal(os.date("!%Y-%m-%dT%H:%MZ", infisical.expires_at(t)), ls[i]:sub(ecol, ecol + 16))
       end
       assert.matches("^" .. esc(ID1) .. "  b0000000%-0000%-4000%-8000%-000000000006  token%-06  exhausted",
         out:match("[^\n]*000006[^\n]*"))
     end)
 
-    it("json: one document; records as the server sent them plus status and expiresAt", function()
+    it("json: one document; records as the server sent them (times in RFC 3339 UTC) plus status and expiresAt", function()
       local out, rc = cli({ "list", ID1, "--format", "json", "--now", NOW }, env)
       assert.equal(0, rc)
       local doc = cjson.decode(out)
@@ -167,6 +166,10 @@ describe("infisical-tokens", function()
         local w = want[t.id]
         assert.equal(infisical.token_status(w, NOW_T), st)
         assert.equal(os.date("!%Y-%m-%dT%H:%M:%SZ", infisical.expires_at(w)), exp)
+        -- the server's timestamps in the command's one time form
+        for _, k in ipairs{ "createdAt", "updatedAt", "accessTokenLastUsedAt", "accessTokenLastRenewedAt" } do
+          if w[k] ~= nil then w[k] = os.date("!%Y-%m-%dT%H:%M:%SZ", infisical.parse_time(w[k])) end
+        end
         assert.same(w, nonull(t))
       end
       local m = 0
@@ -229,8 +232,8 @@ describe("infisical-tokens", function()
       assert.same({ "04", "09", "16", "23", "29" }, ids{ "--revoked" })
       assert.equal(20, #ids{ "--active" })
       assert.same({ "03", "08", "17" }, ids{ "--unused-for", "3d" })
-      assert.same({ "03", "08", "17", "25" }, ids{ "--unused-for", "36h", "--active", "--name", "^token" })
-      assert.same({ "01", "02", "03", "04" }, ids{ "--name", "^token%-0[1-4]$" })
+      assert.same({ "03", "08", "17", "25" }, ids{ "--unused-for", "36h", "--active", "--name", "token*" })
+      assert.same({ "01", "02", "03", "04" }, ids{ "--name", "token-0[1-4]" })
       local s = H.state(nil, { all_auth_methods = true })
       srv:reset(s)
       assert.same({ "05", "14", "22", "27" }, ids{ "--auth-method", "universal-auth" })
@@ -239,7 +242,7 @@ describe("infisical-tokens", function()
     it("several identities: de-duplicated, exit 1 at the 200-token wall, 2 on errors", function()
       local out, rc, err = cli({ "list", ID1, ID2, ID1, "--format", "json" }, env)
       assert.equal(1, rc)
-      assert.matches(esc(ID2) .. ": list truncated at the server's 200%-token wall", err)
+      assert.matches(esc(ID2) .. ": 200 or more tokens", err)
       local doc = cjson.decode(out)
       local per, seen = {}, {}
       for _, t in ipairs(doc) do

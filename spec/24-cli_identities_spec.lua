@@ -207,7 +207,7 @@ describe("infisical-tokens identities", function()
       { { "identities" }, "missing %-%-org ORG_ID" },
       { { "identities", "--org" }, "needs a value" },
       { { "identities", "--org", "" }, "missing %-%-org" },
-      { { "identities", "--org", "a\tb" }, "control characters" },
+      { { "identities", "--org", "a\tb" }, "%-%-org takes the organisation's id, a UUID" },
       { { "identities", ORG }, "unexpected argument" },
       { { "identities", "--org", ORG, "--format", "xml" }, "unknown format 'xml'" },
       { { "identities", "--org", ORG, "--page-size", "0" }, "page%-size" },

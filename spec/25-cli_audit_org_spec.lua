@@ -303,7 +303,8 @@ describe("infisical-tokens audit --org", function()
       { { "audit", "--org", ORG, "-" }, "not both", H.ID1 },
       { { "audit", "--org", ORG, "--from-file", f }, "not both" },
       { { "audit", "--org", "" }, "%-%-org needs the organisation's id" },
-      { { "audit", "--org", "a\nb" }, "control characters" },
+      { { "audit", "--org", "a\nb" }, "%-%-org takes the organisation's id, a UUID" },
+      { { "audit", "--org", "my-org" }, "%-%-org takes the organisation's id, a UUID .* not 'my%-org'; nothing was sent" },
       { { "audit", "--org" }, "needs a value" },
       { { "audit" }, "missing IDENTITY_ID .*%-%-org ORG_ID" },
     } do

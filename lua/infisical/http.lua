@@ -10,18 +10,38 @@ local attempt = require "infisical.attempt"
 local pace = require "infisical.pace"
 local transports = require "infisical.transport.auto"
 
-local error = error
+local error, type = error, type
 
 local _M = {}
 
---- A base URL as Infisical's SDKs take it: with or without a trailing `/` or `/api`.
--- @return the URL without them, or nil when it is not an http(s) URL without query or fragment
+--- The server's base URL, one rule for the library (`base_url`, `INFISICAL_API_URL`) and
+-- the command (`--api-url`, `--domain`): the server's address, with or without a trailing
+-- `/`, `/api` or `/api/v1` (the SDKs' and the Infisical CLI's habits). Any other path
+-- (`/foo`, `/api/v2`, an endpoint's path) is refused rather than guessed at, and so is a
+-- user name or password in the URL (it would be sent as Basic credentials and printed).
+-- @param url the URL as given
+-- @return the address (scheme, host, port) without the path; or nil and why, as words that
+--   follow the setting's name ("must be ..."): a long or odd path is described, not echoed
 function _M.normalize_base(url)
-  url = url:gsub("/+$", ""):gsub("/api$", ""):gsub("/+$", "")
-  if not url:find("^https?://[^/?#%s]+[^?#%s]*$") then return nil end
-  return url
+  if type(url) ~= "string" then return nil, "must be a string" end
+  url = url:match("^%s*(.-)%s*$")   -- as `$(cat file)` and editors leave it
+  local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme or not (scheme:lower() == "http" or scheme:lower() == "https") then
+    return nil, "must be an http:// or https:// URL"
+  end
+  if host == "" or host:find("[%s%c]") or path:find("[?#%s%c]") then
+    return nil, "must be an http:// or https:// URL without spaces, query or fragment"
+  end
+  if host:find("@", 1, true) then
+    return nil, "must not hold a user name or password (the server takes a token, not Basic credentials)"
+  end
+  local p = path:gsub("/+$", "")
+  if p == "" or p == "/api" or p == "/api/v1" then return scheme .. "://" .. host end
+  local shown = (#p <= 40 and p:find("^[%w/._~%%-]+$")) and ("'" .. p .. "'")
+    or ("a " .. #p .. "-byte path")
+  return nil, "must be the server's address (like https://app.infisical.com), with or without"
+    .. " /api or /api/v1, not " .. shown
 end
-
 --- Makes sure the client holds a usable access token (Universal Auth: logs in on first
 -- use and shortly before expiry). Called before every request.
 -- @return true, or nil and the login error

@@ -58,12 +58,13 @@ function _M.new(opts)
     if opts[k] == nil then opts[k] = v end
   end
 
-  local base = opts.base_url or getenv("INFISICAL_API_URL")
-  if base == nil or base == "" then base = DEFAULT_BASE end
-  self.base_url = http.normalize_base(base)
-  if not self.base_url then
-    return nil, config_error("base_url must be an http:// or https:// URL without query or fragment")
-  end
+  local base, base_name = opts.base_url, "base_url"
+  if base == "" then base = nil end
+  if base == nil then base, base_name = nonempty_env("INFISICAL_API_URL"), "INFISICAL_API_URL" end
+  if base == nil then base = DEFAULT_BASE end
+  local why
+  self.base_url, why = http.normalize_base(base)
+  if not self.base_url then return nil, config_error(base_name .. " " .. why) end
 
   -- Explicit options first, then the environment: a token, else the Universal Auth pair.
   local token, client_id, client_secret = opts.token, opts.client_id, opts.client_secret

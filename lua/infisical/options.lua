@@ -153,7 +153,7 @@ local MIB = 1024 * 1024
 _M.NEW = {
   { name = "base_url", check = "string", layer = "client",
     shown = "`$INFISICAL_API_URL`, else `https://us.infisical.com`",
-    doc = "the server; a trailing `/` or `/api` is accepted (`https://eu.infisical.com/api/` works)" },
+    doc = "the server's address, with or without a trailing `/`, `/api` or `/api/v1` (`https://eu.infisical.com/api/v1` works); any other path is a `config` error (`nil, err`), as in the command" },
   { name = "token", check = "string", layer = "client", shown = "`$INFISICAL_TOKEN`",
     doc = "the access token sent as `Authorization: Bearer`; CR, LF and other control characters are refused" },
   { name = "timeout", check = "seconds", default = 60, layer = "transport",

@@ -2,6 +2,8 @@
 -- `--` ending the options, positional arguments kept in order.
 -- @module infisical.cli.args
 
+local out = require "infisical.cli.output"
+
 local type, tonumber, pairs, ipairs = type, tonumber, pairs, ipairs
 
 local _M = {}
@@ -19,7 +21,12 @@ _M.common = {
 }
 
 --- Short forms: each stands for its long option wherever the subcommand takes that one.
-_M.short = { h = "help", q = "quiet", f = "format", y = "yes", s = "status", c = "concurrency" }
+_M.short = { h = "help", q = "quiet", f = "format", o = "format", y = "yes", s = "status",
+  c = "concurrency" }
+
+--- Other long names of options, as other tools spell them: `--silent` (the Infisical
+-- CLI's) for --quiet, `--output` (kubectl's, with its -o) for --format.
+_M.aliases = { silent = "quiet", output = "format" }
 
 -- Flags that would put a secret on the command line, refused with the reason.
 local SECRET_FLAGS = {
@@ -84,7 +91,7 @@ local function unknown(cmd, shown, name, spec)
       table.concat(others, " and "), #others == 1 and "takes" or "take"))
   end
   local guess = _M.closest(name, option_names(spec))
-  return _M.usage(cmd, ("unknown option '%s'%s"):format(shown,
+  return _M.usage(cmd, ("unknown option %s%s"):format(out.show(shown),
     guess and (" (did you mean '--%s'?)"):format(guess) or ""))
 end
 
@@ -139,7 +146,7 @@ function _M.parse(cmd, argv, first, spec)
           local word = a:match("^%-([%w%-]+)$")
           local guess = word and #word > 1 and _M.closest(word, option_names(spec))
           if guess then
-            return nil, _M.usage(cmd, ("unknown option '%s' (did you mean '--%s'?)"):format(a, guess))
+            return nil, _M.usage(cmd, ("unknown option %s (did you mean '--%s'?)"):format(out.show(a), guess))
           end
           return nil, _M.usage(cmd, ("unknown option '-%s'"):format(letter))
         end
@@ -156,8 +163,10 @@ function _M.parse(cmd, argv, first, spec)
     else
       local name, value = a:match("^%-%-([%w%-]+)=(.*)$")
       if not name then name = a:match("^%-%-([%w%-]+)$") end
-      if not name then return nil, _M.usage(cmd, ("unknown option '%s'"):format(a)) end
+      if not name then return nil, _M.usage(cmd, ("unknown option %s"):format(out.show(a))) end
       if SECRET_FLAGS[name] then return nil, _M.usage(cmd, SECRET_FLAGS[name]) end
+      local alias = _M.aliases[name]
+      if alias and (spec[alias] or _M.common[alias]) then name = alias end
       if not (spec[name] or _M.common[name]) then return nil, unknown(cmd, "--" .. name, name, spec) end
       u = set(name, value, "--" .. name)
       if u then return nil, u end
@@ -173,7 +182,7 @@ function _M.int(cmd, opts, name, lo, hi)
   if v == nil then return nil end
   local x = tonumber(v)
   if not x or x % 1 ~= 0 or x < lo or x > hi then
-    return nil, _M.usage(cmd, ("option '--%s' must be an integer from %d to %d, got '%s'"):format(name, lo, hi, v))
+    return nil, _M.usage(cmd, ("option '--%s' must be an integer from %d to %d, got %s"):format(name, lo, hi, out.show(v)))
   end
   return math.tointeger and math.tointeger(x) or x
 end

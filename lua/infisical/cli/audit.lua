@@ -65,10 +65,8 @@ local function audit_parse(argv, first)
       return nil, usage_fail(args.usage(cmd, "--org audits every identity of the organisation:"
         .. " give identity ids ('-', --from-file) or --org, not both"))
     end
-    if o.org == "" then return nil, usage_fail(args.usage(cmd, "--org needs the organisation's id")) end
-    if o.org:find("%c") then
-      return nil, usage_fail(args.usage(cmd, "--org must not contain control characters"))
-    end
+    u = common.check_org(cmd, o.org)
+    if u then return nil, usage_fail(u) end
     a.org = o.org
     return a
   end
@@ -106,14 +104,24 @@ end
 local function discover(a, client, progress)
   local results, ids = {}, {}
   local ok, err = pcall(function()
+    local seen, n = {}, 0
     for m in client:each_identity(a.org, { page_size = ORG_PAGE }) do
-      local r = { id = m.identity.id, name = m.identity.name,
-        auth_methods = infisical.auth_methods(m) }
-      if infisical.uses_token_auth(m) then ids[#ids + 1] = r.id else r.skipped = true end
-      results[#results + 1] = r
+      n = n + 1
+      local id = m.identity.id
+      local r = seen[id]
+      if r then
+        -- one identity under two memberships (a server's duplicate): one row, audited
+        -- once, when either says it has Token Auth
+        if r.skipped and infisical.uses_token_auth(m) then r.skipped = nil; ids[#ids + 1] = id end
+      else
+        r = { id = id, name = m.identity.name, auth_methods = infisical.auth_methods(m) }
+        if infisical.uses_token_auth(m) then ids[#ids + 1] = r.id else r.skipped = true end
+        results[#results + 1] = r
+        seen[id] = r
+      end
       -- a full page read: the next one is asked for now (the server's wait is there)
-      if #results % ORG_PAGE == 0 then
-        progress.show(("audit: reading the organisation's identities: %d"):format(#results))
+      if n % ORG_PAGE == 0 then
+        progress.show(("audit: reading the organisation's identities: %d"):format(n))
       end
     end
   end)
@@ -240,7 +248,9 @@ local function audit_render(a, results)
     if a.org then head[12], head[13], head[14] = "name", "auth_methods", "skipped" end
     stdout:write(out.csv(head, rows, o["no-header"]))
   else
-    stdout:write(report.table(results, o["no-header"], a.org ~= nil))
+    local text, dropped = report.table(results, o["no-header"], a.org ~= nil, common.terminal_width())
+    stdout:write(text)
+    common.dropped_note(dropped)
     if not o["no-header"] then
       stdout:write(("\n%d identit%s audited at %s: %d with findings, %d with errors"):format(#ids,
         #ids == 1 and "y" or "ies", out.time(now, true), findings, errors))

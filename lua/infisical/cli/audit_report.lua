@@ -10,6 +10,13 @@ local concat = table.concat
 
 local _M = {}
 
+-- A count of a token record: a number as it is, absent as `default`, anything else nil.
+local function number(v, default)
+  if v == nil then return default end
+  if type(v) == "number" and v == v then return v end
+  return nil
+end
+
 _M.EXPIRING_WITHIN = 7 * 86400   -- "expiring soon"
 _M.NEAR_LIMIT = 0.9              -- "near its use limit": 90% of the uses spent
 
@@ -34,15 +41,16 @@ function _M.summarize(tokens, now, truncated, server)
     local st = status.token_status(t, now, server)
     s.counts[st] = s.counts[st] + 1
     if st == "active" then
-      if s.use_recorded and t.accessTokenLastUsedAt == nil and (t.accessTokenNumUses or 0) == 0 then
+      -- counts the server sent as something else than numbers are not guessed at
+      local uses, limit = number(t.accessTokenNumUses, 0), number(t.accessTokenNumUsesLimit, 0)
+      if s.use_recorded and t.accessTokenLastUsedAt == nil and uses == 0 then
         s.never_used[#s.never_used + 1] = t.id
       end
-      local limit = t.accessTokenNumUsesLimit or 0
-      if s.use_recorded and limit > 0 and (t.accessTokenNumUses or 0) >= _M.NEAR_LIMIT * limit then
+      if s.use_recorded and limit and uses and limit > 0 and uses >= _M.NEAR_LIMIT * limit then
         s.near_limit[#s.near_limit + 1] = t.id
       end
       local exp = status.expires_at(t, server)
-      if exp and exp - now <= _M.EXPIRING_WITHIN then
+      if type(exp) == "number" and exp - now <= _M.EXPIRING_WITHIN then
         s.expiring_soon[#s.expiring_soon + 1] = t.id
       end
     end
@@ -66,8 +74,8 @@ end
 
 --- The audit as an aligned table (`results` in input order: { id, summary | nil, err },
 -- or, from `--org`, also { name, auth_methods, skipped }). `org`: a NAME column after
--- IDENTITY.
-function _M.table(results, no_header, org)
+-- IDENTITY. `width`: the terminal's, which the NAME and RESULT columns give way to.
+function _M.table(results, no_header, org, width)
   local rows = {}
   for _, r in ipairs(results) do
     local s = r.summary
@@ -77,7 +85,7 @@ function _M.table(results, no_header, org)
       if not s.use_recorded then nu, nl = "n/a", "n/a" end
       row = { r.id, tostring(s.total), tostring(s.counts.active), tostring(s.counts.expired),
         tostring(s.counts.exhausted), tostring(s.counts.revoked), nu, nl, tostring(#s.expiring_soon),
-        s.truncated and "truncated at the 200-token wall" or (s.findings > 0 and "findings" or "ok") }
+        s.truncated and "200 or more tokens (the server shows 200)" or (s.findings > 0 and "findings" or "ok") }
     elseif r.skipped then
       row = { r.id, "-", "-", "-", "-", "-", "-", "-", "-", _M.skip_reason(r) }
     else
@@ -93,7 +101,11 @@ function _M.table(results, no_header, org)
     table.insert(head, 2, "NAME")
     table.insert(right, 2, false)
   end
-  return out.table(head, rows, right, no_header)
+  -- on a terminal: the counts by status left out (revoked first) while needed, then the
+  -- NAME and RESULT texts cut
+  local k = org and 1 or 0
+  return out.table(head, rows, right, no_header, { width = width,
+    shrink = org and { 2, #head } or { #head }, drop = { 6 + k, 5 + k, 4 + k, 3 + k, 2 + k } })
 end
 
 --- The audit as one JSON-ready value. `org` (from `--org`): the organisation's id; each

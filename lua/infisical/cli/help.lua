@@ -13,9 +13,10 @@ local IPAGE, IPAGE_MIN, IPAGE_MAX = options.default("page_size", options.IDENTIT
   options.range("page_size", options.IDENTITY_EACH)
 
 local COMMON = [[
-Connection (every subcommand):
+Connection (every subcommand; these and -q may also come before the subcommand, as in
+'infisical-tokens -q list ...'):
   --api-url URL        the server (default $INFISICAL_API_URL, else https://us.infisical.com);
-                       with or without a trailing /api (or /api/v1)
+                       with or without a trailing /api or /api/v1, no other path
   --domain URL         the same as --api-url, under the Infisical CLI's name for it
   --token-file FILE    read the access token from FILE (first line; '-': standard input);
                        default $INFISICAL_TOKEN, else Universal Auth with
@@ -25,10 +26,11 @@ Connection (every subcommand):
   --timeout SECONDS    per request (default ]] .. TIMEOUT .. [[)
   --ca-file FILE       CA bundle for TLS verification
   --no-verify-tls      turn TLS verification off (never do this in production)
-  --now TIME           judge statuses at TIME (ISO-8601, e.g. 2024-06-01T12:00:00Z)
-                       instead of the current time, for reproducible reports
+  --now TIME           judge statuses at TIME (a date, 2024-06-01, meaning its midnight
+                       UTC, or an RFC 3339 time, 2024-06-01T12:00:00Z) instead of the
+                       current time, for reproducible reports
   -q, --quiet          print only errors on stderr (no notes, no progress, no per-token
-                       revoke lines)
+                       revoke lines); --silent is the same
   -h, --help           this help
 ]]
 
@@ -36,7 +38,8 @@ local IDS = [[
 Ids come from the arguments, from standard input where an argument is '-', and from
 --from-file FILE ('-': standard input): one or more per line, separated by blanks, '#'
 starting a comment. Every id must be a UUID: anything else is refused before any
-request is sent (exit status 2). Repeated ids are handled once.
+request is sent (exit status 2). Repeated ids are handled once. Input that holds no
+ids ('-' or a file, empty) is nothing to do: exit status 0, no request (as xargs -r).
 ]]
 
 local _M = {}
@@ -44,7 +47,7 @@ local _M = {}
 _M.ORG_PAGE = ORG_PAGE
 
 _M.main = [[
-Usage: infisical-tokens COMMAND [OPTIONS] ARGS...
+Usage: infisical-tokens [OPTIONS] COMMAND [OPTIONS] ARGS...
 
 Lists, audits and revokes the access tokens of Infisical machine identities (Token Auth).
 
@@ -57,8 +60,8 @@ Commands:
 
 Run 'infisical-tokens COMMAND --help' for a command's options.
 
-Exit status: 0 success (audit: no findings), 1 findings (audit), a list cut at the
-200-token wall (list) or a token already revoked (revoke), 2 errors (bad usage,
+Exit status: 0 success (audit: no findings), 1 findings (audit), an identity with 200
+or more tokens (list) or a token already revoked (revoke), 2 errors (bad usage,
 no credentials, network or HTTP failures, no permission), 3 the server refused the
 credentials (token missing, malformed, expired, revoked or used up; Universal Auth
 client id or secret refused): get a new token or fix the credentials.
@@ -82,30 +85,36 @@ Filters (all must match):
   -s, --status S       revoked, expired, exhausted or active (repeat or comma-separate)
   --unused-for D       not used for D (or never used and created D ago); D is a number
                        with s, m, h, d or w, e.g. 30d
-  --name PATTERN       names matching a Lua pattern, e.g. '^ci%-'
+  --name GLOB          names matching a shell glob, the whole name: * any text, ? one
+                       character, [abc] or [a-z] one of a set, [!a] one not in it;
+                       e.g. 'ci-*' (quote it for the shell)
 
 Input:
   --from-file FILE     identity ids from FILE (see above)
 
 Output:
-  -f, --format F       table (default, aligned, UTC times), json (one document: an array
-                       of token records with "status" and "expiresAt") or csv (header row)
+  -f, -o, --format F   table (default, aligned, UTC times), json (one document: an array
+                       of token records with "status" and "expiresAt") or csv (header row);
+                       --output F is the same
   --no-header          no header row (table and csv)
   --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
 The table has the same columns however many identities are listed: IDENTITY, TOKEN ID,
-NAME, STATUS, EXPIRES (UTC), USES, LAST USED (UTC), CREATED (UTC). After an error,
-an empty result is not printed (no header, no [], no "no matching tokens").
+NAME, STATUS, EXPIRES (UTC), USES, LAST USED (UTC), CREATED (UTC); its times are like
+2024-06-01T11:00Z (no blank in them: awk sees the same fields on every row). On a
+terminal, NAME is cut (ending in ~) to fit its width. CSV and JSON write every time as
+RFC 3339 UTC (2024-06-01T11:00:00Z). After an error, an empty result is not printed
+(no header, no [], no "no matching tokens").
 
 Acting on the result:
   --revoke-matching    revoke the listed tokens that are not revoked yet; without --yes
                        only prints (on stderr) what it would revoke. A listed token whose
                        id is not a UUID is reported and left alone (exit status 2); a
                        failure on one token does not stop the others
-  -y, --yes            really revoke
+  -y, --yes            really revoke; the tokens are then printed with their new status
 
-Exit status: 0 listed, 1 some identity has more than the 200 tokens the server lets a
-client read (the output holds the first 200), 2 errors, 3 credentials refused.
+Exit status: 0 listed, 1 some identity has 200 or more tokens (the server lets a client
+read 200: the output holds those), 2 errors, 3 credentials refused.
 ]] .. "\n" .. COMMON
 
 _M.audit = [[
@@ -116,8 +125,8 @@ Usage: infisical-tokens audit IDENTITY_ID... [OPTIONS]
 
 Summarizes each identity's tokens, several identities at a time: counts by status
 (active, expired, exhausted, revoked) and findings among the active tokens: never used,
-within 10% of their use limit, expiring within 7 days; and identities whose list was cut
-at the server's 200-token wall.
+within 10% of their use limit, expiring within 7 days; and identities with 200 or more
+tokens (the server lets a client read 200: the rest are unseen).
 
 ]] .. IDS .. [[
 
@@ -127,7 +136,7 @@ at the server's 200-token wall.
                        in the report as skipped, with their auth methods. Not with
                        identity ids, '-' or --from-file (exit status 2): to audit some,
                        pick their ids from 'infisical-tokens identities --org ORG_ID'
-  -f, --format F       table (default), json or csv
+  -f, -o, --format F   table (default), json or csv; --output F is the same
   --no-header          no header row (table and csv), and no summary line after the table
   -c, --concurrency N  identities in progress at once, 1 to 64 (default ]] .. CONCURRENCY .. [[)
   --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
@@ -182,10 +191,11 @@ late-2024 servers (one auth method per identity) and current ones (several).
   --token-auth         only identities that use Token Auth
 
 Output:
-  -f, --format F       table (default, aligned, UTC times), json (an array of records:
+  -f, -o, --format F   table (default, aligned, UTC times), json (an array of records:
                        identityId, name, orgId, membershipId, role, authMethods,
                        usesTokenAuth, lastLoginAuthMethod, lastLoginTime, createdAt,
-                       updatedAt; null where the server sent nothing) or csv (header row)
+                       updatedAt; null where the server sent nothing) or csv (header
+                       row); --output F is the same. CSV and JSON times: RFC 3339 UTC
   --no-header          no header row (table and csv)
   --page-size N        identities per request, ]] .. IPAGE_MIN .. [[ to ]] .. IPAGE_MAX .. [[ (default ]] .. IPAGE .. [[)
 

@@ -37,8 +37,8 @@ function _M.json_record(m)
     identityId = ident.id, name = or_null(ident.name), orgId = or_null(m.orgId or ident.orgId),
     membershipId = or_null(m.id), role = or_null(m.role), authMethods = methods,
     usesTokenAuth = infisical.uses_token_auth(m),
-    lastLoginAuthMethod = or_null(m.lastLoginAuthMethod), lastLoginTime = or_null(m.lastLoginTime),
-    createdAt = or_null(m.createdAt), updatedAt = or_null(m.updatedAt),
+    lastLoginAuthMethod = or_null(m.lastLoginAuthMethod), lastLoginTime = or_null(out.stamp(m.lastLoginTime)),
+    createdAt = or_null(out.stamp(m.createdAt)), updatedAt = or_null(out.stamp(m.updatedAt)),
   }
 end
 
@@ -52,7 +52,7 @@ local function print_list(stdout, stderr, fmt, list, o)
     for i, m in ipairs(list) do
       rows[i] = { m.identity.id, m.identity.name, concat(infisical.auth_methods(m), " "),
         infisical.uses_token_auth(m) and "true" or "false", m.role, m.lastLoginAuthMethod,
-        m.lastLoginTime, m.createdAt }
+        out.stamp(m.lastLoginTime), out.stamp(m.createdAt) }
     end
     stdout:write(out.csv(CSV_HEAD, rows, o["no-header"]))
   else
@@ -69,8 +69,12 @@ local function print_list(stdout, stderr, fmt, list, o)
     if #rows == 0 then
       if not o.quiet then stderr:write("no identities\n") end
     else
-      stdout:write(out.table({ "IDENTITY ID", "NAME", "AUTH METHODS", "TOKEN AUTH", "ROLE",
-        "LAST LOGIN (UTC)" }, rows, nil, o["no-header"]))
+      -- on a terminal: LAST LOGIN and ROLE left out while needed, NAME and AUTH METHODS cut
+      local text, dropped = out.table({ "IDENTITY ID", "NAME", "AUTH METHODS", "TOKEN AUTH", "ROLE",
+        "LAST LOGIN (UTC)" }, rows, nil, o["no-header"],
+        { width = common.terminal_width(), shrink = { 2, 3, 5 }, drop = { 6, 5 } })
+      stdout:write(text)
+      common.dropped_note(dropped)
     end
   end
 end
@@ -85,21 +89,20 @@ function _M.main(argv, first)
   if o.help then stdout:write(help.identities); return OK end
   local fmt = o.format or "table"
   if not FORMATS[fmt] then
-    return ctx.usage_fail(args.usage(cmd, ("unknown format '%s' (table, json or csv)"):format(fmt)))
+    return ctx.usage_fail(args.usage(cmd, ("unknown format %s (table, json or csv)"):format(out.show(fmt))))
   end
   local ps, u = args.int(cmd, o, "page-size", options.range("page_size", options.IDENTITY_EACH))
   if u then return ctx.usage_fail(u) end
   if #pos > 0 then
-    return ctx.usage_fail(args.usage(cmd, ("unexpected argument '%s' (give the organisation with --org ORG_ID)")
-      :format(out.clean(pos[1]))))
+    return ctx.usage_fail(args.usage(cmd, ("unexpected argument %s (give the organisation with --org ORG_ID)")
+      :format(out.show(pos[1]))))
   end
   local org = o.org
   if org == nil or org == "" then
     return ctx.usage_fail(args.usage(cmd, "missing --org ORG_ID (the organisation's id)"))
   end
-  if org:find("%c") then
-    return ctx.usage_fail(args.usage(cmd, "--org must not contain control characters"))
-  end
+  u = common.check_org(cmd, org)
+  if u then return ctx.usage_fail(u) end
   if o.search and o.search:find("%c") then
     return ctx.usage_fail(args.usage(cmd, "--search must not contain control characters"))
   end

@@ -16,12 +16,10 @@ function _M.is_uuid(s)
   return type(s) == "string" and s:find(UUID) ~= nil
 end
 
---- A refused value as it may be shown: short ones cleaned and quoted, long ones by their
--- length only (a token pasted or piped in by mistake is not echoed to the terminal).
-function _M.show(v)
-  if #v <= 40 then return "'" .. out.clean(v) .. "'" end
-  return ("a %d-byte string"):format(#v)
-end
+--- A refused value as it may be shown: short ones cleaned and quoted, long ones and
+-- credentials by their length only (a token pasted or piped in by mistake is not echoed to
+-- the terminal): `output.show`.
+_M.show = out.show
 
 -- The ids of one line: '#' starts a comment, whitespace separates ids.
 local function line_ids(line, acc, where, n)
@@ -45,7 +43,7 @@ end
 --- Collects the ids of subcommand `cmd`: positional arguments in order (`-` reads
 -- standard input there), then `--from-file FILE` (`-`: standard input). Standard input is
 -- read once. `what` is "identity" or "token"; `metavar` the help's name for them.
--- @return a list of unique ids, or nil and a usage error (every message names where the
+-- @return a list of unique ids (empty when `-` or the file held none), or nil and a usage error (every message names where the
 --   refused value came from), or nil, nil and a message (a file that cannot be read)
 function _M.collect(cmd, what, metavar, pos, from_file)
   local acc, stdin_read = {}, false
@@ -65,8 +63,13 @@ function _M.collect(cmd, what, metavar, pos, from_file)
     if from_file == "-" then
       stdin()
     else
-      local ok, e = read_into(acc, from_file, "--from-file " .. out.clean(from_file))
-      if not ok then return nil, nil, "cannot read --from-file: " .. tostring(e) end
+      local shown = out.show(from_file, 200)
+      local ok, e = read_into(acc, from_file, "--from-file " .. shown)
+      if not ok then
+        e = tostring(e)
+        if e:sub(1, #from_file + 2) == from_file .. ": " then e = e:sub(#from_file + 3) end
+        return nil, nil, "cannot read --from-file " .. shown .. ": " .. e
+      end
     end
   end
   local list, seen = {}, {}
@@ -79,12 +82,12 @@ function _M.collect(cmd, what, metavar, pos, from_file)
     local key = item.id:lower()
     if not seen[key] then seen[key] = true; list[#list + 1] = item.id end
   end
-  if #list == 0 then
-    local given = #pos > 0 or from_file
-    return nil, args.usage(cmd, ("missing %s (%s)"):format(metavar, given
-      and "the input held no ids"
-      or ("give %s ids, '-' to read them from standard input, or --from-file FILE"):format(what)))
+  if #list == 0 and #pos == 0 and not from_file then
+    return nil, args.usage(cmd, ("missing %s (give %s ids, '-' to read them from standard input,"
+      .. " or --from-file FILE)"):format(metavar, what))
   end
+  -- ids asked for from standard input or a file that holds none: nothing to do (an empty
+  -- list, as `xargs -r` runs nothing)
   return list
 end
 

@@ -10,7 +10,7 @@ local common = require "infisical.cli.common"
 local filters = require "infisical.filters"
 local options = require "infisical.options"
 
-local ipairs, pcall = ipairs, pcall
+local ipairs, type, find = ipairs, type, string.find
 
 local _M = {}
 
@@ -63,7 +63,7 @@ local function filter_opts(cmd, o, now)
   if st then
     for _, s in ipairs(st) do
       if not status.STATUSES[s] then
-        return nil, args.usage(cmd, ("unknown status '%s' (revoked, expired, exhausted or active)"):format(s))
+        return nil, args.usage(cmd, ("unknown status %s (revoked, expired, exhausted or active)"):format(out.show(s)))
       end
     end
     f.status = st
@@ -75,10 +75,10 @@ local function filter_opts(cmd, o, now)
     end
   end
   if o.name then
-    if not pcall(string.find, "", o.name) then
-      return nil, args.usage(cmd, "--name is not a valid Lua pattern: " .. o.name)
-    end
-    f.name = o.name
+    -- a shell glob, matched against the whole name (the library's own `name` options are
+    -- a substring and a Lua pattern): a predicate of its own, whatever those become
+    local pat = common.glob_pattern(o.name)
+    f.where = function(t) return type(t.name) == "string" and find(t.name, pat) ~= nil end
   end
   local ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
   if u then return nil, u end
@@ -112,7 +112,8 @@ local function print_tokens(fmt, results, now, no_header, failed, sv)
       local t = p[2]
       local exp = status.expires_at(t, sv)
       rows[i] = { p[1], t.id, t.name, status.token_status(t, now, sv), exp and out.time(exp, true),
-        t.accessTokenNumUses, t.accessTokenNumUsesLimit, t.accessTokenLastUsedAt, t.createdAt,
+        t.accessTokenNumUses, t.accessTokenNumUsesLimit, out.stamp(t.accessTokenLastUsedAt),
+        out.stamp(t.createdAt),
         filters.auth_method(t),
         t.isAccessTokenRevoked and "true" or "false" }
     end
@@ -128,7 +129,12 @@ local function print_tokens(fmt, results, now, no_header, failed, sv)
     if #rows == 0 then
       common.note("no matching tokens")
     else
-      stdout:write(out.table(TABLE_HEAD, rows, { [6] = true }, no_header))
+      -- on a terminal: fit its width (CREATED, LAST USED, IDENTITY, USES, EXPIRES left
+      -- out in that order while needed, then NAME cut)
+      local text, dropped = out.table(TABLE_HEAD, rows, { [6] = true }, no_header,
+        { width = common.terminal_width(), shrink = { 3 }, drop = { 8, 7, 1, 6, 5 } })
+      stdout:write(text)
+      common.dropped_note(dropped)
     end
   end
 end
@@ -176,26 +182,29 @@ function _M.main(argv, first)
       end
     end
   end
-  print_tokens(fmt, results, now, o["no-header"], failed, sv)
 
   if o["revoke-matching"] then
+    -- revoked first, so the rows printed show each token's new status
     local list = {}
     for _, r in ipairs(results) do
       for _, t in ipairs(r.tokens or {}) do
-        if not t.isAccessTokenRevoked then
-          list[#list + 1] = { id = t.id, label = t.name and (" (" .. out.clean(t.name) .. ")") or "" }
+        if t.isAccessTokenRevoked ~= true then
+          list[#list + 1] = { id = t.id, token = t,
+            label = t.name ~= nil and (" (" .. out.clean(t.name) .. ")") or "" }
         end
       end
     end
     local _, _, nfailed, rerrs = common.revoke_list(client, list, o.yes, stderr)
+    for _, item in ipairs(list) do
+      if item.revoked then item.token.isAccessTokenRevoked = true end
+    end
     if nfailed > 0 then rc = ERRORS end
     for _, e in ipairs(rerrs) do errs[#errs + 1] = e end
   end
+  print_tokens(fmt, results, now, o["no-header"], failed, sv)
   client:close()
   common.advise(errs)
   return common.worst(rc, errs)
 end
-
--- audit --------------------------------------------------------------------------------
 
 return _M
