@@ -33,6 +33,8 @@ end
 local wanted, order = {}, {}
 for _, f in ipairs(files) do
   local text = assert(io.open(f)):read("*a")
+  -- `require("infisical.cli." .. name)` is a dynamic require: its prefix "infisical.cli."
+  -- is checked below as a family of project modules, never as a module named so.
   for name in text:gmatch("require%s*%(?%s*[\"']([%w_%.%-]+)[\"']") do
     if not wanted[name] then wanted[name] = {}; order[#order + 1] = name end
     local seen = wanted[name]
@@ -102,7 +104,28 @@ local function owner(file)
   return pkg
 end
 
+-- Modules built into LuaJIT (nginx's interpreter; .ci/deps installs luajit2 and
+-- libnginx-mod-http-lua): no file on any path holds them.
+local LUAJIT_BUILTIN = { ffi = true, jit = true, bit = true, ["jit.util"] = true,
+  ["string.buffer"] = true, ["table.new"] = true, ["table.clear"] = true }
+
 local function resolve(name, requirers)
+  if name:sub(-1) == "." then
+    -- a dynamic require's prefix: at least one project module must carry it
+    local dir = "./lua/" .. name:sub(1, -2):gsub("%.", "/")
+    local found = sh("ls " .. q(dir) .. "/*.lua 2>/dev/null")
+    if found ~= "" then
+      local n = select(2, found:gsub("\n", ""))
+      return true, ("project: %d modules under %s (a dynamic require's prefix)"):format(n, dir:sub(3))
+    end
+    return false, "a dynamic require's prefix with no module under " .. dir:sub(3)
+  end
+  if LUAJIT_BUILTIN[name] then
+    if allowed["luajit2"] or allowed["libluajit2-5.1-2"] then
+      return true, "built into LuaJIT (luajit2, installed by .ci/deps)"
+    end
+    return false, "built into LuaJIT, which .ci/deps does not install"
+  end
   local proj = package.searchpath(name, "./lua/?.lua;./lua/?/init.lua;./?.lua")
   if proj then return true, "project: " .. proj:gsub("^%./", "") end
   if built[name] then return true, "built by " .. built[name] end

@@ -113,7 +113,10 @@ static int run(lua_State *L)
         x.overflow = (int)(sel % 3);
         {
             int top = lua_gettop(L);
-            ixfer_push_result(L, &x, c, rc, "GET", "http://127.0.0.1/x");
+            /* both result paths: the body as a string, and decoded from the buffer
+             * (jsondec.c); the length's parity picks, so every seed reaches both */
+            ixfer_push_result(L, &x, c, rc, "GET", "http://127.0.0.1/x",
+                              (int)((z->n ^ sel) & 1));
             stringify(L, top + 1);
         }
         ixfer_free(&x);
