@@ -28,6 +28,7 @@
 #define HINT_DEPTH 16   /* size hints are remembered for the outer levels only */
 #define KEY_SLOTS 64    /* a power of two, at most 64 (object_value keeps a 64-bit mask) */
 #define KEY_PROBES 4    /* slots looked at for a key, from its own */
+#define SHAPE_KEYS 32   /* members per object whose key is predicted (shape, below) */
 /* The fewest bytes a member or element takes, separator and closing bracket included:
  * `"":0,` and `0,`. A hint larger than (bytes left) / this can never be filled. */
 #define MIN_MEMBER_BYTES 5
@@ -60,6 +61,13 @@ typedef struct jd {
      * only kept once it repeated, so values that never do (ids, dates) cost a compare. */
     int val_slot;               /* the key slot of the member whose value is read, or -1 */
     struct { const char *s; size_t n; int kept; } vals[KEY_SLOTS];
+    /* The objects of a page have one shape: member i of a token has the key member i of
+     * the token before it had. For each outer level, the cache slot + 1 of each member's
+     * key in the last object there (0: none). A key that matches its prediction is taken
+     * from the cache without looking for the closing quote, for escapes or hashing it:
+     * the cached bytes hold neither quote nor backslash, so the same bytes followed by a
+     * quote are that key. */
+    unsigned char shape[HINT_DEPTH][SHAPE_KEYS];
 } jd;
 
 static int fail(jd *d, const char *msg)
@@ -396,7 +404,8 @@ static int value(jd *d);
 static int object_value(jd *d)
 {
     lua_State *L = d->L;
-    int level = d->depth, count = 0, slot, unslotted = 0;
+    int level = d->depth, count = 0, slot, unslotted = 0, member = 0;
+    unsigned char *shape = level < HINT_DEPTH ? d->shape[level] : NULL;
     unsigned evictions = d->evictions;
     uint64_t set = 0;           /* cache slots of the keys this object holds */
     int hint = level < HINT_DEPTH ? d->obj_hint[level] : 0;
@@ -415,9 +424,24 @@ static int object_value(jd *d)
         int r;
         if (d->p >= d->end || *d->p != '"')
             return fail(d, "expected a string key");
+        if (member < SHAPE_KEYS && shape != NULL && shape[member] != 0) {
+            int ps = shape[member] - 1;
+            size_t n = d->keys[ps].n;
+            if (n > 0 && (size_t)(d->end - d->p) > n + 1 && d->p[n + 1] == '"'
+                && memcmp(d->p + 1, d->keys[ps].s, n) == 0) {
+                lua_pushvalue(L, d->cache + ps);
+                d->p += n + 2;
+                slot = ps;
+                goto have_key;
+            }
+        }
         if (string_value(d, 1) == J_ERR)
             return J_ERR;
         slot = d->key_slot;
+        if (member < SHAPE_KEYS && shape != NULL)
+            shape[member] = (unsigned char)(slot + 1);
+    have_key:
+        member++;
         skip_ws(d);
         if (d->p >= d->end || *d->p != ':') {
             lua_pop(L, 1);
