@@ -394,6 +394,26 @@ describe("infisical.core sessions", function()
     -- the parser's own word for text the transport would not decode
     local _, err = core.parse_tokens(200, "not json", {}, "GET", url())
     assert.equal("decode", err.kind)
+    -- the same from libcurl's multi (list_many): next(true) decodes, next() never does
+    local m = core.multi{ token = H.TOKEN }
+    local function one(json)
+      m:add(7, "GET", url())
+      local tag, st, body
+      repeat m:wait(5); tag, st, body = m:next(json) until tag
+      return st, body
+    end
+    local st, mpage = one(true)
+    assert.equal(200, st)
+    assert.same(page, mpage)
+    assert.equal(text, select(2, one(false)))
+    for _, c in ipairs(cases) do
+      srv:faults{ { status = c.status, body = c.body, headers = { ["Content-Type"] = "application/json" } } }
+      local mst, body = one(true)
+      assert.equal(c.status, mst, c.body)
+      assert.equal(c.body, body)
+      srv:clear_faults()
+    end
+    m:close()
     s:close()
   end)
 

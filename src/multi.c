@@ -345,9 +345,13 @@ static int multi_wait(lua_State *L)
     return 1;
 }
 
+/* multi:next([json]): the oldest finished transfer's tag and result. With json true, a 2xx
+ * JSON object or array is handed over decoded from the buffer (as Session:perform's
+ * `json`): no Lua string of the body. */
 static int multi_next(lua_State *L)
 {
     imulti *m = check_open(L);
+    int decode = lua_toboolean(L, 2);
     islot *s = NULL;
     int i, n;
     for (i = 0; i < m->nslots; i++) {
@@ -358,7 +362,7 @@ static int multi_next(lua_State *L)
     if (s == NULL)
         return 0;
     lua_pushinteger(L, s->tag);
-    n = ixfer_push_result(L, &s->xfer, s->curl, s->rc, s->method, s->url, 0);
+    n = ixfer_push_result(L, &s->xfer, s->curl, s->rc, s->method, s->url, decode);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     slot_clear(s);
     m->ndone--;

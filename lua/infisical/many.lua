@@ -10,7 +10,8 @@
 --
 --     engine:add(tag, method, url)      start a request (tag: an integer)
 --     engine:wait(seconds)              run until a request finished or the time is up
---     engine:next()                     tag, status, body, headers | tag, nil, err | nothing
+--     engine:next(json)                 tag, status, body, headers | tag, nil, err | nothing
+--                                       (json: a 2xx JSON body may come decoded, a table)
 --     engine:running()                  requests in flight, finished ones not yet taken
 --     engine:abort()                    drop every request (an abandoned stream)
 --
@@ -243,7 +244,9 @@ function Run:pump()
     engine:wait(wait)
   end
   while true do
-    local tag, status, body, headers = engine:next()
+    -- a 2xx page may come decoded from libcurl's buffer (the Multi's `json`): the token
+    -- parser takes a table as well as the text
+    local tag, status, body, headers = engine:next(true)
     if tag == nil then break end
     local job = self.jobs[tag]
     if job then job.flying = false; self:on_answer(job, status, body, headers) end
