@@ -7,7 +7,7 @@
 --             way a program writes its output (the fd numbers freed by closed
 --             connections are taken by them).
 -- MODE idle:  as small, but after the first run the client waits longer than the
---             server's keep-alive timeout (bench/instr.sh's nginx: 1 s on /idle1), so
+--             server's keep-alive timeout (bench/nginx.sh: 1 s on BASE_IDLE), so
 --             the server closes the 8 connections and libcurl later drops them.
 -- Prints one line per batch: "batch N identities K new_connections C".
 local infisical = require "infisical"

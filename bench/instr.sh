@@ -17,7 +17,7 @@ BASELINE=${BASELINE:-fd11393}
 N=${N:-400}
 N_MANY=${N_MANY:-100}
 OUT=bench/out
-mkdir -p "$OUT/nginx-instr/tmp"
+mkdir -p "$OUT"
 
 # The baseline's module, from its own sources (a detached worktree, rebuilt when missing).
 BASEDIR=build/baseline-$BASELINE
@@ -28,18 +28,8 @@ if [ ! -f "$BASEDIR/build/lua5.4/infisical/core.so" ]; then
   make -C "$BASEDIR" >&2
 fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PREFIX=$(pwd)/$OUT/nginx-instr
-sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ROOT@|$(pwd)/bench/fixtures|g" -e "s|@PORT@|$PORT|g" \
-  bench/nginx.conf.in > "$PREFIX/nginx.conf"
-nginx -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log"
-trap 'kill "$(cat "$PREFIX/nginx.pid")" 2>/dev/null || true' EXIT INT TERM
-BASE=http://127.0.0.1:$PORT
-URL="$BASE/page/api/v1/auth/token-auth/identities/9a3c5e1f-2b4d-4e6f-8a1b-3c5d7e9f1a2b/tokens?offset=0&limit=100"
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-  curl -sf -o /dev/null "$URL" && break
-  sleep 0.2
-done
+NGX_PREFIX=$(pwd)/$OUT/nginx-instr
+. bench/nginx.sh
 
 # instructions of one callgrind run: count DIR WORKLOAD WHERE RUNS
 count() {
@@ -57,7 +47,7 @@ for side in baseline now; do
   dir=.; [ "$side" = baseline ] && dir=$BASEDIR
   echo "instr list_tokens $side $(per "$dir" list_tokens "$URL" "$N")"
   echo "instr decode $side $(per "$dir" decode bench/fixtures/page100.json "$N")"
-  echo "instr list_many $side $(per "$dir" list_many "$BASE/lat0" "$N_MANY")"
+  echo "instr list_many $side $(per "$dir" list_many "$BASE_LAT0" "$N_MANY")"
   echo "   instructions: $side done" >&2
 done
 echo "instr_baseline $(git rev-parse --short "$BASELINE") $(git log -1 --format=%s "$BASELINE" | cut -c1-60)"

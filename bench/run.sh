@@ -23,25 +23,13 @@ PAIRS=${PAIRS:-10}
 PAIR_PAGES=${PAIR_PAGES:-1000}
 OUT=bench/out
 BUILD=build/lua5.4
-mkdir -p "$OUT/nginx/tmp"
 export LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
 export LUA_CPATH="./$BUILD/?.so;;"
 
 cc -O2 -Wall -Wextra -o "$OUT/floor" bench/floor.c $(pkg-config --cflags --libs libcurl)
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PREFIX=$(pwd)/$OUT/nginx
-sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ROOT@|$(pwd)/bench/fixtures|g" -e "s|@PORT@|$PORT|g" \
-  bench/nginx.conf.in > "$PREFIX/nginx.conf"
-nginx -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log"
-trap 'kill "$(cat "$PREFIX/nginx.pid")" 2>/dev/null || true' EXIT INT TERM
-BASE=http://127.0.0.1:$PORT
-ID=9a3c5e1f-2b4d-4e6f-8a1b-3c5d7e9f1a2b
-URL="$BASE/page/api/v1/auth/token-auth/identities/$ID/tokens?offset=0&limit=100"
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-  curl -sf -o /dev/null "$URL" && break
-  sleep 0.2
-done
+NGX_PREFIX=$(pwd)/$OUT/nginx
+. bench/nginx.sh
 
 RAW=$OUT/raw.txt
 : > "$RAW"
@@ -76,7 +64,7 @@ for r in $(seq "$PAIRS"); do
 done
 
 echo "2. concurrency: $IDS identities x 2 pages, ${LAT} ms per answer" >&2
-SLOW="$BASE/lat$LAT"
+SLOW="$BASE_SLOW"
 echo "conc loop 1 $(lua5.4 bench/concurrency.lua "$SLOW" "$IDS" loop)" >> "$RAW"
 for c in 1 8 32 64; do
   echo "conc many $c $(lua5.4 bench/concurrency.lua "$SLOW" "$IDS" many "$c")" >> "$RAW"
@@ -86,7 +74,7 @@ done
 echo "3. memory: peak RSS of stream_many" >&2
 SMALL=$((MEM_IDS / 100))
 for n in "$SMALL" "$MEM_IDS"; do
-  echo "mem $n $(lua5.4 bench/memory.lua "$BASE/lat0" "$n")" >> "$RAW"
+  echo "mem $n $(lua5.4 bench/memory.lua "$BASE_LAT0" "$n")" >> "$RAW"
 done
 
 echo "4. rate limit: $RL_IDS identities, $RL_LIMIT reads per $RL_WINDOW s (the fake server)" >&2
@@ -97,7 +85,7 @@ make -s luajit
 lua5.4 bench/workers.lua "$NW_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/workers.dat" >> "$RAW"
 
 echo "6. connections per batch: list_many of 2 identities 11 times after one of 8 and a pause past the keep-alive" >&2
-lua5.4 bench/conns.lua "$BASE/idle1" 12 idle | sed 's/^/conns /' >> "$RAW"
+lua5.4 bench/conns.lua "$BASE_IDLE" 12 idle | sed 's/^/conns /' >> "$RAW"
 
 lua5.4 bench/report.lua "$RAW" "$OUT"
 gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
