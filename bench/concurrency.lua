@@ -19,7 +19,7 @@ if mode == "loop" then
 else
   local results, errors = c:list_many(ids, { concurrency = conc })
   for i = 1, n do
-    assert(errors[ids[i]] == nil, tostring(errors[ids[i]]))
+    assert(not (errors and errors[ids[i]]), tostring(errors and errors[ids[i]]))
     assert(#results[ids[i]] == 150, "an identity must have 150 tokens")
   end
 end

@@ -1,7 +1,7 @@
 --- The workloads whose instructions bench/instr.sh counts under callgrind. Each does one
 -- warm-up (checked) and then N more of the same, so that (count at N=301 minus count at
 -- N=1) / 300 is the cost of one, the start-up and the first connection left out.
---   lua5.4 bench/instr.lua list_tokens URL N   client:list_tokens(id, { limit = 100 })
+--   lua5.4 bench/instr.lua list_tokens URL N   client:list_tokens(id, { page_size = 100 })
 --   lua5.4 bench/instr.lua decode FILE N       core.parse_tokens of the page's bytes alone
 --   lua5.4 bench/instr.lua list_many BASE N    list_many of N more identities (two pages
 --                                              each, concurrency 8) after a warm-up of one
@@ -13,8 +13,8 @@ local core = require "infisical.core"
 if what == "list_tokens" then
   local base, id = where:match("^(.-)/api/v1/auth/token%-auth/identities/([^/]+)/tokens")
   local c = assert(infisical.new{ base_url = base, token = "bench-token", retries = 0 })
-  assert(#assert(c:list_tokens(id, { limit = 100 })).tokens == 100)
-  for _ = 2, n do c:list_tokens(id, { limit = 100 }) end
+  assert(#assert(c:list_tokens(id, { page_size = 100 })).tokens == 100)
+  for _ = 2, n do c:list_tokens(id, { page_size = 100 }) end
 elseif what == "decode" then
   local f = assert(io.open(where, "rb"))
   local body = f:read("a")

@@ -25,7 +25,7 @@ if name == "lua-infisical" then
   local infisical = require "infisical"
   local c = assert(infisical.new{ base_url = base, token = "bench-token", retries = 0 })
   fetch = function()
-    local page = assert(c:list_tokens(id, { limit = 100 }))
+    local page = assert(c:list_tokens(id, { page_size = 100 }))
     return #page.tokens
   end
 elseif name == "luasocket+cjson" or name == "luasocket+dkjson" then

@@ -62,7 +62,7 @@ for r, run in ipairs(runs) do
     local results, errors = c:list_many(ids, { concurrency = run.conc })
     done = 0
     for i = 1, n do
-      if results[ids[i]] and not errors[ids[i]] then done = done + 1 end
+      if results[ids[i]] and not (errors and errors[ids[i]]) then done = done + 1 end
     end
   end
   local wall = core.monotime() - t0

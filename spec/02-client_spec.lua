@@ -75,13 +75,13 @@ describe("client", function()
   describe("list_tokens", function()
     it("returns one page as native tables", function()
       local c = H.client(srv)
-      local page = assert(c:list_tokens(H.ID1, { offset = 2, limit = 5 }))
+      local page = assert(c:list_tokens(H.ID1, { offset = 2, page_size = 5 }))
       assert.equal(5, #page.tokens)
       local t = page.tokens[1]
       assert.is_string(t.id)
       assert.equal("integer", math.type(t.accessTokenTTL))
       local unknown = 0
-      for _, tok in ipairs(assert(c:list_tokens(H.ID1, { limit = 100 })).tokens) do
+      for _, tok in ipairs(assert(c:list_tokens(H.ID1, { page_size = 100 })).tokens) do
         if tok.scopeOrgId then unknown = unknown + 1 end
       end
       assert.equal(1, unknown)   -- a field the API page does not list is kept
@@ -91,7 +91,7 @@ describe("client", function()
     end)
 
     it("gives JSON null as an absent field", function()
-      local page = assert(H.client(srv):list_tokens(H.ID1, { limit = 100 }))
+      local page = assert(H.client(srv):list_tokens(H.ID1, { page_size = 100 }))
       local absent = 0
       for _, t in ipairs(page.tokens) do
         if t.accessTokenLastUsedAt == nil then absent = absent + 1 end
@@ -117,9 +117,12 @@ describe("client", function()
       assert.error_matches(function() c:list_tokens(H.ID1, { offset = 101 }) end, "'offset'")
       assert.error_matches(function() c:list_tokens(H.ID1, { offset = -1 }) end, "'offset'")
       assert.error_matches(function() c:list_tokens(H.ID1, { offset = 0.5 }) end, "'offset'")
-      assert.error_matches(function() c:list_tokens(H.ID1, { limit = 0 }) end, "'limit'")
-      assert.error_matches(function() c:list_tokens(H.ID1, { limit = 101 }) end, "'limit'")
-      assert.error_matches(function() c:list_tokens(H.ID1, { limit = "5" }) end, "'limit'")
+      assert.error_matches(function() c:list_tokens(H.ID1, { page_size = 0 }) end, "'page_size'")
+      assert.error_matches(function() c:list_tokens(H.ID1, { page_size = 101 }) end, "'page_size'")
+      assert.error_matches(function() c:list_tokens(H.ID1, { page_size = "5" }) end, "'page_size'")
+      -- one name per concept (issue 20 §2): the walks' page_size, never the server's `limit`
+      assert.error_matches(function() c:list_tokens(H.ID1, { limit = 5 }) end,
+        "unknown option 'limit' (use page_size", nil, true)
       assert.error_matches(function() c:list_tokens(H.ID1, { page = 1 }) end, "unknown option 'page'")
       assert.error_matches(function() c.list_tokens(H.ID1) end, "client expected")
       assert.equal(0, #H.api_requests(srv))
@@ -207,7 +210,7 @@ describe("client", function()
 
     it("handles the late-2024 server's answers", function()
       srv:reset(H.state(nil, { mode = "legacy" }))
-      local page = assert(H.client(srv):list_tokens(H.ID1, { limit = 3 }))
+      local page = assert(H.client(srv):list_tokens(H.ID1, { page_size = 3 }))
       assert.is_nil(page.tokens[1].authMethod)
       local e = err_of(nil, "not-a-uuid")
       assert.same({ 500, "FindOne" }, { e.status, e.error })
@@ -277,7 +280,7 @@ describe("client", function()
     it("retries 502, 503 and 504 with growing, capped, jittered backoff", function()
       srv:faults{ { status = 502, body = "" }, { status = 503, body = "" }, { status = 504, body = "" } }
       local c, waits = recording_client{ retries = 3, backoff = 1, max_backoff = 3 }
-      assert(c:list_tokens(H.ID1, { limit = 1 }))
+      assert(c:list_tokens(H.ID1, { page_size = 1 }))
       assert.equal(3, #waits)
       assert.is_true(waits[1] >= 0.5 and waits[1] <= 1)
       assert.is_true(waits[2] >= 1 and waits[2] <= 2)
@@ -290,15 +293,15 @@ describe("client", function()
       srv:faults{ { status = 429, headers = { ["retry-after"] = "2" },
         body = { statusCode = 429, error = "RateLimitExceeded", message = "Rate limit exceeded. Please try again in 2 seconds" } } }
       local c, waits = recording_client()
-      assert(c:list_tokens(H.ID1, { limit = 1 }))
+      assert(c:list_tokens(H.ID1, { page_size = 1 }))
       assert.same({ 2 }, waits)
     end)
 
     it("gives up on 429 when retry-after is past max_retry_wait", function()
       srv:reset(H.state(nil, { rate_limit = { limit = 1, window = 600 } }))
       local c, waits = recording_client{ max_retry_wait = 5 }
-      assert(c:list_tokens(H.ID1, { limit = 1 }))
-      local page, err = c:list_tokens(H.ID1, { limit = 1 })
+      assert(c:list_tokens(H.ID1, { page_size = 1 }))
+      local page, err = c:list_tokens(H.ID1, { page_size = 1 })
       assert.is_nil(page)
       assert.same({ 429, "RateLimitExceeded" }, { err.status, err.error })
       assert.is_true(err.retry_after > 5)
@@ -308,7 +311,7 @@ describe("client", function()
     it("retries a dropped connection", function()
       srv:faults{ { close = true } }
       local c, waits = recording_client()
-      assert(c:list_tokens(H.ID1, { limit = 1 }))
+      assert(c:list_tokens(H.ID1, { page_size = 1 }))
       assert.equal(1, #waits)
     end)
 
@@ -362,7 +365,7 @@ describe("client", function()
       local c = H.client(srv)
       local all = assert(c:all_tokens(H.ID1, { page_size = 7 }))
       assert.equal(26, #all)   -- the fixture's token-auth tokens (current servers list no others)
-      local one = assert(c:list_tokens(H.ID1, { limit = 100 })).tokens
+      local one = assert(c:list_tokens(H.ID1, { page_size = 100 })).tokens
       assert.same(H.ids(one), H.ids(all))
       local reqs = H.api_requests(srv)
       assert.equal(4 + 1, #reqs)   -- 3 full pages of 7, 1 short page, then the check

@@ -123,7 +123,7 @@ for _, path in ipairs(doc_files()) do
             id = H.ID1,                                   -- the names the short examples use
             client = client,
             infisical = require "infisical",
-            t = assert(client:list_tokens(H.ID1, { limit = 1 })).tokens[1],
+            t = assert(client:list_tokens(H.ID1, { page_size = 1 })).tokens[1],
             print = function() end,
             os = setmetatable({ getenv = function(k) return env[k] end }, { __index = os }),
           }, { __index = _G })

@@ -30,7 +30,7 @@ describe("organisation identities", function()
       local page = assert(c:list_identities(ORG))
       assert.equal(250, page.totalCount)
       assert.equal(100, #page.identityMemberships)   -- the server's default limit
-      page = assert(c:list_identities(ORG, { offset = 240, limit = 20 }))
+      page = assert(c:list_identities(ORG, { offset = 240, page_size = 20 }))
       assert.equal(10, #page.identityMemberships)
       local m = page.identityMemberships[1]
       assert.is_string(m.identityId)
@@ -43,10 +43,10 @@ describe("organisation identities", function()
 
     it("sends search, orderBy and orderDirection; the server filters and orders", function()
       local c = H.client(srv)
-      local page = assert(c:list_identities(ORG, { search = "CI-", limit = 100 }))
+      local page = assert(c:list_identities(ORG, { search = "CI-", page_size = 100 }))
       assert.equal(25, page.totalCount)      -- ci-00003, ci-00013, ... ci-00243
       for _, m in ipairs(page.identityMemberships) do assert.matches("^ci%-", m.identity.name) end
-      local desc = assert(c:list_identities(ORG, { order_by = "name", order_direction = "desc", limit = 1 }))
+      local desc = assert(c:list_identities(ORG, { order_by = "name", order_direction = "desc", page_size = 1 }))
       assert.equal("svc-00250", desc.identityMemberships[1].identity.name)
       local reqs = H.api_requests(srv)
       assert.same({ offset = "0", limit = "1", orderBy = "name", orderDirection = "desc" },
@@ -116,12 +116,22 @@ describe("organisation identities", function()
       for _, m in ipairs(ta) do assert.is_true(infisical.uses_token_auth(m)) end
       for _, m in ipairs(other) do assert.is_false(infisical.uses_token_auth(m)) end
       assert.equal(25, #collect(c, ORG, { search = "ci-" }))
+      -- list_identities takes token_auth too (issue 20 §2): that page, filtered alike
+      local page = assert(c:list_identities(ORG, { page_size = 250, token_auth = true }))
+      assert.equal(#ta, #page.identityMemberships)
+      assert.equal(250, page.totalCount)
+      local rest = assert(c:list_identities(ORG, { page_size = 250, token_auth = false }))
+      assert.equal(#other, #rest.identityMemberships)
+      -- each_identity's second value: the listing, with the server's total
+      local iter, listing = c:each_identity(ORG, { page_size = 100 })
+      for _ in iter, listing do end
+      assert.same({ truncated = false, total = 250 }, listing)
     end)
 
     it("never repeats an identity when rows shift between pages", function()
       -- the first page is served, then the same page again (as if rows moved down)
       local c = H.client(srv)
-      local first = assert(c:list_identities(ORG, { limit = 50 }))
+      local first = assert(c:list_identities(ORG, { page_size = 50 }))
       srv:faults{ { match = "/identity-memberships", after = 1, status = 200,
         body = { identityMemberships = first.identityMemberships, totalCount = 250 } } }
       local all = collect(c, ORG, { page_size = 50 })
@@ -135,7 +145,7 @@ describe("organisation identities", function()
     it("goes on after a short page while totalCount says there is more (issue 18 §2)", function()
       -- a server that gives fewer rows than asked for (a capped page size)
       local c = H.client(srv)
-      local first = assert(c:list_identities(ORG, { limit = 20 }))
+      local first = assert(c:list_identities(ORG, { page_size = 20 }))
       srv:faults{ { match = "/identity-memberships", status = 200,
         body = { identityMemberships = first.identityMemberships, totalCount = 250 } } }
       local all = collect(c, ORG, { page_size = 60 })
@@ -192,7 +202,7 @@ describe("organisation identities", function()
     -- identity-org-router's response schema names no lastLogin fields: the serializer drops them
     it("current: authMethods (a list); no lastLoginAuthMethod, no lastLoginTime", function()
       local c = H.client(srv)
-      local page = assert(c:list_identities(ORG, { limit = 14, search = "svc-0000" }))
+      local page = assert(c:list_identities(ORG, { page_size = 14, search = "svc-0000" }))
       local by_name = {}
       for _, m in ipairs(page.identityMemberships) do by_name[m.identity.name] = m end
       assert.same({ "token-auth" }, by_name["svc-00001"].identity.authMethods)
@@ -308,7 +318,7 @@ describe("organisation identities", function()
       srv:faults{ { match = "/identity-memberships", status = 422, body = { statusCode = 422,
         error = "ValidationFailure", reqId = "req-1", message = { { code = "too_big", maximum = 50,
         path = { "limit" }, message = "Number must be less than or equal to 50" } } } } }
-      local e = err_of({ limit = 100 })
+      local e = err_of({ page_size = 100 })
       assert.same({ 422, "ValidationFailure" }, { e.status, e.error })
       assert.equal("limit: Number must be less than or equal to 50", e.message)
       assert.equal("too_big", e.issues[1].code)
@@ -316,7 +326,7 @@ describe("organisation identities", function()
       srv:faults{ { match = "/identity-memberships", status = 401, body = { statusCode = 401,
         error = "ValidationFailure", message = { { code = "too_big", maximum = 50,
         path = { "limit" }, message = "Number must be less than or equal to 50" } } } } }
-      e = err_of({ limit = 100 })
+      e = err_of({ page_size = 100 })
       assert.same({ 401, "ValidationFailure" }, { e.status, e.error })
       assert.equal("too_big", e.issues[1].code)
     end)
@@ -352,7 +362,7 @@ describe("organisation identities", function()
       for _, case in ipairs(cases) do
         srv:faults{ { match = "/identity-memberships", status = 200,
           headers = { ["Content-Type"] = "application/json" }, body = case[1] } }
-        local e = err_of({ limit = 1 })
+        local e = err_of({ page_size = 1 })
         assert.equal("decode", e.kind, case[1])
         assert.matches(case[2], e.message, 1, true)
       end
@@ -392,7 +402,7 @@ describe("organisation identities", function()
 
     it("raise naming the paging argument out of range", function()
       for _, case in ipairs{
-        { { limit = 0 }, "limit" }, { { limit = 20001 }, "limit" }, { { limit = 1.5 }, "limit" },
+        { { page_size = 0 }, "page_size" }, { { page_size = 20001 }, "page_size" }, { { page_size = 1.5 }, "page_size" },
         { { offset = -1 }, "offset" }, { { offset = "0" }, "offset" },
         { { order_direction = "up" }, "order_direction" }, { { order_by = "role" }, "order_by" },
         { { search = 5 }, "search" }, { { search = "a\rb" }, "search" },
@@ -401,8 +411,13 @@ describe("organisation identities", function()
         assert.is_false(ok)
         assert.matches("bad argument '" .. case[2] .. "'", msg, 1, true)
       end
-      assert.has_error(function() c:list_identities(ORG, { page_size = 5 }) end,
-        "infisical: list_identities: unknown option 'page_size'")
+      -- one name per concept (issue 20 §2): page_size in every call, never the server's limit
+      for _, f in ipairs{ c.list_identities, c.each_identity } do
+        local ok, msg = pcall(f, c, ORG, { limit = 5 })
+        assert.is_false(ok)
+        assert.matches("unknown option 'limit' (use page_size", msg, 1, true)
+      end
+      assert.error_matches(function() c:list_identities(ORG, { token_auth = "yes" }) end, "'token_auth'")
       for _, case in ipairs{ { { page_size = 0 }, "page_size" }, { { page_size = 20001 }, "page_size" },
           { { token_auth = "yes" }, "token_auth" } } do
         local ok, msg = pcall(c.each_identity, c, ORG, case[1])

@@ -36,6 +36,8 @@ end
 local function ideal(reads) return math.ceil(reads / LIMIT) * WINDOW end
 
 local function assert_all_done(ids, results, errors, tokens)
+  assert.is_nil(errors and next(errors), "list_many's errors is nil when none failed")
+  errors = errors or {}
   for _, id in ipairs(ids) do
     assert.is_nil(errors[id], id .. ": " .. tostring(errors[id]))
     assert.is_table(results[id], id)

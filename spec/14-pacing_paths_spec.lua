@@ -25,6 +25,8 @@ local function by_time(reqs)
 end
 
 local function assert_all_done(ids, results, errors, tokens)
+  assert.is_nil(errors and next(errors), "list_many's errors is nil when none failed")
+  errors = errors or {}
   for _, id in ipairs(ids) do
     assert.is_nil(errors[id], id .. ": " .. tostring(errors[id]))
     assert.equal(tokens, #results[id], id)

@@ -49,7 +49,7 @@ local function example_conf(certs)
         -- one retry (the fake server answers 503 first): ngx.sleep does not exist here
         local c = assert(infisical.new{ base_url = os.getenv("INFISICAL_API_URL"), retries = 1,
           backoff = 0.01 })
-        local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 4 })
+        local page, err = c:list_tokens("]] .. H.ID1 .. [[", { page_size = 4 })
         package.loaded.init_result = { n = page and #page.tokens, err = err and tostring(err),
           transport = c:info().transport, phase = ngx.get_phase() }
         c:close()
@@ -87,7 +87,7 @@ local function example_conf(certs)
             local c = assert(infisical.new{ base_url = ngx.var.arg_base })
             local box = {}
             assert(ngx.timer.at(0, function()
-                local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 2 })
+                local page, err = c:list_tokens("]] .. H.ID1 .. [[", { page_size = 2 })
                 box.done, box.n, box.err = true, page and #page.tokens, err and tostring(err)
                 box.transport, box.phase = c:info().transport, ngx.get_phase()
             end))

@@ -38,13 +38,13 @@ http {
         do
             local c = assert(infisical.new{ base_url = os.getenv("INFISICAL_API_URL"),
                 client_id = "fake-client-id", client_secret = "fake-client-secret" })
-            local page, err = c:list_tokens("]] .. H.ID1 .. [[", { limit = 1 })
+            local page, err = c:list_tokens("]] .. H.ID1 .. [[", { page_size = 1 })
             package.loaded.init_login = { n = page and #page.tokens, err = err and tostring(err),
                 transport = c:info().transport }
             c:close()
         end
         function _G.list_once()
-            local page, err = round_client():list_tokens("]] .. H.ID1 .. [[", { limit = 2 })
+            local page, err = round_client():list_tokens("]] .. H.ID1 .. [[", { page_size = 2 })
             return { n = page and #page.tokens, err = err and tostring(err) }
         end
     }

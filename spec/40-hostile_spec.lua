@@ -103,7 +103,7 @@ describe("hostile server", function()
     it("a Content-Length shorter than the body: kind decode, and the next call is clean", function()
       local _, c = fails("decode", { { raw = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{"tokens":[]}' } })
       -- the excess bytes must not be read as the start of the next answer
-      local page = assert(c:list_tokens(H.ID1, { limit = 3 }))
+      local page = assert(c:list_tokens(H.ID1, { page_size = 3 }))
       assert.equal(3, #page.tokens)
     end)
 
@@ -254,7 +254,7 @@ describe("hostile server", function()
       local _, werr = c:all_tokens(H.ID1)
       assert.matches("6 tokens for a page of 5", werr.message)
       srv:faults{ { hostile = "tokens", count = 4 } }
-      _, werr = c:list_tokens(H.ID1, { limit = 3 })
+      _, werr = c:list_tokens(H.ID1, { page_size = 3 })
       assert.matches("4 tokens for a page of 3", werr.message)
       srv:faults{ { hostile = "tokens", count = 6 } }
       local _, errors = c:list_many{ H.ID1 }

@@ -68,7 +68,7 @@ describe("TLS", function()
     local o = { retries = 0, timeout = 5 }
     for k, v in pairs(opts or {}) do o[k] = v end
     local c = H.client(servers[name], o)
-    local res, err = c:list_tokens(H.ID1, { limit = 2 })
+    local res, err = c:list_tokens(H.ID1, { page_size = 2 })
     if err then H.assert_no_secret(err) end
     return res, err
   end

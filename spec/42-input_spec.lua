@@ -35,7 +35,7 @@ describe("bad input", function()
   after_each(function()
     -- nothing was sent, and the client still works afterwards
     assert.equal(0, #H.api_requests(srv), "a request was sent")
-    assert.equal(2, #assert(c:list_tokens(H.ID1, { limit = 2 })).tokens)
+    assert.equal(2, #assert(c:list_tokens(H.ID1, { page_size = 2 })).tokens)
   end)
 
   -- f(v) must raise an error string naming `name` (and never showing the token).

@@ -56,7 +56,7 @@ describe("long run", function()
     local k = i % 10
     local id = (k == 3 and H.ID3) or (k == 5 and MISSING) or (k == 7 and CLOSE_ID)
       or (k == 9 and BAD_ID) or H.ID1
-    local res, err = c:list_tokens(id, { limit = 5 })
+    local res, err = c:list_tokens(id, { page_size = 5 })
     if k == 3 or k == 5 or k == 7 or k == 9 then
       assert(res == nil and err.kind == ((k == 7 and "network") or (k == 9 and "decode") or "http"),
         "call " .. i .. ": " .. tostring(err))
@@ -85,7 +85,7 @@ describe("long run", function()
   it(CLIENTS .. " clients created, used once and dropped: memory and descriptors stay flat", function()
     local function one(i)
       local c = H.client(srv, { retries = 0 })
-      assert(c:list_tokens(H.ID1, { limit = 1 }))
+      assert(c:list_tokens(H.ID1, { page_size = 1 }))
       if i % 2 == 0 then c:close() end   -- the other half is left to the garbage collector
     end
     for i = 1, 500 do one(i) end

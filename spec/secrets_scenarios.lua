@@ -106,7 +106,7 @@ try(ua.list_many, ua, { H.ID1, H.ID3 })
 local c = client()
 for _, v in ipairs{ H.TOKEN, H.TOKEN .. "\r\n", "", 0 / 0, math.huge, -1, 1.5, {}, true } do
   try(c.list_tokens, c, v)
-  try(c.list_tokens, c, H.ID1, { limit = v })
+  try(c.list_tokens, c, H.ID1, { page_size = v })
   try(c.all_tokens, c, H.ID1, { page_size = v })
   try(c.revoke_token, c, v)
   try(infisical.new, { token = H.TOKEN, timeout = v })

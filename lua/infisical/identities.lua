@@ -26,7 +26,9 @@ local _M = {}
 local query_spec = options.spec(options.IDENTITY_QUERY)
 local list_spec = setmetatable(options.spec(options.IDENTITY_LIST), { __index = query_spec })
 local each_spec = setmetatable(options.spec(options.IDENTITY_EACH), { __index = query_spec })
-_M.MAX_LIMIT = select(2, options.range("limit", options.IDENTITY_LIST))
+_M.MAX_LIMIT = select(2, options.range("page_size", options.IDENTITY_LIST))
+options.hints[list_spec] = options.IDENTITY_HINTS
+options.hints[each_spec] = options.IDENTITY_HINTS
 
 --- An organisation id: a non-empty string of at most 256 bytes without control characters.
 local function check_org_id(fname, v, level)
@@ -203,10 +205,20 @@ end
 function _M.list(client, org_id, opts)
   check_org_id("list_identities", org_id)
   opts = options.check("list_identities", opts, list_spec)
-  local limit = opts.limit or options.default("limit", options.IDENTITY_LIST)
-  return http.request(client, "GET", _M.url(client.base_url, org_id,
+  local limit = opts.page_size or options.default("page_size", options.IDENTITY_LIST)
+  local page, err = http.request(client, "GET", _M.url(client.base_url, org_id,
     opts.offset or options.default("offset", options.IDENTITY_LIST), limit, opts),
     _M.parser(limit, org_id))
+  if page and opts.token_auth ~= nil then
+    -- as each_identity: only the memberships whose identity does (or does not) use Token
+    -- Auth; `totalCount` stays the server's count of the whole listing
+    local kept, rows = {}, page.identityMemberships
+    for i = 1, #rows do
+      if _M.uses_token_auth(rows[i]) == opts.token_auth then kept[#kept + 1] = rows[i] end
+    end
+    page.identityMemberships = kept
+  end
+  return page, err
 end
 
 --- `client:each_identity(org_id, opts)`: the iterator (infisical.init documents it).
@@ -216,6 +228,7 @@ function _M.each(client, org_id, opts)
   local w = _M.walk(org_id, opts.page_size or options.default("page_size", options.IDENTITY_EACH),
     opts.token_auth)
   local buf, i, finished = {}, 0, false
+  local listing = { truncated = false }   -- each_token's second value, the same fields
   return function()
     while not finished do
       i = i + 1
@@ -239,10 +252,11 @@ function _M.each(client, org_id, opts)
         ferr.url = _M.url(client.base_url, org_id, offset, limit, opts)
         error(ferr, 0)
       end
+      listing.total = w.total
       i = 0
     end
     return nil
-  end
+  end, listing
 end
 
 return _M

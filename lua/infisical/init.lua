@@ -38,8 +38,13 @@ options.hints[new_spec] = options.NEW_HINTS
 
 local transport_options   -- below
 
+--- An environment variable without its surrounding whitespace (the CR/LF that
+-- `$(cat file)` or an editor leaves), nil when empty. Values from the environment never
+-- raise: what is wrong with them is a `config` error, `nil, err`.
 local function nonempty_env(name)
   local v = getenv(name)
+  if v == nil then return nil end
+  v = v:match("^%s*(.-)%s*$")
   if v == "" then return nil end
   return v
 end
@@ -72,7 +77,13 @@ function _M.new(opts)
   if token ~= nil and (client_id ~= nil or client_secret ~= nil) then
     error("infisical: new: bad argument 'token' (give either token or client_id/client_secret, not both)", 2)
   end
-  if token == nil and client_id == nil and client_secret == nil then token = nonempty_env("INFISICAL_TOKEN") end
+  if token == nil and client_id == nil and client_secret == nil then
+    token = nonempty_env("INFISICAL_TOKEN")
+    if token ~= nil and find(token, "%c") then
+      return nil, config_error(("INFISICAL_TOKEN holds a control character inside its %d bytes"
+        .. " (a token has none): set it to the token alone"):format(#token))
+    end
+  end
   if token == nil then
     client_id = client_id or nonempty_env("INFISICAL_UNIVERSAL_AUTH_CLIENT_ID")
     client_secret = client_secret or nonempty_env("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET")
@@ -122,15 +133,16 @@ local function check_client(self, fname)
 end
 
 local list_spec = options.spec(options.LIST)
+options.hints[list_spec] = options.LIST_HINTS
 
---- One page: one API call (plus retries). `limit` defaults to the client's `page_size`
--- (100 unless set), the page the walks ask for, not the server's own default of 20.
+--- One page: one API call (plus retries). `page_size` defaults to the client's
+-- `page_size` (100 unless set), the page the walks ask for, not the server's own default of 20.
 -- @return `{ tokens = {...} }`, or nil and an error
 function Client:list_tokens(identity_id, opts)
   check_client(self, "list_tokens")
   options.identity_id("list_tokens", identity_id)
   opts = options.check("list_tokens", opts, list_spec)
-  local limit = opts.limit or self.opts.page_size
+  local limit = opts.page_size or self.opts.page_size
   local url = core.tokens_url(self.base_url, identity_id,
     opts.offset or options.default("offset", options.LIST), limit)
   return http.request(self, "GET", url, http.token_parser(limit))
@@ -163,11 +175,16 @@ end
 
 --- Iterates over every (filtered, de-duplicated) token of the identity, page by page.
 -- A failure mid-walk is raised (the error object), never mistaken for the end; so is
--- reaching the 200-token wall, after the last token, unless `partial = true`.
+-- reaching the 200-token wall, after the last token, unless `partial = true`: then the
+-- iteration ends and the listing (the second value) says it was cut.
+-- @return the iterator, and the listing: `listing.truncated` is true once the walk
+-- stopped at the wall (200 or more tokens; `partial = true`), `listing.err` then holds
+-- the `truncated` error that `all_tokens` returns
 function Client:each_token(identity_id, opts)
   local w, werr = new_walk(self, "each_token", identity_id, opts)
   if w then werr = nil end
   local buf, i, finished = {}, 0, false
+  local listing = { truncated = false }
   return function()
     if werr then
       finished = true
@@ -181,7 +198,10 @@ function Client:each_token(identity_id, opts)
       if t ~= nil then return t end
       if w.done then
         finished = true
-        if w.truncated and not w.partial then error(w:truncated_error(), 0) end
+        if w.truncated then
+          if not w.partial then error(w:truncated_error(), 0) end
+          listing.truncated, listing.err = true, w:truncated_error()
+        end
         return nil
       end
       local err
@@ -193,7 +213,7 @@ function Client:each_token(identity_id, opts)
       end
     end
     return nil
-  end
+  end, listing
 end
 
 --- Every (filtered, de-duplicated) token of the identity, collected.
@@ -283,7 +303,8 @@ mt.__close = Client.close
 -- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
 -- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
 -- tokens; a failed identity has no entry), `errors[id]` its error when there is one
--- (with `partial = true` a truncated identity has both)
+-- (with `partial = true` a truncated identity has both); `errors` is nil when no
+-- identity has an error
 function Client:list_many(identity_ids, opts)
   check_client(self, "list_many")
   return many.list(self, identity_ids, opts, walk_spec)
@@ -309,11 +330,12 @@ end
 
 --- One page of an organisation's identity memberships (one API call, plus retries).
 -- @tparam string org_id the organisation's id
--- @tparam[opt] table opts `offset` (default 0), `limit` (1..20000, default 100),
+-- @tparam[opt] table opts `offset` (default 0), `page_size` (1..20000, default 100),
 -- `search` (names containing it, case-insensitive), `order_by` ("name"),
--- `order_direction` ("asc" or "desc")
--- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it, or nil
--- and an error
+-- `order_direction` ("asc" or "desc"), `token_auth` (as `each_identity`: only this page's
+-- memberships whose identity uses Token Auth, or with false the others)
+-- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it (less the
+-- memberships `token_auth` leaves out), or nil and an error
 function Client:list_identities(org_id, opts)
   check_client(self, "list_identities")
   return identities.list(self, org_id, opts)
@@ -325,6 +347,9 @@ end
 -- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
 -- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
 -- Token Auth; false: only the others)
+-- @return the iterator, and the listing: `listing.total` is the server's `totalCount` once
+-- a page said it; `listing.truncated` is always false (the memberships route has no wall:
+-- a listing that ends short of `totalCount` raises), the same field as `each_token`'s
 function Client:each_identity(org_id, opts)
   check_client(self, "each_identity")
   return identities.each(self, org_id, opts)

@@ -347,6 +347,8 @@ function _M.list(client, identity_ids, opts, walk_spec)
     results[id] = tokens
     errors[id] = err
   end
+  -- `if err then` means something failed: no table when every identity succeeded
+  if next(errors) == nil then errors = nil end
   return results, errors
 end
 

@@ -37,10 +37,16 @@ function _M.identity_id(fname, v, level)
   return v
 end
 
---- How a bad value is shown in an error: numbers as they are, anything else by its type
--- only, so a secret passed in the wrong place is never echoed.
+--- How a bad value is shown in an error: numbers as they are; a short plain word (at most
+-- 16 letters, digits, `_`, `-`, `.`: `"cosockets"`) quoted; any other string only by its
+-- length ("a 180-byte value"), so a token or secret given in the wrong place is never
+-- echoed; anything else by its type.
 local function show(v)
   if type(v) == "number" then return tostring(v) end
+  if type(v) == "string" then
+    if #v <= 16 and v:find("^[%w_%.%-]+$") then return '"' .. v .. '"' end
+    return ("a %d-byte value"):format(#v)
+  end
   return type(v)
 end
 _M.show = show
@@ -58,22 +64,18 @@ local kinds = {
   end,
   boolean = function(v) if type(v) ~= "boolean" then return "boolean expected, got " .. type(v) end end,
   ["function"] = function(v) if type(v) ~= "function" then return "function expected, got " .. type(v) end end,
+  -- Every wait and timeout is seconds below 1000: 1000 or more is milliseconds meant as
+  -- seconds (lua-resty-http's habit: `timeout = 3000`), refused saying so.
   seconds = function(v)
-    if type(v) ~= "number" or not (v > 0 and v <= 86400) then
-      return "number of seconds > 0 and <= 86400 expected, got " .. show(v)
-        .. (type(v) == "number" and v > 86400 and " (seconds, not milliseconds as in lua-resty-http)" or "")
-    end
-  end,
-  -- a connect timeout of 1000 or more is milliseconds meant as seconds (lua-resty-http)
-  connect_seconds = function(v)
     if type(v) ~= "number" or not (v > 0 and v < 1000) then
       return "number of seconds > 0 and < 1000 expected, got " .. show(v)
         .. (type(v) == "number" and v >= 1000 and " (seconds, not milliseconds as in lua-resty-http)" or "")
     end
   end,
   seconds0 = function(v)
-    if type(v) ~= "number" or not (v >= 0 and v <= 86400) then
-      return "number of seconds >= 0 and <= 86400 expected, got " .. show(v)
+    if type(v) ~= "number" or not (v >= 0 and v < 1000) then
+      return "number of seconds >= 0 and < 1000 expected, got " .. show(v)
+        .. (type(v) == "number" and v >= 1000 and " (seconds, not milliseconds as in lua-resty-http)" or "")
     end
   end,
 }
@@ -113,7 +115,8 @@ function _M.check(fname, opts, spec, level)
     local kind = spec[k]
     if kind == nil then
       local hint = _M.hints[spec] and _M.hints[spec][k]
-      error(("infisical: %s: unknown option '%s'%s"):format(fname, tostring(k),
+      error(("infisical: %s: unknown option %s%s"):format(fname,
+        type(k) == "string" and #k <= 40 and not k:find("%c") and "'" .. k .. "'" or show(k),
         hint and " (" .. hint .. ")" or ""), level)
     end
     local check = type(kind) == "function" and kind or kinds[kind]
@@ -158,7 +161,7 @@ _M.NEW = {
     doc = "the access token sent as `Authorization: Bearer`; CR, LF and other control characters are refused" },
   { name = "timeout", check = "seconds", default = 60, layer = "transport",
     doc = "seconds for a whole request (connect + transfer)" },
-  { name = "connect_timeout", check = "connect_seconds", default = 10, layer = "transport",
+  { name = "connect_timeout", check = "seconds", default = 10, layer = "transport",
     doc = "seconds to connect (TCP + TLS)" },
   { name = "low_speed_time", check = "seconds", layer = "transport", shown = "off",
     doc = "give up when less than 1 byte/s arrives for this many seconds" },
@@ -201,7 +204,7 @@ _M.NEW = {
     doc = "function used to wait between retries and for the rate limit" },
   { name = "transport", layer = "client", shown = "chosen per request",
     check = function(v)
-      if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. tostring(v) end
+      if v ~= "curl" and v ~= "cosocket" then return "\"curl\" or \"cosocket\" expected, got " .. show(v) end
     end,
     doc = "`\"curl\"` or `\"cosocket\"`; by default cosockets inside nginx request handlers and timers, libcurl elsewhere (see [openresty.md](openresty.md))" },
   { name = "max_token_ttl", layer = "client", shown = "asked of the server (`GET /api/status`)",
@@ -228,8 +231,11 @@ local PAGE_MIN, PAGE_MAX = _M.bounds[page_row.check][1], _M.bounds[page_row.chec
 --- `list_tokens`'s options: one page.
 _M.LIST = {
   { name = "offset", check = _M.int(0, 100), default = 0, layer = "client" },
-  { name = "limit", check = page_row.check, layer = "client" },   -- default: the client's page_size
+  { name = "page_size", check = page_row.check, layer = "client" },   -- default: the client's
 }
+--- One name per concept: a page's size is `page_size` in every call (the server's query
+-- parameter is `limit`).
+_M.LIST_HINTS = { limit = "use page_size: the number of tokens a page holds" }
 
 --- The walks' options (`each_token`, `all_tokens`, and `list_many`'s beside its own).
 -- The filters' rows are here for the docs only: filters.lua and status.lua check them
@@ -273,8 +279,10 @@ _M.IDENTITY_QUERY = {
 }
 _M.IDENTITY_LIST = {
   { name = "offset", check = _M.int(0, 2 ^ 31 - 1), default = 0, layer = "identities" },
-  { name = "limit", check = _M.int(1, 20000), default = 100, layer = "identities" },
+  { name = "page_size", check = _M.int(1, 20000), default = 100, layer = "identities" },
+  { name = "token_auth", check = "boolean", layer = "identities" },
 }
+_M.IDENTITY_HINTS = { limit = "use page_size: the number of identities a page holds" }
 _M.IDENTITY_EACH = {
   { name = "page_size", check = _M.int(1, 20000), default = 100, layer = "identities" },
   { name = "token_auth", check = "boolean", layer = "identities" },

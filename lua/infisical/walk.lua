@@ -81,7 +81,7 @@ end
 function Walk:truncated_error(tokens)
   return core.error{
     kind = "truncated",
-    message = ("identity %s has at least %d tokens; the API lists only the first %d")
+    message = ("identity %s has %d or more tokens; the API lists only the first %d")
       :format(self.identity_id, WALL, WALL),
     identity_id = self.identity_id,
     tokens = tokens,

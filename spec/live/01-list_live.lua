@@ -24,7 +24,7 @@ describe("live: listing", function()
   after_each(function() client:close() end)
 
   it("one page: every token of a 30-token identity, as the late-2024 server sends them", function()
-    local page = assert(client:list_tokens(ids.page, { limit = 100 }))
+    local page = assert(client:list_tokens(ids.page, { page_size = 100 }))
     assert.equal(30, #page.tokens)
     assert.equal(30, unique_ids(page.tokens))
     assert.equal(5, L.count(page.tokens, function(t) return t.isAccessTokenRevoked == true end))
@@ -38,9 +38,9 @@ describe("live: listing", function()
       assert.is_nil(t.accessTokenPeriod)
     end
     -- a full page, then a short one
-    local first = assert(client:list_tokens(ids.page, { limit = 20 }))
+    local first = assert(client:list_tokens(ids.page, { page_size = 20 }))
     assert.equal(20, #first.tokens)
-    local rest = assert(client:list_tokens(ids.page, { offset = 20, limit = 100 }))
+    local rest = assert(client:list_tokens(ids.page, { offset = 20, page_size = 100 }))
     assert.equal(10, #rest.tokens)
   end)
 

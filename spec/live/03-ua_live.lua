@@ -19,7 +19,7 @@ describe("live: Universal Auth", function()
   it("logs in on first use and lists", function()
     local before = L.ua_logins("ua_plain")
     local client = ua_client("ua_plain")
-    local page = assert(client:list_tokens(ids.page, { limit = 100 }))
+    local page = assert(client:list_tokens(ids.page, { page_size = 100 }))
     assert.equal(30, #page.tokens)
     assert.equal(30, #assert(client:all_tokens(ids.page)))
     client:close()
@@ -55,7 +55,7 @@ describe("live: Universal Auth", function()
     local client = ua_client("ua")
     -- uses: 1, 2 (token A); refused, login, 1, 2 (token B); refused, login, 1 (token C)
     for i = 1, 5 do
-      local page, err = client:list_tokens(ids.page, { limit = 1 })
+      local page, err = client:list_tokens(ids.page, { page_size = 1 })
       assert.is_table(page, "call " .. i .. ": " .. tostring(err))
     end
     client:close()
@@ -65,7 +65,7 @@ describe("live: Universal Auth", function()
   it("each_token and all_tokens: the token is refused in the middle of a walk, the walk goes on", function()
     local before = L.ua_logins("ua")
     local client = ua_client("ua")
-    assert.is_table(client:list_tokens(ids.page, { limit = 1 }))   -- one use left
+    assert.is_table(client:list_tokens(ids.page, { page_size = 1 }))   -- one use left
     local n = 0
     for _ in client:each_token(ids.mid) do n = n + 1 end           -- page 2 is refused once
     assert.equal(150, n)
@@ -78,8 +78,8 @@ describe("live: Universal Auth", function()
 
   it("revoke_token: recovers the same way", function()
     local client = ua_client("ua")
-    assert.is_table(client:list_tokens(ids.page, { limit = 1 }))
-    assert.is_table(client:list_tokens(ids.page, { limit = 1 }))   -- token used up
+    assert.is_table(client:list_tokens(ids.page, { page_size = 1 }))
+    assert.is_table(client:list_tokens(ids.page, { page_size = 1 }))   -- token used up
     local before = L.ua_logins("ua")
     assert.is_true(client:revoke_token(L.seed.named_token_ids["mid-3"]))
     assert.equal(before + 1, L.ua_logins("ua"))
@@ -88,8 +88,8 @@ describe("live: Universal Auth", function()
 
   it("list_many: requests in flight all refused, one new login for all of them", function()
     local client = ua_client("ua_many")
-    assert.is_table(client:list_tokens(ids.page, { limit = 1 }))
-    assert.is_table(client:list_tokens(ids.page, { limit = 1 }))   -- token used up
+    assert.is_table(client:list_tokens(ids.page, { page_size = 1 }))
+    assert.is_table(client:list_tokens(ids.page, { page_size = 1 }))   -- token used up
     local before = L.ua_logins("ua_many")
     -- three first pages in flight with the used-up token; the fresh token has 2 uses, so
     -- list only two identities of one page each

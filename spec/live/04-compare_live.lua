@@ -75,7 +75,7 @@ end
 -- the fake's state: the real server's ids, bearers and records
 local function fake_state()
   local admin = L.client()
-  local page = assert(admin:list_tokens(ids.page, { limit = 100 }))
+  local page = assert(admin:list_tokens(ids.page, { page_size = 100 }))
   local mid4 = assert(admin:all_tokens(ids.mid, { where = function(t) return t.id == L.seed.named_token_ids["mid-4"] end }))
   admin:close()
   assert.equal(1, #mid4)

@@ -11,11 +11,11 @@ describe("live: the rate limiter (production mode)", function()
   it("60 reads pass, the 61st is a 429 with retry-after; nothing is waited past max_retry_wait", function()
     local client = L.client{ retries = 3, max_retry_wait = 5 }
     for i = 1, 60 do
-      local page, err = client:list_tokens(ids.page, { limit = 1 })
+      local page, err = client:list_tokens(ids.page, { page_size = 1 })
       assert.is_table(page, "read " .. i .. ": " .. tostring(err))
     end
     local t0 = monotime()
-    local page, err = client:list_tokens(ids.page, { limit = 1 })
+    local page, err = client:list_tokens(ids.page, { page_size = 1 })
     local spent = monotime() - t0
     assert.is_nil(page)
     assert.equal(429, err.status)
@@ -33,7 +33,7 @@ describe("live: the rate limiter (production mode)", function()
   -- past it: the server's 429 is the answer.
   it("a walk that meets the limit raises the 429, it never ends early", function()
     local client = L.client{ max_retry_wait = 5 }
-    for _ = 1, 59 do assert.is_table(client:list_tokens(ids.page, { limit = 1 })) end
+    for _ = 1, 59 do assert.is_table(client:list_tokens(ids.page, { page_size = 1 })) end
     local n = 0
     local ok, raised = pcall(function()
       for _ in client:each_token(ids.mid) do n = n + 1 end

@@ -19,7 +19,7 @@ local cases = {}
 function cases.listing(a)
   local c = new{ token = os.getenv("LIVE_ADMIN") }
   local out = { transport = c:info().transport }
-  local page = c:list_tokens(a.page, { limit = 100 })
+  local page = c:list_tokens(a.page, { page_size = 100 })
   out.page = page and #page.tokens
   local tokens, err = c:all_tokens(a.wall)
   out.wall_tokens, out.wall_kind, out.wall_n = tokens and #tokens, kind_of(err), err and err.tokens and #err.tokens
@@ -52,7 +52,7 @@ function cases.ua(a)
   local c = new{ client_id = os.getenv("LIVE_UA_ID"), client_secret = os.getenv("LIVE_UA_SECRET") }
   local out = { transport = c:info().transport, ok = 0 }
   for _ = 1, 5 do
-    local page, err = c:list_tokens(a.page, { limit = 1 })
+    local page, err = c:list_tokens(a.page, { page_size = 1 })
     if page then out.ok = out.ok + 1 else out.err = tostring(err) end
   end
   local n = 0
@@ -66,7 +66,7 @@ function cases.ua_many(a)
   local c = new{ client_id = os.getenv("LIVE_UA_MANY_ID"), client_secret = os.getenv("LIVE_UA_MANY_SECRET") }
   local out = { ok = 0 }
   for _ = 1, 2 do
-    if c:list_tokens(a.page, { limit = 1 }) then out.ok = out.ok + 1 end
+    if c:list_tokens(a.page, { page_size = 1 }) then out.ok = out.ok + 1 end
   end
   local res, errs = c:list_many({ a.page, a.shortmax }, { concurrency = 8 })
   out.page, out.shortmax = res[a.page] and #res[a.page], res[a.shortmax] and #res[a.shortmax]

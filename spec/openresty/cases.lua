@@ -53,7 +53,7 @@ end
 case("one_page", {
   auto = true,
   run = function(infisical, ctx)
-    local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 5 })
+    local page, err = client(infisical, ctx):list_tokens(M.ID1, { page_size = 5 })
     if not page then return { err = M.summary(err) } end
     local t = page.tokens[1]
     return { n = #page.tokens, id = t.id, uses = t.accessTokenNumUses, uses_type = type(t.accessTokenNumUses),
@@ -70,7 +70,7 @@ case("transport_used", {
   auto = true,
   run = function(infisical, ctx)
     local c = client(infisical, ctx)
-    local page, err = c:list_tokens(M.ID1, { limit = 1 })
+    local page, err = c:list_tokens(M.ID1, { page_size = 1 })
     local info = c:info()
     return { n = page and #page.tokens, err = M.summary(err), transport = info.transport,
       new_connections = info.new_connections }
@@ -153,7 +153,7 @@ case("retry_then_ok", {
     srv:faults{ { status = 503, body = "busy" }, { status = 502, body = "" } }
   end,
   run = function(infisical, ctx)
-    local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 3 })
+    local page, err = client(infisical, ctx):list_tokens(M.ID1, { page_size = 3 })
     return { n = page and #page.tokens, err = M.summary(err) }
   end,
   check = function(res, srv)
@@ -172,7 +172,7 @@ case("retry_after_429", {
     local clock = ngx and ngx.now or os.time
     if ngx then ngx.update_time() end
     local t0 = clock()
-    local page, err = client(infisical, ctx):list_tokens(M.ID1, { limit = 2 })
+    local page, err = client(infisical, ctx):list_tokens(M.ID1, { page_size = 2 })
     if ngx then ngx.update_time() end
     return { n = page and #page.tokens, err = M.summary(err), waited = clock() - t0 }
   end,
@@ -208,7 +208,7 @@ case("timeout", {
 
 case("too_large", {
   run = function(infisical, ctx)
-    local _, err = client(infisical, ctx, { max_body = 2000 }):list_tokens(M.ID1, { limit = 50 })
+    local _, err = client(infisical, ctx, { max_body = 2000 }):list_tokens(M.ID1, { page_size = 50 })
     return { err = M.summary(err) }
   end,
   check = function(res) assert.equal("too_large", res.err.kind) end,
@@ -466,7 +466,7 @@ case("universal_auth", {
   run = function(infisical, ctx)
     local c = assert(infisical.new{ base_url = ctx.base, transport = ctx.transport,
       client_id = "fake-client-id", client_secret = "fake-client-secret", verify_tls = ctx.verify_tls })
-    local page, err = c:list_tokens(M.ID1, { limit = 2 })
+    local page, err = c:list_tokens(M.ID1, { page_size = 2 })
     local bad = assert(infisical.new{ base_url = ctx.base, transport = ctx.transport, retries = 0,
       client_id = "fake-client-id", client_secret = "wrong" })
     local _, err2 = bad:list_tokens(M.ID1)
@@ -548,7 +548,7 @@ for _, refusal in ipairs{ { "revoked", 401 }, { "deleted", 401 }, { "expired", 4
       local c = ua_client(infisical, ctx)
       local out = {}
       for i = 1, 3 do
-        local page, err = c:list_tokens(M.ID1, { limit = 2 })
+        local page, err = c:list_tokens(M.ID1, { page_size = 2 })
         out[i] = { n = page and #page.tokens, err = M.summary(err) }
       end
       return out
@@ -659,7 +659,7 @@ case("ua_two_threads", {
   run = function(infisical, ctx)
     local c = ua_client(infisical, ctx)
     local function one()
-      local page, err = c:list_tokens(M.ID1, { limit = 2 })
+      local page, err = c:list_tokens(M.ID1, { page_size = 2 })
       return { n = page and #page.tokens, err = M.summary(err) }
     end
     local threads = ngx and ngx.get_phase and ngx.get_phase() == "content"
@@ -706,11 +706,11 @@ case("ua_login_thread_killed", {
     local t0 = clock()
     local threads = ngx and ngx.get_phase and ngx.get_phase() == "content" and ctx.transport ~= "curl"
     if threads then
-      local t = ngx.thread.spawn(function() return c:list_tokens(M.ID1, { limit = 2 }) end)
+      local t = ngx.thread.spawn(function() return c:list_tokens(M.ID1, { page_size = 2 }) end)
       ngx.sleep(0.2)   -- its login is on its way (the server holds logins 1 s)
       ngx.thread.kill(t)
     end
-    local page, err = c:list_tokens(M.ID1, { limit = 2 })
+    local page, err = c:list_tokens(M.ID1, { page_size = 2 })
     if ngx then ngx.update_time() end
     return { n = page and #page.tokens, err = M.summary(err), waited = clock() - t0,
       threads = threads or false }
@@ -763,7 +763,7 @@ local function hostile(name, faults, opts, kind, pattern)
       local c = client(infisical, ctx, o)
       local _, err = c:list_tokens(M.ID1)
       -- the connection after a bad answer must be clean (or replaced)
-      local page, err2 = c:list_tokens(M.ID2, { limit = 3 })
+      local page, err2 = c:list_tokens(M.ID2, { page_size = 3 })
       return { err = M.summary(err), after = page and #page.tokens, err2 = M.summary(err2) }
     end,
     check = function(res)

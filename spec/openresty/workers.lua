@@ -42,6 +42,7 @@ http {
                 local c = assert(infisical.new{ base_url = job.base, token = job.token, retries = 0,
                     timeout = 10 })
                 local res, errs = c:list_many(mine, { concurrency = job.concurrency })
+                errs = errs or {}
                 local done, failed = 0, 0
                 for _, id in ipairs(mine) do
                     if res[id] and not errs[id] then done = done + 1 end

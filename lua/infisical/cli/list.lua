@@ -26,6 +26,7 @@ local function fetch_all(client, ids, fopts)
   if #ids > 1 then
     fopts.concurrency = options.default("concurrency", options.MANY)
     local res, errs = client:list_many(ids, fopts)
+    errs = errs or {}
     fopts.concurrency = nil
     for i, id in ipairs(ids) do
       local e, got = errs[id], res[id]
