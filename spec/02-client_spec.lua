@@ -42,6 +42,50 @@ describe("infisical.new", function()
     assert.equal("https://us.infisical.com", out)
   end)
 
+  it("trims the environment's values and never raises for them (issue 20 §1)", function()
+    -- a token, an address and a Universal Auth pair with the CR/LF of `$(cat file)`
+    local out = lua_with_env({ INFISICAL_TOKEN = "envtok\r\n", INFISICAL_API_URL = " http://127.0.0.1:9/api/v1\n" },
+      [[local c = require("infisical").new(); print(c.base_url, require("infisical.secrets").get(c, "token"))]])
+    assert.equal("http://127.0.0.1:9\tenvtok", out)
+    out = lua_with_env({ INFISICAL_UNIVERSAL_AUTH_CLIENT_ID = "cid\r\n", INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET = "\tsec\n" },
+      [[local c, err = require("infisical").new(); print(c ~= nil, err)]])
+    assert.equal("true\tnil", out)
+    -- whitespace only is no value; a control character inside is a config error, not a raise
+    out = lua_with_env({ INFISICAL_TOKEN = " \r\n" },
+      [[local c, err = require("infisical").new(); print(c, err.kind)]])
+    assert.equal("nil\tconfig", out)
+    out = lua_with_env({ INFISICAL_TOKEN = "env\ntok-secret-part" },
+      [[local ok, c, err = pcall(require("infisical").new); print(ok, c, err.kind, tostring(err))]])
+    assert.matches("^true\tnil\tconfig\t.*INFISICAL_TOKEN holds a control character", out)
+    assert.not_matches("secret%-part", out)
+    -- an option given by the program is still a programmer error
+    assert.error_matches(function() infisical.new{ token = "a\nb" } end, "'token'")
+  end)
+
+  it("takes every wait and timeout in seconds and catches milliseconds (issue 20 §2)", function()
+    for _, name in ipairs{ "timeout", "connect_timeout", "low_speed_time", "backoff", "max_backoff", "max_retry_wait" } do
+      local ok, msg = pcall(infisical.new, { token = "t", [name] = 3000 })
+      assert.is_false(ok, name)
+      assert.matches("bad argument '" .. name .. "' (number of seconds", msg, 1, true)
+      assert.matches("(seconds, not milliseconds as in lua-resty-http)", msg, 1, true)
+      assert(infisical.new{ token = "t", [name] = 999 }, name)
+    end
+  end)
+
+  it("describes a credential-like value given where an option goes, never echoes it (issue 20 §1)", function()
+    local tok = ("eyJhbGciOiJIUzI1NiJ9."):rep(8)
+    for _, opts in ipairs{ { token = "t", transport = tok }, { token = "t", timeout = tok },
+        { token = "t", retries = tok }, { token = "t", [tok] = 1 } } do
+      local ok, msg = pcall(infisical.new, opts)
+      assert.is_false(ok)
+      assert.not_matches("eyJ", msg)
+    end
+    local _, msg = pcall(infisical.new, { token = "t", transport = tok })
+    assert.matches(("got a %d-byte value"):format(#tok), msg, 1, true)
+    _, msg = pcall(infisical.new, { token = "t", transport = "cosockets" })
+    assert.matches('got "cosockets"', msg, 1, true)
+  end)
+
   it("raises for unknown or mistyped options, naming them", function()
     assert.error_matches(function() infisical.new{ token = "t", tiemout = 1 } end, "unknown option 'tiemout'")
     assert.error_matches(function() infisical.new{ token = "t", timeout = "1" } end, "'timeout'")
@@ -426,6 +470,25 @@ describe("client", function()
       n = 0
       for _ in H.client(srv):each_token(H.ID1, { partial = true }) do n = n + 1 end
       assert.equal(200, n)
+    end)
+
+    it("each_token with partial = true says the listing was cut: its second value (issue 20 §2)", function()
+      identity(201)
+      local iter, listing = H.client(srv):each_token(H.ID1, { partial = true })
+      assert.same({ truncated = false }, listing)
+      local n = 0
+      for _ in iter, listing do n = n + 1 end
+      assert.equal(200, n)
+      assert.is_true(listing.truncated)
+      assert.equal("truncated", listing.err.kind)
+      -- "200 or more": the wall is reached with exactly 200 too, and cannot tell them apart
+      assert.matches("has 200 or more tokens", tostring(listing.err), 1, true)
+      identity(150)
+      iter, listing = H.client(srv):each_token(H.ID1, { partial = true })
+      n = 0
+      for _ in iter, listing do n = n + 1 end
+      assert.equal(150, n)
+      assert.same({ truncated = false }, listing)
     end)
 
     it("never yields a token twice when rows shift between pages", function()

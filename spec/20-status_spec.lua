@@ -217,15 +217,27 @@ describe("status, unused_for and name filters", function()
     srv:reset_fixture(H.FIXTURE)
   end)
 
-  it("name is a Lua pattern; tokens without a name never match", function()
+  it("name_pattern is a Lua pattern; tokens without a name never match", function()
     local c = H.client(srv)
     assert.same({ "011", "012", "013", "015", "016", "017", "018", "019" },
-      ids(assert(c:all_tokens(ID, { name = "^token%-1" }))) )
+      ids(assert(c:all_tokens(ID, { name_pattern = "^token%-1" }))) )
     -- through each_token, combined with another filter
     local seen = {}
-    for t in c:each_token(ID, { name = "%-0%d$", status = "revoked", now = NOW }) do seen[#seen + 1] = t end
+    for t in c:each_token(ID, { name_pattern = "%-0%d$", status = "revoked", now = NOW }) do seen[#seen + 1] = t end
     assert.same({ "004", "009" }, ids(seen))
-    assert.same({}, assert(c:all_tokens(ID, { name = "^$" })))
+    assert.same({}, assert(c:all_tokens(ID, { name_pattern = "^$" })))
+  end)
+
+  it("name is found as written, no pattern: 't%', 'token-1*' (issue 20 §1)", function()
+    local c = H.client(srv)
+    assert.same({ "011", "012", "013", "015", "016", "017", "018", "019" },
+      ids(assert(c:all_tokens(ID, { name = "token-1" }))))
+    -- pattern characters are plain text: nothing is named so, nothing matches, nothing raises
+    for _, text in ipairs{ "t%", "token-1*", "[", "token%-1", "(x" } do
+      assert.same({}, assert(c:all_tokens(ID, { name = text })), text)
+    end
+    assert.error_matches(function() c:all_tokens(ID, { name = "" }) end, "bad argument 'name'")
+    assert.error_matches(function() c:all_tokens(ID, { name = 5 }) end, "bad argument 'name'")
   end)
 
   it("bad filter values raise before any request, naming the option", function()
@@ -234,20 +246,20 @@ describe("status, unused_for and name filters", function()
     assert.error_matches(function() c:all_tokens(ID, { status = "dead" }) end, "bad argument 'status'")
     assert.error_matches(function() c:all_tokens(ID, { status = {} }) end, "bad argument 'status'")
     assert.error_matches(function() c:all_tokens(ID, { unused_for = -1 }) end, "bad argument 'unused_for'")
-    assert.error_matches(function() c:all_tokens(ID, { name = "[" }) end, "bad argument 'name' %(malformed pattern")
+    assert.error_matches(function() c:all_tokens(ID, { name_pattern = "[" }) end, "bad argument 'name_pattern' %(malformed pattern")
     -- errors Lua's matcher only meets past the first item, on a name that gets that far
     for _, pat in ipairs{ "t%", "tok[a", "x%f", "x%fa", "x%b", "x%ba", "to(k", "t.)k", "(t)%2",
         "%1(t)", "(t%1)", "t%0", "()%2", "x[%", "^(", ("()"):rep(33) } do
       for _, f in ipairs{ "all_tokens", "each_token", "list_many" } do
         local arg = f == "list_many" and { ID } or ID
-        assert.error_matches(function() c[f](c, arg, { name = pat }) end,
-          "bad argument 'name' %(malformed pattern", nil, pat)
+        assert.error_matches(function() c[f](c, arg, { name_pattern = pat }) end,
+          "bad argument 'name_pattern' %(malformed pattern", nil, pat)
       end
     end
     -- and the well-formed ones a name filter uses pass
     for _, pat in ipairs{ "^token%-1", "%-0%d$", "^$", "[%]]", "[]]", "[^%a]", "%bxy", "%f[%w]tok",
         "(t)(o)%2", "()t", "t%%", "[a-z]+", "x-", "^", "$", "", ")b", "a]" } do
-      assert.is_table(c:all_tokens(ID, { name = pat }), pat)
+      assert.is_table(c:all_tokens(ID, { name_pattern = pat }), pat)
     end
     assert.error_matches(function() c:each_token(ID, { now = "today" }) end, "bad argument 'now'")
     assert.equal(18, #H.api_requests(srv))   -- only the well-formed patterns sent anything

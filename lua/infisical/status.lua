@@ -298,6 +298,10 @@ _M.filter_spec = {
     end
   end,
   name = function(v)
+    if type(v) ~= "string" then return "string expected, got " .. type(v) end
+    if v == "" then return "non-empty string expected (it is found in a name as it is)" end
+  end,
+  name_pattern = function(v)
     if type(v) ~= "string" then return "Lua pattern (string) expected, got " .. type(v) end
     local why = pattern_problem(v)
     if why then return "malformed pattern: " .. why end
@@ -309,7 +313,7 @@ _M.filter_spec = {
   end,
 }
 
---- Builds the predicate of the status/unused_for/name options (nil when none is set).
+--- Builds the predicate of the status/unused_for/name/name_pattern options (nil when none is set).
 -- `now` (epoch seconds, default the time of the call) is the instant both compare to;
 -- `server` (the client's `server_info()`, or nil) gives the ceiling the status uses.
 function _M.build_filter(opts, server)
@@ -330,7 +334,14 @@ function _M.build_filter(opts, server)
     end
   end
   if opts.name ~= nil then
-    local pat = opts.name
+    -- plain text: `name = "t%"` or `"token-1*"` is found as it is written
+    local text = opts.name
+    tests[#tests + 1] = function(t)
+      return type(t.name) == "string" and find(t.name, text, 1, true) ~= nil
+    end
+  end
+  if opts.name_pattern ~= nil then
+    local pat = opts.name_pattern
     tests[#tests + 1] = function(t)
       return type(t.name) == "string" and find(t.name, pat) ~= nil
     end
