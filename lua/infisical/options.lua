@@ -160,7 +160,7 @@ _M.NEW = {
   { name = "token", check = "string", layer = "client", shown = "`$INFISICAL_TOKEN`",
     doc = "the access token sent as `Authorization: Bearer`; CR, LF and other control characters are refused" },
   { name = "timeout", check = "seconds", default = 60, layer = "transport",
-    doc = "seconds for a whole request (connect + transfer)" },
+    doc = "seconds for a whole request (connect + transfer); every wait and timeout option is seconds below 1000: `timeout = 3000` is refused as milliseconds" },
   { name = "connect_timeout", check = "seconds", default = 10, layer = "transport",
     doc = "seconds to connect (TCP + TLS)" },
   { name = "low_speed_time", check = "seconds", layer = "transport", shown = "off",
