@@ -185,9 +185,34 @@ describe("make doc", function()
     assert.equal(0, rc, out)
     assert.is_truthy(fake.read_file("build/doc/index.html"))
     local page = assert(fake.read_file("build/doc/modules/infisical.html"))
-    for _, fn in ipairs{ "new", "list_tokens", "each_token", "all_tokens", "revoke_token" } do
-      assert.matches(fn, page, 1, true)
+    -- every public name, enumerated from the module and a client (a name added without a
+    -- doc comment fails here), is an entry of the reference, and nothing internal is
+    local entries = {}
+    for name in page:gmatch('<dt>%s*<a name%s*=%s*"([^"]+)"') do entries[name] = true end
+    local infisical = require "infisical"
+    for k in pairs(infisical) do
+      if k ~= "_VERSION" then assert.is_true(entries[k] == true, "not in the reference: infisical." .. k) end
     end
+    local c = assert(infisical.new{ base_url = "http://127.0.0.1:9", token = "t" })
+    for k in pairs(getmetatable(c).__index) do
+      assert.is_true(entries["Client:" .. k] == true, "not in the reference: client:" .. k)
+    end
+    c:close()
+    for name in pairs(entries) do
+      local short = name:match("^Client:(.+)$")
+      if short then
+        assert.is_function(getmetatable(c).__index[short], "documented but not a method: " .. name)
+      else
+        assert.is_not_nil(infisical[name], "documented but not public: " .. name)
+      end
+    end
+    -- a return text held on one line (LDoc 1.4 splits a continued one into the description)
+    local src = fake.run("grep -rn -A1 -E '^ *-- *@(return|treturn|param|tparam)' lua/infisical"
+      .. " | grep -E '^[^:]+-[0-9]+- *--([^-@]|$)' | grep -vE -- '-[0-9]+- *--$'")
+    assert.equal("", src, "a doc tag's text continues on the next line (keep it on one line)")
+    -- every module is named with its prefix (a first line holding `--` made LDoc lose it)
+    local mods = fake.run("ls build/doc/modules")
+    for file in mods:gmatch("[^\n]+") do assert.matches("^infisical", file) end
   end)
 end)
 

@@ -56,8 +56,7 @@ end
 
 --- Global options come before the subcommand too (`infisical-tokens -q list ...`, as gh,
 -- kubectl and aws take them): they are handed to the subcommand as if given after it.
--- @return the subcommand word (nil: none), its argv (the subcommand first), whether
---   options came before it, and the word after the subcommand's
+-- @return the subcommand word (nil: none), its argv (the subcommand first), whether options came before it, and the word after the subcommand's
 local function split_globals(argv)
   local globals, i = {}, 1
   while true do

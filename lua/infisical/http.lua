@@ -20,8 +20,7 @@ local _M = {}
 -- (`/foo`, `/api/v2`, an endpoint's path) is refused rather than guessed at, and so is a
 -- user name or password in the URL (it would be sent as Basic credentials and printed).
 -- @param url the URL as given
--- @return the address (scheme, host, port) without the path; or nil and why, as words that
---   follow the setting's name ("must be ..."): a long or odd path is described, not echoed
+-- @return the address (scheme, host, port) without the path; or nil and why, as words that follow the setting's name ("must be ..."): a long or odd path is described, not echoed
 function _M.normalize_base(url)
   if type(url) ~= "string" then return nil, "must be a string" end
   url = url:match("^%s*(.-)%s*$")   -- as `$(cat file)` and editors leave it

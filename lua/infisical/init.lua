@@ -30,7 +30,10 @@ local mt = { __index = Client, __name = "infisical.Client" }
 
 local DEFAULT_BASE = "https://us.infisical.com"
 
--- Every option of `new`: its rows (check, default, layer) are in infisical.options.
+--- The default of every option of `new` that has one (`defaults.timeout` is `60`): a
+-- table of option names and values, read-only by convention (the rows are in
+-- infisical.options; docs/api.md lists every option).
+-- @table defaults
 _M.defaults = options.defaults(options.NEW)
 
 local new_spec = options.spec(options.NEW)
@@ -117,7 +120,7 @@ function _M.new(opts)
   return setmetatable(self, mt)
 end
 
---- Options handed to the transport (the rest are the Lua layer's own): options.lua's
+-- Options handed to the transport (the rest are the Lua layer's own): options.lua's
 -- rows of the "transport" layer.
 transport_options = options.layer(options.NEW, "transport")
 
@@ -177,9 +180,7 @@ end
 -- A failure mid-walk is raised (the error object), never mistaken for the end; so is
 -- reaching the 200-token wall, after the last token, unless `partial = true`: then the
 -- iteration ends and the listing (the second value) says it was cut.
--- @return the iterator, and the listing: `listing.truncated` is true once the walk
--- stopped at the wall (200 or more tokens; `partial = true`), `listing.err` then holds
--- the `truncated` error that `all_tokens` returns
+-- @return the iterator, and the listing: `listing.truncated` is true once the walk stopped at the wall (200 or more tokens; `partial = true`), `listing.err` then holds the `truncated` error that `all_tokens` returns
 function Client:each_token(identity_id, opts)
   local w, werr = new_walk(self, "each_token", identity_id, opts)
   if w then werr = nil end
@@ -217,8 +218,7 @@ function Client:each_token(identity_id, opts)
 end
 
 --- Every (filtered, de-duplicated) token of the identity, collected.
--- @return tokens, or nil and an error; at the 200-token wall the error has kind
--- "truncated" and carries `tokens`; with `partial = true`: tokens and that error
+-- @return tokens, or nil and an error; at the 200-token wall the error has kind "truncated" and carries `tokens`; with `partial = true`: tokens and that error
 function Client:all_tokens(identity_id, opts)
   local w, werr = new_walk(self, "all_tokens", identity_id, opts)
   if not w then return nil, werr end
@@ -241,10 +241,7 @@ end
 
 --- Revokes one token (`POST /api/v1/auth/token-auth/tokens/{tokenId}/revoke`).
 -- @tparam string token_id the token's `id`
--- @return true, or nil and an error; a token that is already revoked (or never existed:
--- the server cannot tell them apart) gives kind "already_revoked", status 404. When an
--- attempt failed after it may have reached the server (502/503/504, a connection lost)
--- and the retry met that 404, the lost attempt revoked it: true, "already_revoked_on_retry"
+-- @return true, or nil and an error; a token that is already revoked (or never existed: the server cannot tell them apart) gives kind "already_revoked", status 404. When an attempt failed after it may have reached the server (502/503/504, a connection lost) and the retry met that 404, the lost attempt revoked it: true, "already_revoked_on_retry"
 function Client:revoke_token(token_id)
   check_client(self, "revoke_token")
   if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%c") then
@@ -261,9 +258,7 @@ end
 --- One token record by its id (`GET /api/v1/auth/token-auth/tokens/{tokenId}`, servers
 -- of 2025-2026; the late-2024 server has no such route: kind "http", status 404).
 -- @tparam string token_id the token's `id`
--- @return the token record (unknown fields kept), or nil and an error (404 "Token with ID
--- ... not found" for an unknown id; 404 "Failed to find identity ..." for a token of another
--- organisation's identity)
+-- @return the token record (unknown fields kept), or nil and an error (404 "Token with ID ... not found" for an unknown id; 404 "Failed to find identity ..." for a token of another organisation's identity)
 function Client:get_token(token_id)
   check_client(self, "get_token")
   if type(token_id) ~= "string" or token_id == "" or #token_id > 256 or find(token_id, "%c") then
@@ -301,10 +296,7 @@ mt.__close = Client.close
 --- Lists the tokens of many identities at once (all pages, like `all_tokens`): docs/api.md.
 -- @tparam {string,...} identity_ids
 -- @tparam[opt] table opts `all_tokens`'s options and `concurrency` (default 8)
--- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the
--- tokens; a failed identity has no entry), `errors[id]` its error when there is one
--- (with `partial = true` a truncated identity has both); `errors` is nil when no
--- identity has an error
+-- @return results, errors: `results[id]` holds what `all_tokens(id)` returns first (the tokens; a failed identity has no entry), `errors[id]` its error when there is one (with `partial = true` a truncated identity has both); `errors` is nil when no identity has an error
 function Client:list_many(identity_ids, opts)
   check_client(self, "list_many")
   return many.list(self, identity_ids, opts, walk_spec)
@@ -321,8 +313,7 @@ end
 
 --- What the client knows of its server's token rules, learned once per client from
 -- `GET /api/status` (sent without credentials) unless the `max_token_ttl` option says.
--- @return `{ max_token_ttl = seconds or nil, counts_uses = boolean or nil, source = ... }`
--- (see docs/api.md, "Server versions"), or nil and an error
+-- @return `{ max_token_ttl = seconds or nil, counts_uses = boolean or nil, source = ... }` (see docs/api.md, "Server versions"), or nil and an error
 function Client:server_info()
   check_client(self, "server_info")
   return server.info(self)
@@ -330,12 +321,8 @@ end
 
 --- One page of an organisation's identity memberships (one API call, plus retries).
 -- @tparam string org_id the organisation's id
--- @tparam[opt] table opts `offset` (default 0), `page_size` (1..20000, default 100),
--- `search` (names containing it, case-insensitive), `order_by` ("name"),
--- `order_direction` ("asc" or "desc"), `token_auth` (as `each_identity`: only this page's
--- memberships whose identity uses Token Auth, or with false the others)
--- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it (less the
--- memberships `token_auth` leaves out), or nil and an error
+-- @tparam[opt] table opts `offset` (default 0), `page_size` (1..20000, default 100), `search` (names containing it, case-insensitive), `order_by` ("name"), `order_direction` ("asc" or "desc"), `token_auth` (as `each_identity`: only this page's memberships whose identity uses Token Auth, or with false the others)
+-- @return `{ identityMemberships = {...}, totalCount = N }` as the server sent it (less the memberships `token_auth` leaves out), or nil and an error
 function Client:list_identities(org_id, opts)
   check_client(self, "list_identities")
   return identities.list(self, org_id, opts)
@@ -344,23 +331,50 @@ end
 --- Iterates over every identity membership of an organisation, page by page.
 -- A failure mid-walk is raised (the error object), never mistaken for the end.
 -- @tparam string org_id the organisation's id
--- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`,
--- `order_direction` (as `list_identities`), `token_auth` (true: only identities that use
--- Token Auth; false: only the others)
--- @return the iterator, and the listing: `listing.total` is the server's `totalCount` once
--- a page said it; `listing.truncated` is always false (the memberships route has no wall:
--- a listing that ends short of `totalCount` raises), the same field as `each_token`'s
+-- @tparam[opt] table opts `page_size` (1..20000, default 100), `search`, `order_by`, `order_direction` (as `list_identities`), `token_auth` (true: only identities that use Token Auth; false: only the others)
+-- @return the iterator, and the listing: `listing.total` is the server's `totalCount` once a page said it; `listing.truncated` is always false (the memberships route has no wall: a listing that ends short of `totalCount` raises), the same field as `each_token`'s
 function Client:each_identity(org_id, opts)
   check_client(self, "each_identity")
   return identities.each(self, org_id, opts)
 end
 
 --- Whether `v` is one of this library's error objects (returned or raised).
+-- @function is_error
+-- @param v any value
+-- @return true or false
 _M.is_error = core.is_error
+
+--- A token's status as the server would judge it at `now`: revocation, then the use limit, then the expiry (docs/api.md, "Token lifecycle").
+-- @function token_status
+-- @tparam table token a token record
+-- @tparam[opt] number now epoch seconds (default: the current time)
+-- @param[opt] server the server's token-lifetime ceiling in seconds, or `client:server_info()`
+-- @return `"revoked"`, `"exhausted"`, `"expired"` or `"active"`; a token whose expiry is unknown is never `"expired"`
 _M.token_status = status.token_status
+
+--- When a token stops being accepted.
+-- @function expires_at
+-- @tparam table token a token record
+-- @param[opt] server the server's token-lifetime ceiling in seconds, or `client:server_info()`
+-- @return epoch seconds; or nil and `"never"` (TTL 0 and no ceiling), or nil and `"unknown"` (a missing or unreadable TTL or timestamp)
 _M.expires_at = status.expires_at
+
+--- Parses a date-time as Infisical sends it (`2023-11-07T05:31:56.000Z`; also without fraction, with a space for `T`, with an offset instead of `Z`).
+-- @function parse_time
+-- @param iso the string (anything else, e.g. nil for a JSON null, gives nil)
+-- @return epoch seconds (an integer, or a float when there is a fraction), or nil
 _M.parse_time = status.parse_time
+
+--- Whether an identity uses Token Auth (the identities whose tokens `list_tokens` reads), in either record shape.
+-- @function uses_token_auth
+-- @tparam table identity a membership record of `list_identities`/`each_identity` (with `identity`) or an identity record
+-- @return true or false
 _M.uses_token_auth = identities.uses_token_auth
+
+--- The auth methods of an identity, in either record shape (late-2024 `authMethod`, current `authMethods`).
+-- @function auth_methods
+-- @tparam table identity a membership record (with `identity`) or an identity record
+-- @return a new list of method names (`"token-auth"`, `"universal-auth"`, ...), empty when it has none
 _M.auth_methods = identities.auth_methods
 
 return _M

@@ -138,8 +138,7 @@ end
 --- When the token stops being accepted (see the module comment for the rules).
 -- @tparam table token a token record
 -- @param[opt] server the server's token-lifetime ceiling in seconds, or `client:server_info()`
--- @return epoch seconds; or nil and `"never"` (TTL 0 and no ceiling), or nil and `"unknown"`
--- (a missing or unreadable TTL or timestamp: we cannot tell, and do not guess)
+-- @return epoch seconds; or nil and `"never"` (TTL 0 and no ceiling), or nil and `"unknown"` (a missing or unreadable TTL or timestamp: we cannot tell, and do not guess)
 function _M.expires_at(token, server)
   if type(token) ~= "table" then
     error("infisical: expires_at: bad argument 'token' (table expected, got " .. type(token) .. ")", 2)
@@ -182,8 +181,7 @@ local exhausted = _M.exhausted
 -- @tparam table token a token record
 -- @tparam[opt] number now epoch seconds (default: the current time)
 -- @param[opt] server the ceiling in seconds, or `client:server_info()` (see `expires_at`)
--- @return `"revoked"`, `"exhausted"`, `"expired"` or `"active"` (checked in that order,
--- the server's order); a token whose expiry is unknown is never "expired"
+-- @return `"revoked"`, `"exhausted"`, `"expired"` or `"active"` (checked in that order, the server's order); a token whose expiry is unknown is never "expired"
 function _M.token_status(token, now, server)
   if type(token) ~= "table" then
     error("infisical: token_status: bad argument 'token' (table expected, got " .. type(token) .. ")", 2)

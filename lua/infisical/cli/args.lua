@@ -1,5 +1,6 @@
---- Command-line parsing for infisical-tokens: `--name value`, `--name=value`, flags,
--- `--` ending the options, positional arguments kept in order.
+--- Command-line parsing for infisical-tokens.
+-- Options as `--name value` and `--name=value`, flags, `--` ending the options, positional
+-- arguments kept in order.
 -- @module infisical.cli.args
 
 local out = require "infisical.cli.output"

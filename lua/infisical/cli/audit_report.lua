@@ -27,8 +27,7 @@ _M.NEAR_LIMIT = 0.9              -- "near its use limit": 90% of the uses spent
 -- `server` (the client's `server_info()`) gives the ceiling the statuses use; on a server
 -- that does not record use (`counts_uses == false`, servers of 2026) "never used" and
 -- "near its use limit" cannot be told: `use_recorded` is false and both stay empty.
--- @return { total, counts = {status -> n}, never_used = {ids}, near_limit = {ids},
---   expiring_soon = {ids}, truncated = bool, findings = n, use_recorded = bool }
+-- @return { total, counts = {status -> n}, never_used = {ids}, near_limit = {ids}, expiring_soon = {ids}, truncated = bool, findings = n, use_recorded = bool }
 function _M.summarize(tokens, now, truncated, server)
   local s = {
     total = #tokens,

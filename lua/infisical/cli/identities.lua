@@ -1,5 +1,6 @@
---- `infisical-tokens identities --org ORG_ID`: an organisation's identities, with their
--- auth methods (both record shapes) and whether their tokens can be listed (Token Auth).
+--- `infisical-tokens identities`: an organisation's identities.
+-- `infisical-tokens identities --org ORG_ID` lists them with their auth methods (both
+-- record shapes) and whether their tokens can be listed (Token Auth).
 -- @module infisical.cli.identities
 
 local infisical = require "infisical"

@@ -43,8 +43,7 @@ end
 --- Collects the ids of subcommand `cmd`: positional arguments in order (`-` reads
 -- standard input there), then `--from-file FILE` (`-`: standard input). Standard input is
 -- read once. `what` is "identity" or "token"; `metavar` the help's name for them.
--- @return a list of unique ids (empty when `-` or the file held none), or nil and a usage error (every message names where the
---   refused value came from), or nil, nil and a message (a file that cannot be read)
+-- @return a list of unique ids (empty when `-` or the file held none), or nil and a usage error (every message names where the refused value came from), or nil, nil and a message (a file that cannot be read)
 function _M.collect(cmd, what, metavar, pos, from_file)
   local acc, stdin_read = {}, false
   local function stdin()
