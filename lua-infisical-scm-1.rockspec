@@ -74,6 +74,9 @@ build = {
       ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
       ["infisical.cli.revoke"] = "lua/infisical/cli/revoke.lua",
    },
+   -- The guides the README links to (docs/api.md, docs/cli.md, ...), installed beside it
+   -- (`luarocks doc lua-infisical` opens the folder).
+   copy_directories = { "docs" },
    install = {
       -- LuaRocks wraps it in a launcher that runs it with the tree's Lua and paths.
       bin = { ["infisical-tokens"] = "bin/infisical-tokens" },

@@ -98,6 +98,21 @@ describe("make dist", function()
       assert.is_truthy(fake.read_file(tree .. "/bin/infisical-tokens"))
     end)
 
+    it("the rock carries docs/, every guide the README links to (luarocks doc) (issue 20 §3)", function()
+      local dir = tree .. "/lib/luarocks/rocks-5.4/lua-infisical/" .. VERSION .. "-1"
+      local links = 0
+      for target in assert(fake.read_file("README.md")):gmatch("%]%((docs/[%w_%-]+%.md)[#%)]") do
+        links = links + 1
+        assert.equal(fake.read_file(target), fake.read_file(dir .. "/" .. target), target .. " not in the rock")
+      end
+      assert.is_true(links >= 3)
+      -- the README's line for a --tree install: luarocks path, then the module loads
+      local o, code = installed(('eval "$(luarocks --lua-version=5.4 path --tree=%s)" && lua5.4 -e %s')
+        :format(q(tree), q('io.write(package.searchpath("infisical", package.path))')))
+      assert.equal(0, code, o)
+      assert.matches(tree, o, 1, true)
+    end)
+
     it("the installed module lists tokens, loaded from the tree only", function()
       local script = ([[
         local infisical = require "infisical"
