@@ -107,8 +107,8 @@ describe("make dist", function()
       end
       assert.is_true(links >= 3)
       -- the README's line for a --tree install: luarocks path, then the module loads
-      local o, code = installed(('eval "$(luarocks --lua-version=5.4 path --tree=%s)" && lua5.4 -e %s')
-        :format(q(tree), q('io.write(package.searchpath("infisical", package.path))')))
+      local o, code = installed("sh -c " .. q(('eval "$(luarocks --lua-version=5.4 path --tree=%s)" && lua5.4 -e %s')
+        :format(q(tree), q('io.write(package.searchpath("infisical", package.path))'))))
       assert.equal(0, code, o)
       assert.matches(tree, o, 1, true)
     end)
