@@ -12,7 +12,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 BUSTED ?= busted --lua=$(LUA)
 
-.PHONY: all test test-real deps demo clean rock luajit bench bench-instr dist doc docs-cli docs-api
+.PHONY: all test test-real deps demo demo-serve clean rock luajit bench bench-instr dist doc docs-cli docs-api
 
 all: $(BUILD)/infisical/core.so
 
@@ -50,6 +50,10 @@ RUN_ENV = LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH="./$(BUILD
 
 demo: all
 	@$(RUN_ENV) $(LUA) examples/demo.lua
+
+# the demo's fake server, kept running to try infisical-tokens on (Enter stops it)
+demo-serve: all
+	@$(RUN_ENV) $(LUA) examples/demo.lua --serve
 
 # Builds and installs the checkout into build/rocks (what CI does first).
 rock:

@@ -99,4 +99,60 @@ describe("examples", function()
     assert.matches("INFISICAL_TOKEN is not set: listing sample data from the bundled fake server", out)
     assert.matches("26 tokens", out)
   end)
+
+  it("demo.lua's sample is dated relative to today: active and expired tokens, and an organisation (issue 20 §3)", function()
+    local out, rc = run({}, "examples/demo.lua", {})
+    assert.equal(0, rc)
+    local count = {}
+    local recent = 0
+    for status, created in out:gmatch("\n%x+%-[%x%-]+%s+%S+%s+(%a+)%s+%S+%s+%S+%s+(%d%d%d%d%-%d%d%-%d%d)T") do
+      count[status] = (count[status] or 0) + 1
+      -- every creation date within the last 35 days, not in 2024
+      local y, m, d = created:match("(%d+)-(%d+)-(%d+)")
+      local age = os.time() - os.time{ year = tonumber(y), month = tonumber(m), day = tonumber(d), hour = 12 }
+      if age < 35 * 86400 then recent = recent + 1 end
+    end
+    assert.is_true((count.active or 0) >= 5, out)
+    assert.is_true((count.expired or 0) >= 3, out)
+    assert.is_true((count.revoked or 0) >= 1 and (count.exhausted or 0) >= 1, out)
+    assert.equal(26, recent)
+    assert.is_nil(out:find("2024-", 1, true))
+    assert.matches("Organisation c0000000%-0000%-4000%-8000%-000000000001:", out)
+    assert.matches("deploy%-bot%s+token%-auth", out)
+    assert.matches("ua%-service%s+universal%-auth", out)
+    assert.matches("7 identities", out)
+  end)
+
+  it("make demo-serve keeps the demo's server running for infisical-tokens identities --org and audit --org", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local script = ([[
+set -e
+d=%s; mkdir -p $d; mkfifo $d/in
+env -u INFISICAL_TOKEN -u INFISICAL_API_URL make -s demo-serve < $d/in > $d/out 2>&1 &
+pid=$!
+exec 3>$d/in
+for i in $(seq 100); do grep -q "export INFISICAL" $d/out && break; sleep 0.1; done
+eval "$(grep -o 'export INFISICAL.*' $d/out)"
+lua5.4 bin/infisical-tokens identities --org c0000000-0000-4000-8000-000000000001 -f csv > $d/ids || echo "ids rc=$?" >> $d/ids
+lua5.4 bin/infisical-tokens audit --org c0000000-0000-4000-8000-000000000001 > $d/audit 2>/dev/null || echo "audit rc=$?" >> $d/audit
+exec 3>&-
+wait $pid
+cat $d/out; echo ==; cat $d/ids; echo ==; cat $d/audit
+rm -rf $d
+]]):format(fake.shellquote(dir))
+    local out, rc = fake.run("sh -c " .. fake.shellquote(script))
+    assert.equal(0, rc, out)
+    local served, ids, audit = out:match("^(.-)\n==\n(.-)\n==\n(.*)$")
+    assert.matches("export INFISICAL_API_URL=http://127.0.0.1:%d+ INFISICAL_TOKEN=fake%-valid%-token", served)
+    assert.matches("deploy-bot", ids, 1, true)
+    assert.matches("ua-service", ids, 1, true)
+    assert.is_nil(ids:find("rc=", 1, true))
+    assert.matches("6 identities audited", audit, 1, true)
+    assert.matches("1 skipped", audit, 1, true)
+    -- the server stopped with the demo (Enter ends it): its port no longer answers
+    local url = served:match("INFISICAL_API_URL=(%S+)")
+    local _, crc = fake.curl{ "-s", "-o", "/dev/null", "--max-time", "2", url .. "/api/status" }
+    assert.are_not.equal(0, crc)
+  end)
 end)

@@ -153,7 +153,7 @@ describe("late use counts", function()
     assert.is_nil(page.tokens[3].accessTokenLastUsedAt)   -- JSON null
     assert.same({}, ids_of(assert(c:all_tokens(ID1, { status = "exhausted" }))))
     local exact = "^" .. (limited.name:gsub("%-", "%%-")) .. "$"
-    assert.equal(1, #assert(c:all_tokens(ID1, { status = "active", name = exact })))
+    assert.equal(1, #assert(c:all_tokens(ID1, { status = "active", name_pattern = exact })))
     -- once the server writes the count, the token is exhausted and first in the listing
     fake.sleep(0.6)
     page = assert(c:list_tokens(ID1))

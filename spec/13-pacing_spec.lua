@@ -58,6 +58,7 @@ describe("pacing to the rate limit", function()
       local c = H.client(srv)
       local t0 = core.monotime()
       local results, errors = c:list_many(ids, { concurrency = case.concurrency })
+      errors = errors or {}   -- nil when every identity succeeded
       local wall = core.monotime() - t0
       assert_all_done(ids, results, errors, 3)
       local by = tally(srv)
@@ -80,6 +81,7 @@ describe("pacing to the rate limit", function()
         headers = { Authorization = "Bearer " .. H.TOKEN } }
     end
     local results, errors = c:list_many(ids, { concurrency = 16 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert_all_done(ids, results, errors, 2)
     local by = tally(srv)
     assert.is_true((by[429] or 0) <= 16, "429s: " .. tostring(by[429]))
@@ -100,6 +102,7 @@ describe("pacing to the rate limit", function()
     for i = 10, 48 do rest[#rest + 1] = ids[i] end
     local t0 = core.monotime()
     local results, errors = c:list_many(rest, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     local wall = core.monotime() - t0
     assert_all_done(rest, results, errors, 1)
     -- 39 reads after the 9 of the first window end early in the third window; a
@@ -117,6 +120,7 @@ describe("pacing to the rate limit", function()
         message = "Rate limit exceeded. Please try again in 1 seconds" } } }
     local c = H.client(srv, { retries = 0 })
     local results, errors = c:list_many(ids, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert_all_done(ids, results, errors, 1)
     local by, reqs = tally(srv)
     assert.equal(1, by[429])
@@ -169,6 +173,7 @@ describe("pacing to the rate limit", function()
     local c = assert(infisical.new{ base_url = srv.url, client_id = "fake-client-id",
       client_secret = "fake-client-secret", retries = 0, backoff = 0.01 })
     local results, errors = c:list_many(ids, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert_all_done(ids, results, errors, 2)
     local by, reqs = tally(srv)
     local logins = 0
@@ -183,6 +188,7 @@ describe("pacing to the rate limit", function()
     local c = H.client(srv, { max_rate = 600 })      -- 10 a second
     local t0 = core.monotime()
     local results, errors = c:list_many(ids, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     local wall = core.monotime() - t0
     assert_all_done(ids, results, errors, 1)
     local _, reqs = tally(srv)

@@ -50,6 +50,7 @@ describe("pacing from every path", function()
       headers = { ["retry-after"] = "2" }, body = CLOUD_429 } }
     local c = H.client(srv, { retries = 0 })
     local results, errors = c:list_many(ids, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert_all_done(ids, results, errors, 1)
     local reqs = by_time(H.api_requests(srv))
     local answered
@@ -89,6 +90,7 @@ describe("pacing from every path", function()
     srv:reset(st)
     srv:faults{ { match = "/tokens", status = 503, ["repeat"] = 3, body = "busy" } }
     local results, errors = c:list_many(ids, { concurrency = 3 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert_all_done(ids, results, errors, 1)
     reqs = by_time(H.api_requests(srv))
     assert.equal(6, #reqs)
@@ -116,6 +118,7 @@ describe("pacing from every path", function()
     -- the next run does not wait for the lost answer (up to timeout = 8 s)
     local t0 = core.monotime()
     local results, errors = c:list_many(ids, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert_all_done(ids, results, errors, 1)
     local wall = core.monotime() - t0
     assert.is_true(wall < 4, ("%.2f s"):format(wall))
@@ -210,6 +213,7 @@ describe("pacing from every path", function()
       local sleeps = {}
       local c = H.client(srv, { sleep = function(s) sleeps[#sleeps + 1] = s; core.sleep(s) end })
       local results, errors = c:list_many(ids, { concurrency = 8 })
+      errors = errors or {}   -- nil when every identity succeeded
       assert_all_done(ids, results, errors, 1)
       local reqs = by_time(H.api_requests(srv))
       assert.equal(24, #reqs)

@@ -62,6 +62,7 @@ describe("logins", function()
         local c = client{ client_secret = "wrong" }
         local list = ids(40)
         local res, errs = c:list_many(list, { concurrency = 8 })
+        errs = errs or {}   -- nil when every identity succeeded
         for _, id in ipairs(list) do
           assert.is_nil(res[id])
           assert.same({ "auth", 401, true }, { errs[id].kind, errs[id].status, errs[id].login })
@@ -104,6 +105,7 @@ describe("logins", function()
       assert.same({ "auth", 401, "Invalid credentials" }, { err.kind, err.status, err.message })
     end
     local _, errs = c:list_many(ids(10), { concurrency = 4 })
+    errs = errs or {}   -- nil when every identity succeeded
     for _, err in pairs(errs) do assert.equal("auth", err.kind) end
     assert.same({ 1, { 401 } }, { logins() })
     -- the method is not locked: the right secret logs in
@@ -117,6 +119,7 @@ describe("logins", function()
       srv:reset(H.state(nil, { mode = mode }))
       local c = ua_client{ client_id = "nobody" }
       local _, errs = c:list_many(ids(10), { concurrency = 4 })
+      errs = errs or {}   -- nil when every identity succeeded
       local n = 0
       for _, err in pairs(errs) do
         n = n + 1

@@ -51,6 +51,24 @@ describe("Universal Auth", function()
     assert.same({ "POST login 200", "GET list 200", "GET list 200" }, calls())
   end)
 
+  it("client:info()'s new_connections counts the call's login (issue 20 §3)", function()
+    local c = ua_client()
+    assert(c:list_tokens(H.ID1))   -- the login opened the connection; the listing reused it
+    assert.same({ "POST login 200", "GET list 200" }, calls())
+    assert.equal(1, c:info().new_connections)
+    assert(c:list_tokens(H.ID1))
+    assert.equal(0, c:info().new_connections)
+    -- a plain-token client counts alike
+    local t = assert(infisical.new{ base_url = srv.url, token = H.TOKEN })
+    assert(t:list_tokens(H.ID1))
+    assert.equal(1, t:info().new_connections)
+    -- a retry on a new connection is the call's too: the server drops the first one
+    srv:faults{ { close = true } }
+    local r = assert(infisical.new{ base_url = srv.url, token = H.TOKEN, backoff = 0.01 })
+    assert(r:list_tokens(H.ID1))
+    assert.equal(2, r:info().new_connections)
+  end)
+
   it("logs in again shortly before expiresIn runs out (a tenth of it, at most a minute)", function()
     srv:reset(with_ua_state{ expires_in = 100 })
     local now = 1000

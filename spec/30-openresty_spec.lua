@@ -74,6 +74,7 @@ local function example_conf(certs)
             local ids = {}
             for i = 401, 410 do ids[#ids + 1] = ("a0000000-0000-4000-8000-%012d"):format(i) end
             local res, errs = c:list_many(ids, { concurrency = 10 })
+            errs = errs or {}   -- nil when every identity succeeded
             local out = { identities = 0, tokens = 0, errors = 0, transport = c:info().transport }
             for _, id in ipairs(ids) do
                 if errs[id] then out.errors = out.errors + 1 end

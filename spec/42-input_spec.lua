@@ -123,6 +123,8 @@ describe("bad input", function()
       raises("unused_for", function(v) return c:all_tokens(H.ID1, { unused_for = v }) end,
         { -1, NAN, INF, "30d", {} })
       raises("name", function(v) return c:all_tokens(H.ID1, { name = v }) end,
+        { 0, {} })
+      raises("name_pattern", function(v) return c:all_tokens(H.ID1, { name_pattern = v }) end,
         { 0, {}, "[", "%" })
       raises("now", function(v) return c:all_tokens(H.ID1, { now = v }) end,
         { NAN, "now", {} })

@@ -23,6 +23,7 @@ typedef struct isession {
     ixfer xfer;
     int busy;       /* guards against re-entry from another coroutine during a perform */
     int h1;         /* the last request went over HTTP/1.x (see kept_connection_dirty) */
+    long long connects; /* connections opened by every request so far (session:connections) */
 } isession;
 
 static isession *check_open(lua_State *L)
@@ -128,6 +129,11 @@ static int session_perform(lua_State *L)
         s->busy = 0;
         s->h1 = used_http1(s->curl);
     }
+    {
+        long conns = 0;   /* a failed transfer may have opened one too */
+        if (curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+            s->connects += conns;
+    }
     /* The handle must not keep pointing at a list we free now. */
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->cfg.headers);
     curl_slist_free_all(list);
@@ -146,6 +152,15 @@ static int session_info(lua_State *L)
     curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME, &t);
     lua_pushnumber(L, t);
     lua_setfield(L, -2, "total_time");
+    return 1;
+}
+
+/* session:connections(): connections opened by every request so far (Client:info's
+ * new_connections counts a call's logins and retries with it). */
+static int session_connections(lua_State *L)
+{
+    isession *s = check_open(L);
+    lua_pushinteger(L, (lua_Integer)s->connects);
     return 1;
 }
 
@@ -177,6 +192,7 @@ void session_open(lua_State *L)
         {"perform", session_perform},
         {"set_token", session_set_token},
         {"info", session_info},
+        {"connections", session_connections},
         {"close", session_close},
         {NULL, NULL}
     };

@@ -103,6 +103,9 @@ function _M.request(client, method, url, parse, revoke)
   -- an each_token iterator can outlive close()
   if not client.transport then error("infisical: client is closed", 3) end
   local a = attempt.new(client, method, { started = core.monotime(), revoke = revoke })
+  -- Client:info's new_connections: this call's, its logins and retries included
+  local transport = client.transport
+  if transport.connections then client.connections_mark = transport:connections() end
   local slept = true
   while true do
     -- every send asks the budget, retries and a 429's re-send too (max_rate spaces them

@@ -275,10 +275,15 @@ function Client:get_token(token_id)
   return res.token
 end
 
---- Transport counters of the client's connection (`new_connections` for the last call).
+--- Transport counters of the client's connection: `new_connections` opened by the last call (its logins and retries included), `total_time` of its last request.
 function Client:info()
   check_client(self, "info")
-  return self.transport:info()
+  local info = self.transport:info()
+  local mark = self.connections_mark
+  if mark and self.transport.connections then
+    info.new_connections = self.transport:connections() - mark
+  end
+  return info
 end
 
 --- Frees the connection now (the garbage collector would do it later). Safe to call twice.

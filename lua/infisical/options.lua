@@ -38,13 +38,13 @@ function _M.identity_id(fname, v, level)
 end
 
 --- How a bad value is shown in an error: numbers as they are; a short plain word (at most
--- 16 letters, digits, `_`, `-`, `.`: `"cosockets"`) quoted; any other string only by its
+-- 12 letters, digits, `_`, `-`, `.`: `"cosockets"`) quoted; any other string only by its
 -- length ("a 180-byte value"), so a token or secret given in the wrong place is never
 -- echoed; anything else by its type.
 local function show(v)
   if type(v) == "number" then return tostring(v) end
   if type(v) == "string" then
-    if #v <= 16 and v:find("^[%w_%.%-]+$") then return '"' .. v .. '"' end
+    if #v <= 12 and v:find("^[%w_%.%-]+$") then return '"' .. v .. '"' end
     return ("a %d-byte value"):format(#v)
   end
   return type(v)

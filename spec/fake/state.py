@@ -19,7 +19,10 @@ lockout_counter_reset (30 s), lock_contention (N: the next N failed logins answe
 "Failed to acquire lock", as when others hold the lockout lock; see api._login)}},
 identities {id: {token_auth, tokens, generate, org_id, name, auth_methods,
 last_login_auth_method, last_login_time, token_ttl, token_max_ttl, token_period (the
-identity's Token Auth settings, what a new token gets)}}, orgs {org id: {generate, tokens_each}}.
+identity's Token Auth settings, what a new token gets)}}, orgs {org id: {generate, tokens_each}},
+relative_to (an ISO instant: every token record's times are moved by the time between it and
+the moment the state is loaded, so sample data dated around it looks as fresh today as it
+did then; `make demo` uses it).
 
 Organisations: an identity belongs to the org named by its `org_id`; `orgs[org].generate
 = N` adds N identities to that org (generated_identity: a mix of auth methods, names
@@ -159,6 +162,20 @@ def generated_record(identity_id, i):
     }
 
 
+RECORD_TIMES = ("createdAt", "updatedAt", "accessTokenLastUsedAt", "accessTokenLastRenewedAt")
+
+
+def shift_times(identities, shift):
+    """Moves every time of every token record by `shift` milliseconds (state `relative_to`)."""
+    for ident in identities.values():
+        for i, rec in enumerate(ident.get("tokens") or []):
+            rec = dict(rec)
+            for k in RECORD_TIMES:
+                if isinstance(rec.get(k), str) and parse_ms(rec[k]):
+                    rec[k] = fmt_ms(parse_ms(rec[k]) + shift)
+            ident["tokens"][i] = rec
+
+
 def generated_identity(org_id, i, tokens_each=2):
     """The i-th (1-based) generated identity of an org: every 5th uses Universal Auth only,
     every 7th (not 5th) has no auth method, the rest Token Auth, every 3rd of those with
@@ -284,6 +301,11 @@ class State:
             for i in range(1, int(org.get("generate", 0) or 0) + 1):
                 iid, ident = generated_identity(org_id, i, each)
                 self.identities.setdefault(iid, ident)
+        if data.get("relative_to"):
+            base = parse_ms(data["relative_to"])
+            if not base:
+                raise ValueError("relative_to must be an ISO-8601 instant")
+            shift_times(self.identities, (now_ms() - base) // 1000 * 1000)
         self._created_mono = {}   # token id -> monotonic time of creation via API
         self._rl_buckets = {}     # client -> [window_start, count]
         self._serial = 0

@@ -79,9 +79,9 @@ describe("live: listing", function()
     assert.equal(25, #live)
     local revoked = assert(client:all_tokens(ids.page, { status = "revoked" }))
     assert.same({ "ci-1", "ci-2", "ci-3", "ci-4", "ci-5" }, L.names(revoked))
-    local ci = assert(client:all_tokens(ids.page, { name = "^ci%-" }))
+    local ci = assert(client:all_tokens(ids.page, { name_pattern = "^ci%-" }))
     assert.equal(10, #ci)
-    local active_deploy = assert(client:all_tokens(ids.page, { status = "active", name = "^deploy%-" }))
+    local active_deploy = assert(client:all_tokens(ids.page, { status = "active", name_pattern = "^deploy%-" }))
     assert.equal(10, #active_deploy)
     -- late-2024 tokens carry no authMethod: they count as token-auth
     assert.equal(30, #assert(client:all_tokens(ids.page, { auth_method = "token-auth" })))
@@ -97,6 +97,7 @@ describe("live: listing", function()
     local unknown = "00000000-0000-4000-8000-000000000000"
     local list = { ids.page, ids.mid, ids.wall, ids.noauth, unknown }
     local results, errors = client:list_many(list, { concurrency = 4 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert.equal(30, #results[ids.page])
     assert.equal(150, #results[ids.mid])
     assert.equal(150, unique_ids(results[ids.mid]))
@@ -109,11 +110,13 @@ describe("live: listing", function()
     assert.equal("NotFound", errors[unknown].error)
     -- with partial, the wall's tokens sit in results beside its error
     local pres, perrs = client:list_many({ ids.wall, ids.page }, { partial = true })
+    perrs = perrs or {}   -- nil when every identity succeeded
     assert.equal(200, #pres[ids.wall])
     assert.equal("truncated", perrs[ids.wall].kind)
     assert.equal(30, #pres[ids.page])
     -- filters apply to every identity: no wall token is revoked
     local rres, rerrs = client:list_many({ ids.wall, ids.page }, { partial = true, revoked = true })
+    rerrs = rerrs or {}   -- nil when every identity succeeded
     assert.equal(0, #rres[ids.wall])
     assert.equal("truncated", rerrs[ids.wall].kind)
     assert.equal(5, #rres[ids.page])

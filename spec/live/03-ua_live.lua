@@ -94,6 +94,7 @@ describe("live: Universal Auth", function()
     -- three first pages in flight with the used-up token; the fresh token has 2 uses, so
     -- list only two identities of one page each
     local results, errors = client:list_many({ ids.page, ids.shortmax }, { concurrency = 8 })
+    errors = errors or {}   -- nil when every identity succeeded
     assert.is_nil(errors[ids.page])
     assert.is_nil(errors[ids.shortmax])
     assert.equal(30, #results[ids.page])

@@ -24,6 +24,7 @@ function cases.listing(a)
   local tokens, err = c:all_tokens(a.wall)
   out.wall_tokens, out.wall_kind, out.wall_n = tokens and #tokens, kind_of(err), err and err.tokens and #err.tokens
   local res, errs = c:list_many({ a.page, a.mid, a.noauth }, { concurrency = 4 })
+  errs = errs or {}   -- nil when every identity succeeded
   out.many_page, out.many_mid = res[a.page] and #res[a.page], res[a.mid] and #res[a.mid]
   out.many_noauth_status = errs[a.noauth] and errs[a.noauth].status
   c:close()
@@ -69,6 +70,7 @@ function cases.ua_many(a)
     if c:list_tokens(a.page, { page_size = 1 }) then out.ok = out.ok + 1 end
   end
   local res, errs = c:list_many({ a.page, a.shortmax }, { concurrency = 8 })
+  errs = errs or {}   -- nil when every identity succeeded
   out.page, out.shortmax = res[a.page] and #res[a.page], res[a.shortmax] and #res[a.shortmax]
   out.errors = {}
   for id, e in pairs(errs) do out.errors[id] = tostring(e) end

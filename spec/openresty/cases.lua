@@ -344,6 +344,7 @@ case("list_many", {
     local c = client(infisical, ctx)
     local list = { M.ID1, M.ID2, M.ID3, "a0000000-0000-4000-8000-000000000777", M.ID1 }
     local res, errs = c:list_many(list, { revoked = false, partial = true, concurrency = 3 })
+    errs = errs or {}   -- nil when every identity succeeded
     local out = {}
     for _, id in ipairs(list) do
       local r = res[id]
@@ -376,6 +377,7 @@ case("list_many_paced", {
     for i = 1, M.PACE_N do list[i] = ("a0000000-0000-4000-8000-%012d"):format(5000 + i) end
     local res, errs = client(infisical, ctx, { retries = 0 }):list_many(list,
       { concurrency = M.PACE_CONCURRENCY })
+    errs = errs or {}   -- nil when every identity succeeded
     local done, failed = 0, {}
     for _, id in ipairs(list) do
       if res[id] and #res[id] == 2 then done = done + 1 end
@@ -419,7 +421,7 @@ case("many_side_by_side", {
         for _, t in ipairs(tokens) do if t.identityId ~= id then foreign = foreign + 1 end end
         out[id] = { n = #tokens, foreign = foreign }
       end
-      for id, err in pairs(errors) do out[id] = out[id] or {}; out[id].err = err.kind end
+      for id, err in pairs(errors or {}) do out[id] = out[id] or {}; out[id].err = err.kind end
       return out
     end
     local inner
@@ -605,6 +607,7 @@ case("ua_revoked_in_flight", {
   run = function(infisical, ctx)
     local c = ua_client(infisical, ctx)
     local res, errs = c:list_many(IN_FLIGHT, { concurrency = 4 })
+    errs = errs or {}   -- nil when every identity succeeded
     local out = { errors = {}, n = {} }
     for _, id in ipairs(IN_FLIGHT) do
       out.n[#out.n + 1] = type(res[id]) == "table" and not errs[id] and #res[id] or -1
@@ -732,6 +735,7 @@ case("ua_refused_many", {
     local list = {}
     for i = 1, 12 do list[i] = ("a0000000-0000-4000-8000-%012d"):format(700 + i) end
     local res, errs = c:list_many(list, { concurrency = 4 })
+    errs = errs or {}   -- nil when every identity succeeded
     local kinds = {}
     for _, id in ipairs(list) do
       kinds[#kinds + 1] = res[id] == nil and errs[id] and errs[id].kind or "?"

@@ -120,6 +120,12 @@ function A:info()
   return info
 end
 
+--- Connections opened by every request so far, of both transports.
+function A:connections()
+  return (self.curl and self.curl:connections() or 0)
+    + (self.cosocket and self.cosocket:connections() or 0)
+end
+
 function A:close()
   if self.curl then self.curl:close() end
   if self.cosocket then self.cosocket:close() end

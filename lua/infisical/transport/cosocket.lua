@@ -632,6 +632,11 @@ function T:info()
     connections = self.new_connections, reused = self.reused }
 end
 
+--- Connections opened by every request so far (Client:info counts a call's with it).
+function T:connections()
+  return self.new_connections
+end
+
 --- Pooled connections stay with nginx; this only forgets the token.
 function T:close()
   secrets.forget(self)

@@ -61,6 +61,11 @@ function T:info()
   return self.session:info()
 end
 
+--- Connections opened by every request so far (Client:info counts a call's with it).
+function T:connections()
+  return self.session:connections()
+end
+
 function T:close()
   self.session:close()
   if self.engine then self.engine:close() end
