@@ -77,7 +77,8 @@ const plan = {
   shortmax: ["admin", "token", { accessTokenTTL: 1, accessTokenMaxTTL: 1 }],
   ua: ["admin", "universal", { accessTokenNumUsesLimit: 2 }],
   ua_many: ["admin", "universal", { accessTokenNumUsesLimit: 2 }],
-  ua_plain: ["admin", "universal", {}]
+  ua_plain: ["admin", "universal", {}],
+  ua_secrets: ["no-access", "universal", {}]   // client secrets of every kind (issue 17)
 };
 const ids = {};
 const ua = {};
@@ -138,6 +139,25 @@ await api("POST", `/api/v1/auth/token-auth/tokens/${tokenIds.admin_revoked}/revo
 for (let i = 0; i < 2; i += 1) {
   await api("GET", `/api/v1/auth/token-auth/identities/${ids.page}/tokens?limit=1`, tokens.ul_b);
 }
+
+// ua_secrets' client secrets (issue 17), beside the "live suite" one every UA identity has:
+// never expiring (TTL 0, no use limit), a 2 s TTL (expired, not revoked, when the specs
+// run), a use limit of 1 spent by one login (exhausted, not revoked), and a revoked one.
+const secretsUrl = `/api/v1/auth/universal-auth/identities/${ids.ua_secrets}/client-secrets`;
+const secretOf = async (body) => (await api("POST", secretsUrl, user, body));
+const secretIds = { plain: ua.ua_secrets.client_secret_id };
+const kinds = { never: { description: "never-expires" }, short: { description: "short-ttl", ttl: 2 },
+  limited: { description: "use-limit", numUsesLimit: 1 }, revoked: { description: "revoked" } };
+const secretValues = {};
+for (const [kind, body] of Object.entries(kinds)) {
+  const s = await secretOf(body);
+  secretIds[kind] = s.clientSecretData.id;
+  secretValues[kind] = s.clientSecret;
+}
+await api("POST", `${secretsUrl}/${secretIds.revoked}/revoke`, user);
+await api("POST", "/api/v1/auth/universal-auth/login", null,
+  { clientId: ua.ua_secrets.client_id, clientSecret: secretValues.limited });
+ua.ua_secrets.secret_ids = secretIds;
 
 fs.writeFileSync(out, JSON.stringify({
   base_url: base, org_id: orgId, ids, tokens, token_ids: tokenIds, named_token_ids: namedIds, ua,
