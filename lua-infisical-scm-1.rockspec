@@ -53,6 +53,7 @@ build = {
       ["infisical.secrets"] = "lua/infisical/secrets.lua",
       ["infisical.many"] = "lua/infisical/many.lua",
       ["infisical.identities"] = "lua/infisical/identities.lua",
+      ["infisical.client_secrets"] = "lua/infisical/client_secrets.lua",
       ["infisical.transport.curl"] = "lua/infisical/transport/curl.lua",
       ["infisical.transport.cosocket"] = "lua/infisical/transport/cosocket.lua",
       ["infisical.transport.auto"] = "lua/infisical/transport/auto.lua",

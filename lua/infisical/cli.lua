@@ -1,5 +1,5 @@
---- infisical-tokens: list, audit and revoke machine-identity tokens, and list an
--- organisation's identities, from the shell.
+--- infisical-tokens: list, audit and revoke machine-identity tokens, list and revoke
+-- Universal Auth client secrets, and list an organisation's identities, from the shell.
 -- `bin/infisical-tokens` calls `main(arg)` and exits with what it returns:
 -- 0 success, 1 findings (audit) or an incomplete answer (see the help), 2 errors,
 -- 3 credentials refused by the server.
@@ -23,13 +23,13 @@ _M.OK, _M.FINDINGS, _M.ERRORS, _M.REFUSED = common.OK, common.FINDINGS, common.E
 local stdout = io.stdout
 
 --- The subcommands, each its own module.
-local NAMES = { "list", "audit", "revoke", "identities" }
+local NAMES = { "list", "audit", "revoke", "secrets", "revoke-secret", "identities" }
 local COMMANDS = {}
 --- Each subcommand's options (besides `args.common`), for the spec that holds the help
 -- texts to them.
 _M.OPTIONS = {}
 for _, name in ipairs(NAMES) do
-  local m = require("infisical.cli." .. name)
+  local m = require("infisical.cli." .. (name:gsub("%-", "_")))
   COMMANDS[name] = m.main
   _M.OPTIONS[name] = m.SPEC
 end
@@ -80,7 +80,7 @@ local function run_main(argv)
   common.reset()
   local a, rest, had_globals, after = split_globals(argv)
   if a == nil and had_globals then
-    return common.usage_fail(args.usage(nil, "missing command (list, audit, revoke or identities)"
+    return common.usage_fail(args.usage(nil, "missing command (list, audit, revoke, secrets, revoke-secret or identities)"
       .. " after the options"))
   end
   if a == nil then
@@ -104,7 +104,7 @@ local function run_main(argv)
     end
     local guess = args.closest(a, NAMES)
     return common.usage_fail(args.usage(nil, ("unknown command %s (%s)"):format(out.show(a),
-      guess and ("did you mean '" .. guess .. "'?") or "list, audit, revoke or identities")))
+      guess and ("did you mean '" .. guess .. "'?") or "list, audit, revoke, secrets, revoke-secret or identities")))
   end
   -- the raised value is kept as it is (no traceback): describe() turns it into one line
   local ok, rc = pcall(run, rest, 2)

@@ -17,6 +17,7 @@ local secrets = require "infisical.secrets"
 local many = require "infisical.many"
 local identities = require "infisical.identities"
 local server = require "infisical.server"
+local client_secrets = require "infisical.client_secrets"
 local transports = require "infisical.transport.auto"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
@@ -275,6 +276,89 @@ function Client:get_token(token_id)
   return res.token
 end
 
+local secrets_spec = options.spec({})
+setmetatable(secrets_spec, { __index = client_secrets.spec })
+
+local UA_PATH = "/api/v1/auth/universal-auth/identities/"
+
+-- What a client secret route's refusals mean in the user's terms.
+local function secret_hint(err, identity_id)
+  if err.hint ~= nil or err.kind ~= "http" then return err end
+  local msg = type(err.message) == "string" and err.message or ""
+  if err.status == 400 and find(msg, "does not have universal auth", 1, true) then
+    err.hint = "the identity does not use Universal Auth, so it has no client secrets"
+  elseif err.status == 404 then
+    err.hint = ("no identity %s in the token's organisation, or no such client secret of it"):format(identity_id)
+  end
+  return err
+end
+
+-- A parser for `{ clientSecretData = [...] }` (list) or `{ clientSecretData = {...} }` (one).
+local function secret_parser(identity_id, many_records)
+  return function(status_code, body, headers, method, url, redact, arg)
+    local v, err = core.parse(status_code, body, headers, method, url, redact, arg)
+    if v == nil then
+      if type(err) == "table" then secret_hint(err, identity_id) end
+      return nil, err
+    end
+    local data = type(v) == "table" and v.clientSecretData or nil
+    local ok = type(data) == "table"
+    if ok and many_records then
+      for i = 1, #data do
+        if type(data[i]) ~= "table" or type(data[i].id) ~= "string" then ok = false; break end
+      end
+    end
+    if not ok then
+      return nil, core.error{ kind = "decode", status = status_code, method = method, url = url,
+        message = many_records and "answer has no clientSecretData array of records"
+          or "answer has no clientSecretData object" }
+    end
+    return data
+  end
+end
+
+local function check_secret_id(fname, v)
+  if type(v) ~= "string" or v == "" or #v > 256 or find(v, "%c") then
+    options.bad(fname, "client_secret_id", "non-empty string of at most 256 bytes expected, got "
+      .. (type(v) == "string" and ("a string of %d bytes"):format(#v) or type(v)), 3)
+  end
+end
+
+--- An identity's Universal Auth client secrets (`GET /api/v1/auth/universal-auth/identities/{identityId}/client-secrets`): one request, the server has no paging and lists only secrets not revoked.
+-- @tparam string identity_id the identity's id
+-- @tparam[opt] table opts filters: `status` (a name or a list: `"active"`, `"expired"`, `"exhausted"`, `"revoked"`, see `client_secret_status`), `unused` (true: never used for a login; false: used), `older_than` (seconds since `createdAt`), `now` (epoch seconds the filters judge at), `where` (a predicate)
+-- @return an array of client secret records as the server sends them (`id`, `description`, `clientSecretPrefix`, `clientSecretNumUses`, `clientSecretNumUsesLimit`, `clientSecretTTL`, `isClientSecretRevoked`, `createdAt`, ...), or nil and an error (an identity without Universal Auth: kind "http", status 400, with a hint)
+function Client:list_client_secrets(identity_id, opts)
+  check_client(self, "list_client_secrets")
+  options.identity_id("list_client_secrets", identity_id)
+  opts = options.check("list_client_secrets", opts, secrets_spec)
+  local keep = client_secrets.compile(opts)
+  local url = self.base_url .. UA_PATH .. core.escape_segment(identity_id) .. "/client-secrets"
+  local list, err = http.request(self, "GET", url, secret_parser(identity_id, true))
+  if list == nil then return nil, err end
+  if keep then
+    local out = {}
+    for i = 1, #list do
+      if keep(list[i]) then out[#out + 1] = list[i] end
+    end
+    return out
+  end
+  return list
+end
+
+--- Revokes one client secret (`POST /api/v1/auth/universal-auth/identities/{identityId}/client-secrets/{clientSecretId}/revoke`).
+-- @tparam string identity_id the identity's id
+-- @tparam string client_secret_id the client secret's `id`
+-- @return the revoked client secret's record (`isClientSecretRevoked` true), or nil and an error (an unknown client secret: kind "http", status 404 on current servers). Revoking twice is no error: the server marks it revoked again, so a retry after a lost answer succeeds as well
+function Client:revoke_client_secret(identity_id, client_secret_id)
+  check_client(self, "revoke_client_secret")
+  options.identity_id("revoke_client_secret", identity_id)
+  check_secret_id("revoke_client_secret", client_secret_id)
+  local url = self.base_url .. UA_PATH .. core.escape_segment(identity_id) .. "/client-secrets/"
+    .. core.escape_segment(client_secret_id) .. "/revoke"
+  return http.request(self, "POST", url, secret_parser(identity_id, false), true)
+end
+
 --- Transport counters of the client's connection: `new_connections` opened by the last call (its logins and retries included), `total_time` of its last request.
 function Client:info()
   check_client(self, "info")
@@ -381,5 +465,18 @@ _M.uses_token_auth = identities.uses_token_auth
 -- @tparam table identity a membership record (with `identity`) or an identity record
 -- @return a new list of method names (`"token-auth"`, `"universal-auth"`, ...), empty when it has none
 _M.auth_methods = identities.auth_methods
+
+--- A Universal Auth client secret's status as the server's login would judge it at `now`: revocation, then the TTL, then the use limit (docs/api.md, "Client secrets").
+-- @function client_secret_status
+-- @tparam table secret a client secret record of `list_client_secrets`
+-- @tparam[opt] number now epoch seconds (default: the current time)
+-- @return `"revoked"`, `"expired"`, `"exhausted"` or `"active"`; a secret whose expiry is unknown is never `"expired"`
+_M.client_secret_status = client_secrets.status
+
+--- When a Universal Auth client secret stops being accepted by a login (`createdAt` + `clientSecretTTL`).
+-- @function client_secret_expires_at
+-- @tparam table secret a client secret record
+-- @return epoch seconds; or nil and `"never"` (TTL 0), or nil and `"unknown"` (a missing or unreadable TTL or `createdAt`)
+_M.client_secret_expires_at = client_secrets.expires_at
 
 return _M

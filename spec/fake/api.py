@@ -715,6 +715,156 @@ def get_token(S, req, token_id):
     return resp
 
 
+# -- Universal Auth client secrets ---------------------------------------
+# backend/src/services/identity-ua/identity-ua-service.ts, late 2024 (c01ea048, the live
+# suite's server) and upstream (read at commit 022f858a83b9518c73d3fca5be02ebd6854e398a):
+# getUniversalAuthClientSecrets, getUniversalAuthClientSecretById,
+# revokeUniversalAuthClientSecret, createUniversalAuthClientSecret.  Both eras: an unknown
+# identity is 404 "Failed to find identity with ID ...", one without Universal Auth 400
+# BadRequest "The identity does not have universal auth" (the check comes before the
+# permission check), the list holds only secrets not revoked (no paging, no order asked
+# for: insertion order here), a revoke marks the secret revoked again when it already is
+# (no error).  Current servers look the secret up among the identity's (an unknown one or
+# another identity's: 404 "Failed to find identity with ID {identityId}"); the late-2024
+# server updates whatever secret has that id, and an id it does not find leaves the answer
+# without its fields: a 500 from the response schema.
+UA_SECRET_FIELDS = ("id", "description", "clientSecretPrefix", "clientSecretNumUses",
+                    "clientSecretNumUsesLimit", "clientSecretTTL", "isClientSecretRevoked",
+                    "identityUAId", "createdAt", "updatedAt")
+NO_UA = "The identity does not have universal auth"
+
+
+def _ua_identity(S, identity_id, info):
+    """-> (identity, None) or (None, error Response) for the client-secret routes."""
+    if S.legacy() and not st.is_uuid(identity_id):
+        return None, Response(500, {"statusCode": 500, "message": "Something went wrong",
+                                    "error": "FindOne"})
+    ident = S.identities.get(identity_id)
+    other_org = (not S.legacy() and ident is not None and ident.get("org_id")
+                 and S.caller_org(info) and ident.get("org_id") != S.caller_org(info))
+    if ident is None or other_org:
+        return None, error(S, 404, "NotFound", "Failed to find identity with ID %s" % identity_id)
+    if "universal-auth" not in (ident.get("auth_methods") or []):
+        return None, error(S, 400, "BadRequest", NO_UA)
+    return ident, None
+
+
+def _secret_view(rec):
+    return {k: rec.get(k) for k in UA_SECRET_FIELDS}
+
+
+def list_client_secrets(S, req, identity_id):
+    info, err = authenticate(S, req)
+    if err:
+        return err
+    hdrs = []
+    resp = rate_limit(S, req, hdrs, "list_client_secrets")
+    if resp:
+        return resp
+    ident, resp = _ua_identity(S, identity_id, info)
+    if resp is None and not info.get("can_read", True):
+        resp = permission_denied(S, "read")
+    if resp is None:
+        rows = [r for r in ident.get("client_secrets") or [] if not r.get("isClientSecretRevoked")]
+        resp = Response(200, {"clientSecretData": [_secret_view(r) for r in rows]})
+    resp.headers.extend(hdrs)
+    return resp
+
+
+def _find_secret(S, ident, secret_id):
+    for r in (ident.get("client_secrets") or []) if ident else []:
+        if r.get("id") == secret_id:
+            return r
+    return None
+
+
+def get_client_secret(S, req, identity_id, secret_id):
+    info, err = authenticate(S, req)
+    if err:
+        return err
+    hdrs = []
+    resp = rate_limit(S, req, hdrs, "get_client_secret")
+    if resp:
+        return resp
+    ident, resp = _ua_identity(S, identity_id, info)
+    if resp is None:
+        rec = _find_secret(S, ident, secret_id)
+        if rec is None:
+            resp = error(S, 404, "NotFound", "Failed to find identity with ID %s" % identity_id)
+        elif not info.get("can_read", True):
+            resp = permission_denied(S, "read")
+        else:
+            resp = Response(200, {"clientSecretData": _secret_view(rec)})
+    resp.headers.extend(hdrs)
+    return resp
+
+
+def revoke_client_secret(S, req, identity_id, secret_id):
+    info, err = authenticate(S, req)
+    if err:
+        return err
+    return write_limited(S, req, "revoke_client_secret",
+                         lambda: _revoke_client_secret(S, info, identity_id, secret_id))
+
+
+def _revoke_client_secret(S, info, identity_id, secret_id):
+    ident, resp = _ua_identity(S, identity_id, info)
+    if resp:
+        return resp
+    if S.legacy():
+        rec = None
+        for other in S.identities.values():   # whatever secret has that id
+            rec = rec or _find_secret(S, other, secret_id)
+        if not info.get("can_write", True):
+            return permission_denied(S, "delete")
+        if rec is None:
+            return internal_error(S)
+    else:
+        rec = _find_secret(S, ident, secret_id)
+        if rec is None:
+            return error(S, 404, "NotFound", "Failed to find identity with ID %s" % identity_id)
+        if not info.get("can_write", True):
+            return permission_denied(S, "delete")
+    rec["isClientSecretRevoked"] = True
+    rec["updatedAt"] = st.fmt_ms(st.now_ms())
+    return Response(200, {"clientSecretData": _secret_view(rec)})
+
+
+def create_client_secret(S, req, identity_id):
+    info, err = authenticate(S, req)
+    if err:
+        return err
+    return write_limited(S, req, "create_client_secret",
+                         lambda: _create_client_secret(S, req, info, identity_id))
+
+
+def _create_client_secret(S, req, info, identity_id):
+    body, err = parse_body(S, req)
+    if err:
+        return err
+    body = body if isinstance(body, dict) else {}
+    issues = []
+    for name, hi in (("numUsesLimit", None), ("ttl", 315360000)):
+        v = body.get(name, 0)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (hi and v > hi):
+            issues.append({"code": "invalid_type" if not isinstance(v, (int, float)) else "too_big",
+                           "path": [name], "message": "Invalid %s" % name})
+    if issues:
+        return validation_failure(S, issues)
+    ident, resp = _ua_identity(S, identity_id, info)
+    if resp:
+        return resp
+    if not info.get("can_write", True):
+        return permission_denied(S, "create")
+    secret = hashlib.sha256(("%s:%d" % (identity_id, S.next_serial())).encode()).hexdigest()
+    rec = st.secret_record(identity_id, st.uuid_from("secret", identity_id, S.next_serial()),
+                           st.now_ms(), description=str(body.get("description", "")).strip(),
+                           prefix=secret[:4], uses_limit=int(body.get("numUsesLimit", 0)),
+                           ttl=int(body.get("ttl", 0)))
+    ident.setdefault("client_secrets", []).append(rec)
+    return Response(200, {"clientSecret": secret, "clientSecretData": _secret_view(rec)})
+
+
 _ROUTES = [
     ("GET", re.compile(r"/api/status\Z"), server_status),
     ("GET", re.compile(r"/api/v1/auth/token-auth/tokens/([^/]+)\Z"), get_token),
@@ -722,6 +872,14 @@ _ROUTES = [
     ("POST", re.compile(r"/api/v1/auth/token-auth/identities/([^/]+)/tokens\Z"), create_token),
     ("POST", re.compile(r"/api/v1/auth/token-auth/tokens/([^/]+)/revoke\Z"), revoke_token),
     ("POST", re.compile(r"/api/v1/auth/universal-auth/login\Z"), login),
+    ("GET", re.compile(r"/api/v1/auth/universal-auth/identities/([^/]+)/client-secrets\Z"),
+     list_client_secrets),
+    ("POST", re.compile(r"/api/v1/auth/universal-auth/identities/([^/]+)/client-secrets\Z"),
+     create_client_secret),
+    ("GET", re.compile(r"/api/v1/auth/universal-auth/identities/([^/]+)/client-secrets/([^/]+)\Z"),
+     get_client_secret),
+    ("POST", re.compile(r"/api/v1/auth/universal-auth/identities/([^/]+)/client-secrets/([^/]+)/revoke\Z"),
+     revoke_client_secret),
     ("POST", re.compile(r"/api/v1/auth/token/renew\Z"), renew),
     ("GET", re.compile(r"/api/v2/organizations/([^/]+)/identity-memberships\Z"),
      list_identity_memberships),

@@ -19,7 +19,8 @@ lockout_counter_reset (30 s), lock_contention (N: the next N failed logins answe
 "Failed to acquire lock", as when others hold the lockout lock; see api._login)}},
 identities {id: {token_auth, tokens, generate, org_id, name, auth_methods,
 last_login_auth_method, last_login_time, token_ttl, token_max_ttl, token_period (the
-identity's Token Auth settings, what a new token gets)}}, orgs {org id: {generate, tokens_each}},
+identity's Token Auth settings, what a new token gets), client_secrets (its Universal Auth
+client secret records, see secret_record; generated UA identities get generated_secrets)}}, orgs {org id: {generate, tokens_each}},
 relative_to (an ISO instant: every token record's times are moved by the time between it and
 the moment the state is loaded, so sample data dated around it looks as fresh today as it
 did then; `make demo` uses it).
@@ -162,6 +163,45 @@ def generated_record(identity_id, i):
     }
 
 
+def secret_record(identity_id, secret_id, at_ms, description="", prefix="abcd", uses=0,
+                  uses_limit=0, ttl=0, revoked=False):
+    """A Universal Auth client secret record as the server keeps and lists it
+    (identity_ua_client_secrets; the hash is never sent)."""
+    return {
+        "id": secret_id,
+        "description": description,
+        "clientSecretPrefix": prefix,
+        "clientSecretNumUses": uses,
+        "clientSecretNumUsesLimit": uses_limit,
+        "clientSecretTTL": ttl,
+        "isClientSecretRevoked": revoked,
+        "identityUAId": uuid_from("identity-ua", identity_id),
+        "createdAt": fmt_ms(at_ms),
+        "updatedAt": fmt_ms(at_ms),
+    }
+
+
+def generated_secrets(identity_id, n=4):
+    """A generated UA identity's client secrets, one of each kind in turn: never expiring
+    (TTL 0, no limit, used), used up (uses = limit), expired (TTL passed, unused), and
+    active with a TTL and a limit; created 20-40 days before GEN_BASE_MS."""
+    out = []
+    for k in range(1, n + 1):
+        at = GEN_BASE_MS - 86400000 * (20 + (k * 7) % 20) - k * 1000
+        kind = (k - 1) % 4
+        if kind == 0:
+            over = {"description": "ci", "uses": 12}
+        elif kind == 1:
+            over = {"description": "one-shot", "uses": 5, "uses_limit": 5}
+        elif kind == 2:
+            over = {"description": "temp", "ttl": 86400 * 7}
+        else:
+            over = {"description": "deploy", "uses": 2, "uses_limit": 100, "ttl": 86400 * 3650}
+        out.append(secret_record(identity_id, uuid_from("gen-secret", identity_id, k), at,
+                                 prefix=uuid_from("prefix", identity_id, k)[:4], **over))
+    return out
+
+
 RECORD_TIMES = ("createdAt", "updatedAt", "accessTokenLastUsedAt", "accessTokenLastRenewedAt")
 
 
@@ -174,6 +214,12 @@ def shift_times(identities, shift):
                 if isinstance(rec.get(k), str) and parse_ms(rec[k]):
                     rec[k] = fmt_ms(parse_ms(rec[k]) + shift)
             ident["tokens"][i] = rec
+        for i, rec in enumerate(ident.get("client_secrets") or []):
+            rec = dict(rec)
+            for k in ("createdAt", "updatedAt"):
+                if isinstance(rec.get(k), str) and parse_ms(rec[k]):
+                    rec[k] = fmt_ms(parse_ms(rec[k]) + shift)
+            ident["client_secrets"][i] = rec
 
 
 def generated_identity(org_id, i, tokens_each=2):
@@ -203,6 +249,8 @@ def generated_identity(org_id, i, tokens_each=2):
         ident["last_login_time"] = fmt_ms(GEN_BASE_MS - i * 1000)
     if ident["token_auth"]:
         ident["tokens"] = [generated_record(iid, k) for k in range(1, tokens_each + 1)]
+    if "universal-auth" in methods:
+        ident["client_secrets"] = generated_secrets(iid, 1 + i % 4)
     return iid, ident
 
 

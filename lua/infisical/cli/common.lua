@@ -388,7 +388,10 @@ end
 -- reported and the rest are still tried; refused credentials stop the run (every other
 -- request would be refused too).
 -- @return counts revoked, already, failed; and the errors met
-function _M.revoke_list(client, list, yes, stream)
+function _M.revoke_list(client, list, yes, stream, how)
+  -- how: { noun = "client secret", revoke = function(client, item) -> res, err } (default: tokens)
+  local noun = how and how.noun or "token"
+  local revoke = how and how.revoke or function(c, item) return c:revoke_token(item.id) end
   local done, already, failed, would, errs = 0, 0, 0, 0, {}
   local function line(what, id, label)
     if not _M.quiet then stream:write(what, " ", out.clean(id), label, "\n") end
@@ -398,13 +401,13 @@ function _M.revoke_list(client, list, yes, stream)
     if not ids_mod.is_uuid(id) then
       -- only a server can put it here (ids from the user were checked before any request)
       failed = failed + 1
-      say("revoke %s%s: not revoked: the server listed a token id that is not a UUID",
-        ids_mod.show(id), label)
+      say("revoke %s%s: not revoked: the server listed a %s id that is not a UUID",
+        ids_mod.show(id), label, noun)
     elseif not yes then
       would = would + 1
       line("would revoke", id, label)
     else
-      local ok, res, err = pcall(client.revoke_token, client, id)
+      local ok, res, err = pcall(revoke, client, item)
       if not ok then res, err = nil, res end
       if res then
         done = done + 1
@@ -419,7 +422,7 @@ function _M.revoke_list(client, list, yes, stream)
         errs[#errs + 1] = err
         say("revoke %s: %s", id, describe(err))
         if core.is_error(err) and err.kind == "auth" then
-          if i < #list then say("stopped: %d more token(s) not tried", #list - i) end
+          if i < #list then say("stopped: %d more %s(s) not tried", #list - i, noun) end
           failed = failed + #list - i
           break
         end
@@ -427,7 +430,7 @@ function _M.revoke_list(client, list, yes, stream)
     end
   end
   if not yes and would > 0 then
-    _M.note("dry run: %d token(s) would be revoked; pass --yes to revoke them", would)
+    _M.note("dry run: %d %s(s) would be revoked; pass --yes to revoke them", would, noun)
   end
   return done, already, failed, errs
 end

@@ -49,13 +49,17 @@ _M.ORG_PAGE = ORG_PAGE
 _M.main = [[
 Usage: infisical-tokens [OPTIONS] COMMAND [OPTIONS] ARGS...
 
-Lists, audits and revokes the access tokens of Infisical machine identities (Token Auth).
+Lists, audits and revokes the credentials of Infisical machine identities: Token Auth
+access tokens and Universal Auth client secrets.
 
 Commands:
   list IDENTITY_ID...      every token of the identities, with derived status and expiry
   audit IDENTITY_ID...     a summary per identity; exit status 1 when there are findings
   audit --org ORG_ID       the same for every Token Auth identity of an organisation
   revoke TOKEN_ID...       revoke tokens (prints what it would do unless --yes)
+  secrets IDENTITY_ID...   the Universal Auth client secrets of the identities
+  revoke-secret IDENTITY_ID SECRET_ID...
+                           revoke client secrets (prints what it would do unless --yes)
   identities --org ORG_ID  an organisation's identities and their auth methods
 
 Run 'infisical-tokens COMMAND --help' for a command's options.
@@ -177,6 +181,62 @@ cannot be revoked is reported and the others are still tried, except when the se
 refuses the credentials: then the rest are left (and reported as not tried).
 Exit status: 0 done (or dry run), 1 some token was already revoked (or never existed:
 the server does not tell them apart), 2 errors, 3 credentials refused.
+]] .. "\n" .. COMMON
+
+_M.secrets = [[
+Usage: infisical-tokens secrets IDENTITY_ID... [OPTIONS]
+       infisical-tokens secrets - [OPTIONS] < identity-ids.txt
+       infisical-tokens secrets --from-file FILE [OPTIONS]
+
+Lists the Universal Auth client secrets of each identity (one request per identity: the
+server has no paging), with the status the server's login would give each: expired (its
+TTL has passed), exhausted (its uses reached the limit), or active. The server lists only
+secrets not revoked; an expired or used-up one stays listed until someone tries to log in
+with it. A secret itself is never shown by the server after its creation: its PREFIX
+(first 4 characters) is what identifies it.
+
+]] .. IDS .. [[
+
+Filters (all must match):
+  --active             only secrets a login would accept (same as --status active)
+  -s, --status S       expired, exhausted or active (repeat or comma-separate)
+  --unused             only secrets never used for a login
+  --older-than D       created more than D ago (30d, 12h, 90m, 3600)
+  --from-file FILE     identity ids from FILE (see above)
+
+Output:
+  -f, -o, --format F   table (default, aligned, UTC times), json (one document: an array
+                       of the server's records with identityId, status and expiresAt
+                       added) or csv (header row); --output F is the same
+  --no-header          no header row (table and csv)
+
+The table's columns: IDENTITY, SECRET ID, DESCRIPTION, PREFIX, STATUS, USES (n/limit
+with a use limit), TTL (never, or its length), CREATED (UTC). CSV columns: identity_id,
+id, description, prefix, status, uses, uses_limit, ttl (seconds), expires_at,
+created_at, revoked. An identity without Universal Auth is an error (exit status 2).
+
+Exit status: 0 listed, 2 errors, 3 credentials refused.
+]] .. "\n" .. COMMON
+
+_M["revoke-secret"] = [[
+Usage: infisical-tokens revoke-secret IDENTITY_ID SECRET_ID... [--yes]
+       infisical-tokens revoke-secret IDENTITY_ID - [--yes] < secret-ids.txt
+       infisical-tokens revoke-secret IDENTITY_ID --from-file FILE [--yes]
+
+Revokes Universal Auth client secrets of one identity by id (the SECRET ID column of
+'infisical-tokens secrets'). Without --yes it only prints what it would revoke. A login
+with a revoked secret is refused; access tokens it already got are not revoked.
+
+]] .. IDS .. [[
+
+  --from-file FILE     client secret ids from FILE (see above)
+  -y, --yes            really revoke
+
+Prints 'revoked ID' per client secret (nothing with -q). One that cannot be revoked is
+reported and the others are still tried, except when the server refuses the
+credentials. Revoking a secret that is already revoked is no error (the server marks
+it again).
+Exit status: 0 done (or dry run), 2 errors, 3 credentials refused.
 ]] .. "\n" .. COMMON
 
 _M.identities = [[
