@@ -333,8 +333,9 @@ describe("infisical-tokens", function()
       local out, rc = cli({ "audit", ID1, "--now", NOW }, env)
       assert.equal(1, rc)
       local ls = lines(out)
-      assert.matches("^IDENTITY%s+TOKENS%s+ACTIVE%s+EXPIRED%s+EXHAUSTED%s+REVOKED%s+NEVER%-USED%s+NEAR%-LIMIT%s+EXPIRING<7D%s+RESULT$", ls[1])
-      assert.matches("^" .. esc(ID1) .. "%s+26%s+20%s+0%s+1%s+5%s+4%s+1%s+0%s+findings$", ls[2])
+      assert.matches("^IDENTITY%s+TOKENS%s+ACTIVE%s+EXPIRED%s+EXHAUSTED%s+REVOKED%s+NEVER%-USED%s+NEAR%-LIMIT%s+EXPIRING<7D%s+SECRETS%s+SECRET FINDINGS%s+RESULT$", ls[1])
+      -- no Universal Auth: SECRETS and SECRET FINDINGS are "-"
+      assert.matches("^" .. esc(ID1) .. "%s+26%s+20%s+0%s+1%s+5%s+4%s+1%s+0%s+%-%s+%-%s+findings$", ls[2])
       assert.equal("1 identity audited at 2024-06-01T12:00:00Z: 1 with findings, 0 with errors", ls[4])
     end)
 
@@ -383,11 +384,11 @@ describe("infisical-tokens", function()
         fake.token_record{ identityId = I, accessTokenTTL = 0, accessTokenNumUses = 3,
           accessTokenLastUsedAt = "2024-05-31T00:00:00.000Z" },
         fake.token_record{ identityId = I, isAccessTokenRevoked = true },
-      } }, [ID3] = { token_auth = false } })
+      } }, [ID3] = { token_auth = false, auth_methods = {} } })   -- neither Token Auth nor Universal Auth
       local out, rc = cli({ "audit", I, "--now", NOW }, env)
       assert.equal(0, rc, out)
       -- a 2026 server records no use: NEVER-USED and NEAR-LIMIT cannot be told
-      assert.matches("%s1%s+0%s+0%s+1%s+n/a%s+n/a%s+0%s+ok\n", out)
+      assert.matches("%s1%s+0%s+0%s+1%s+n/a%s+n/a%s+0%s+%-%s+%-%s+ok\n", out)
       local err
       out, rc, err = cli({ "audit", I, ID3, "--format", "csv" }, env)
       assert.equal(2, rc)

@@ -370,9 +370,10 @@ describe("infisical-tokens in the shell", function()
       assert.matches("^" .. esc(ID1) .. ",b0000000%-0000%-4000%-8000%-000000000006,token%-06,exhausted,", out)
       assert.is_nil(out:find("identity_id", 1, true))
       out = cli({ "audit", ID1, "--no-header", "--now", NOW }, env)
-      assert.matches("^" .. esc(ID1) .. "%s+26%s+20%s+0%s+1%s+5%s+4%s+1%s+0%s+findings$", out)
+      assert.matches("^" .. esc(ID1) .. "%s+26%s+20%s+0%s+1%s+5%s+4%s+1%s+0%s+%-%s+%-%s+findings$", out)
       out = cli({ "audit", ID1, "--no-header", "--format", "csv", "--now", NOW }, env)
-      assert.matches("^" .. esc(ID1) .. ",26,20,0,1,5,4,1,0,false,$", out)
+      -- the eleven token columns, then nine empty client secret ones (no Universal Auth)
+      assert.matches("^" .. esc(ID1) .. ",26,20,0,1,5,4,1,0,false," .. (","):rep(9) .. "$", out)
     end)
 
     it("short flags, bundled or with attached values", function()
@@ -420,9 +421,9 @@ describe("infisical-tokens in the shell", function()
         { { "list", ID1, "--domian", srv.url }, "did you mean '%-%-domain'" },
         { { "lsit", ID1 }, "unknown command 'lsit' %(did you mean 'list'%?%)" },
         { { "identites", "--org", ID1 }, "unknown command 'identites' %(did you mean 'identities'%?%)" },
-        { { "zzzzzz" }, "unknown command 'zzzzzz' %(list, audit, revoke or identities%)" },
+        { { "zzzzzz" }, "unknown command 'zzzzzz' %(list, audit, revoke, secrets, revoke%-secret or identities%)" },
         { { "list", ID1, "--zzzzzz" }, "unknown option '%-%-zzzzzz'\n" },
-        { { "revoke", T1, "--format", "json" }, "option '%-%-format' is not one of revoke's %(audit and identities and list take it%)" },
+        { { "revoke", T1, "--format", "json" }, "option '%-%-format' is not one of revoke's %(audit and identities and list and secrets take it%)" },
         { { "audit", ID1, "--revoked" }, "option '%-%-revoked' is not one of audit's %(list takes it%)" },
       } do
         local _, rc, err = cli(c[1], env)

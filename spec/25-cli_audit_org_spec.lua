@@ -36,18 +36,22 @@ describe("infisical-tokens audit --org", function()
     local res = srv:request{ path = "/api/v2/organizations/" .. ORG .. "/identity-memberships?limit=5000",
       headers = { Authorization = "Bearer " .. H.TOKEN } }
     assert.equal(200, res.status)
-    local out, n = {}, 0
+    local out, n, nua = {}, 0, 0
     for _, m in ipairs(res.json.identityMemberships) do
       local methods = m.identity.authMethods
       if methods == nil then   -- late-2024 shape: one method or null
         methods = m.identity.authMethod ~= cjson.null and { m.identity.authMethod } or {}
       end
-      local ta = false
-      for _, x in ipairs(methods) do if x == "token-auth" then ta = true end end
-      out[m.identityId] = { name = m.identity.name, methods = methods, token_auth = ta }
+      local ta, ua = false, false
+      for _, x in ipairs(methods) do
+        if x == "token-auth" then ta = true end
+        if x == "universal-auth" then ua = true end
+      end
+      out[m.identityId] = { name = m.identity.name, methods = methods, token_auth = ta, ua = ua }
       if ta then n = n + 1 end
+      if ua then nua = nua + 1 end
     end
-    return out, n, #res.json.identityMemberships
+    return out, n, #res.json.identityMemberships, nua
   end
 
   -- the number of token-auth tokens the server holds for identity `id`
@@ -70,7 +74,7 @@ describe("infisical-tokens audit --org", function()
       local doc = cjson.decode(out)
       assert.equal(ORG, doc.org)
       assert.equal(12, #doc.identities)
-      assert.equal(3, doc.identitiesSkipped)
+      assert.equal(1, doc.identitiesSkipped)   -- 7: no method (5 and 10: client secrets)
       assert.equal(0, doc.identitiesWithErrors)
       assert.equal(doc.identitiesWithFindings > 0 and 1 or 0, rc)
       local seen, skipped = {}, 0
@@ -81,17 +85,26 @@ describe("infisical-tokens audit --org", function()
         seen[r.identityId] = true
         assert.equal(v.name, r.name)
         assert.same(v.methods, r.authMethods)
-        assert.equal(not v.token_auth, r.skipped)
+        assert.equal(#v.methods == 0, r.skipped)
+        local ua = false
+        for _, m in ipairs(v.methods) do if m == "universal-auth" then ua = true end end
         if r.skipped then
           skipped = skipped + 1
           assert.is_nil(r.tokens)
           assert.is_nil(r.error)
-        else
+          assert.is_nil(r.clientSecrets)
+        elseif v.token_auth then
           assert.equal(server_tokens(r.identityId), r.tokens, mode)
           assert.is_table(r.counts)
+        else
+          assert.is_nil(r.tokens)
+        end
+        -- a Universal Auth identity's client secrets are audited too
+        if not r.skipped then
+          if ua then assert.is_table(r.clientSecrets) else assert.equal(cjson.null, r.clientSecrets) end
         end
       end
-      assert.equal(3, skipped)
+      assert.equal(1, skipped)
       -- legacy shows only the first of two methods; current shows both
       local both = 0
       for _, r in ipairs(doc.identities) do if #r.authMethods == 2 then both = both + 1 end end
@@ -112,7 +125,7 @@ describe("infisical-tokens audit --org", function()
     assert.is_true(rc == 0 or rc == 1, err)
     local l = lines(out)
     assert.matches("^IDENTITY%s+NAME%s+TOKENS%s+ACTIVE%s+EXPIRED%s+EXHAUSTED%s+REVOKED%s+NEVER%-USED%s+"
-      .. "NEAR%-LIMIT%s+EXPIRING<7D%s+RESULT$", l[1])
+      .. "NEAR%-LIMIT%s+EXPIRING<7D%s+SECRETS%s+SECRET FINDINGS%s+RESULT$", l[1])
     assert.equal(1 + 12 + 2, #l)   -- header, rows, blank line, summary
     local skipped = {}
     for i = 2, 13 do
@@ -123,17 +136,20 @@ describe("infisical-tokens audit --org", function()
       if v.token_auth then
         assert.matches("^%d+%s", rest)
         assert.matches("%s(%a+)$", rest)
+      elseif v.ua then
+        -- Universal Auth only: no token columns, its client secrets counted
+        assert.matches("^%-%s+%-%s+%-%s+%-%s+%-%s+%-%s+%-%s+%-%s+%d+%s+.-%s(%a+)$", rest)
       else
         skipped[name] = rest:match("(skipped: .*)$")
         assert.is_string(skipped[name], l[i])
       end
     end
-    assert.equal("skipped: no Token Auth (universal-auth)", skipped["svc-00005"])
-    assert.equal("skipped: no Token Auth (universal-auth)", skipped["svc-00010"])
+    assert.is_nil(skipped["svc-00005"])
+    assert.is_nil(skipped["svc-00010"])
     assert.equal("skipped: no auth method", skipped["svc-00007"])
     assert.equal("", l[14])
-    assert.matches("^9 identities audited at 2024%-06%-01T12:00:00Z: %d+ with findings, 0 with errors; "
-      .. "3 skipped %(no Token Auth%) in organisation " .. esc(ORG) .. "$", l[15])
+    assert.matches("^11 identities audited at 2024%-06%-01T12:00:00Z: %d+ with findings, 0 with errors; "
+      .. "1 skipped %(no Token Auth or Universal Auth%) in organisation " .. esc(ORG) .. "$", l[15])
     -- --no-header: rows only
     out = cli({ "audit", "--org", ORG, "--now", NOW, "--no-header" }, env)
     assert.equal(12, #lines(out))
@@ -145,45 +161,59 @@ describe("infisical-tokens audit --org", function()
     assert.is_true(rc == 0 or rc == 1, err)
     local l = lines(out)
     assert.equal("identity_id,tokens,active,expired,exhausted,revoked,never_used,near_limit,"
-      .. "expiring_soon,truncated,error,name,auth_methods,skipped", l[1])
+      .. "expiring_soon,truncated,error,name,auth_methods,skipped,client_secrets,secrets_active,"
+      .. "secrets_expired,secrets_exhausted,secrets_never_expire,secrets_unused,secrets_too_old,"
+      .. "secrets_near_limit,secrets_expired_not_revoked", l[1])
     assert.equal(13, #l)
     local nskip = 0
     for i = 2, #l do
       local f = {}
       for x in (l[i] .. ","):gmatch("([^,]*),") do f[#f + 1] = x end
-      assert.equal(14, #f, l[i])
+      assert.equal(23, #f, l[i])
       local v = view[f[1]]
       assert.equal(v.name, f[12])
       assert.equal(table.concat(v.methods, " "), f[13])
       if v.token_auth then
         assert.equal("false", f[14])
         assert.equal(tostring(server_tokens(f[1])), f[2])
+      elseif v.ua then
+        assert.equal("false", f[14])
+        for c = 2, 11 do assert.equal("", f[c]) end
       else
         nskip = nskip + 1
         assert.equal("true", f[14])
         for c = 2, 11 do assert.equal("", f[c]) end
       end
+      -- the client secrets' columns: filled for a Universal Auth identity only
+      if v.ua then assert.matches("^%d+$", f[15]) else assert.equal("", f[15]) end
     end
-    assert.equal(3, nskip)
+    assert.equal(1, nskip)
   end)
 
-  it("sends one request per page of identities and per Token Auth identity, none for the skipped", function()
+  it("sends one request per page of identities, per Token Auth identity and per Universal Auth one, none for the skipped", function()
     srv:reset(org_state(2500))
-    local view, n_ta = server_view()
+    local view, n_ta, n_all, n_ua = server_view()
     srv:reset(org_state(2500))   -- fresh statistics
     local out, rc, err = cli({ "audit", "--org", ORG, "--format", "json", "--concurrency", "16" }, env)
     assert.is_true(rc == 0 or rc == 1, err)
     local doc = cjson.decode(out)
     assert.equal(2500, #doc.identities)
-    assert.equal(2500 - n_ta, doc.identitiesSkipped)
+    local none = 0
+    for _, v in pairs(view) do if #v.methods == 0 then none = none + 1 end end
+    assert.equal(none, doc.identitiesSkipped)
+    assert.equal(2500, n_all)
     assert.equal(0, doc.identitiesWithErrors)
     local reqs = H.api_requests(srv)
-    local pages, per_identity, statuses = 0, {}, 0
+    local pages, per_identity, statuses, secrets_reqs = 0, {}, 0, {}
     for _, r in ipairs(reqs) do
       if r.path:find("/identity-memberships", 1, true) then
         pages = pages + 1
       elseif r.path == "/api/status" then
         statuses = statuses + 1   -- the server's token rules, asked once
+      elseif r.path:find("/client-secrets", 1, true) then
+        local id = r.path:match("/identities/([^/]+)/client%-secrets$")
+        assert.is_true(view[id].ua, id)
+        secrets_reqs[id] = (secrets_reqs[id] or 0) + 1
       else
         local id = r.path:match("/identities/([^/]+)/tokens")
         assert.is_string(id, r.path)
@@ -196,7 +226,10 @@ describe("infisical-tokens audit --org", function()
     for _, c in pairs(per_identity) do n = n + 1; assert.equal(1, c) end
     assert.equal(n_ta, n)
     assert.equal(1, statuses)
-    assert.equal(3 + n_ta + 1, #reqs)
+    local m = 0
+    for _, c in pairs(secrets_reqs) do m = m + 1; assert.equal(1, c) end
+    assert.equal(n_ua, m)
+    assert.equal(3 + n_ta + n_ua + 1, #reqs)
   end)
 
   it("an organisation without identities: an empty report, exit 0", function()
@@ -256,10 +289,10 @@ describe("infisical-tokens audit --org", function()
     assert.equal(3, rc, err)
     local doc = cjson.decode(out)
     assert.equal(40, #doc.identities)
-    assert.equal(12, doc.identitiesSkipped)
+    assert.equal(4, doc.identitiesSkipped)   -- 7, 14, 21, 28: no method
     local ok, refused, not_tried = 0, 0, 0
     for _, r in ipairs(doc.identities) do
-      assert.equal(not view[r.identityId].token_auth, r.skipped)
+      assert.equal(#view[r.identityId].methods == 0, r.skipped)
       if r.error then
         if r.error.kind == "auth" then refused = refused + 1
         else
@@ -268,10 +301,10 @@ describe("infisical-tokens audit --org", function()
         end
       elseif not r.skipped then ok = ok + 1 end
     end
-    assert.equal(28, ok + refused + not_tried)
+    assert.equal(36, ok + refused + not_tried)
     assert.is_true(refused >= 1)
     assert.is_true(not_tried > 0)
-    assert.equal(28 - ok, doc.identitiesWithErrors)
+    assert.equal(36 - ok, doc.identitiesWithErrors)
     assert.matches("stopped at the refused credentials: " .. not_tried .. " more identities not tried", err)
     local _, n = err:gsub("the server refused the token", "")
     assert.equal(1, n, err)

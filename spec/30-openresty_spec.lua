@@ -194,6 +194,41 @@ describe("OpenResty", function()
   end
 
   describe("the example handler", function()
+    it("serves an identity's active client secrets beside its tokens (issue 17)", function()
+      local now = os.time()
+      local function sec(n, over)
+        local r = { id = ("d0000000-0000-4000-8000-%012d"):format(n), description = "s" .. n,
+          clientSecretPrefix = "ab" .. n, clientSecretNumUses = 0, clientSecretNumUsesLimit = 0,
+          clientSecretTTL = 0, isClientSecretRevoked = false,
+          identityUAId = "e0000000-0000-4000-8000-000000000001",
+          createdAt = iso(now - 3600), updatedAt = iso(now - 3600) }
+        for k, v in pairs(over or {}) do r[k] = v end
+        return r
+      end
+      local s = H.state()
+      s.identities[H.ID3].client_secrets = { sec(1), sec(2, { clientSecretTTL = 60 }),
+        sec(3, { clientSecretNumUses = 2, clientSecretNumUsesLimit = 2 }), sec(4, { clientSecretTTL = 86400 }) }
+      srv:reset(s)
+      local r = web:get("/identities/" .. H.ID3 .. "/client-secrets")
+      assert.equal(200, r.status, r.body)
+      assert.equal(H.ID3, r.json.identity_id)
+      local got = {}
+      for i, c in ipairs(r.json.client_secrets) do got[i] = c.id end
+      assert.same({ sec(1).id, sec(4).id }, got)   -- expired and used-up ones left out
+      assert.equal("MISS", r.headers["x-cache"])
+      assert.equal("HIT", web:get("/identities/" .. H.ID3 .. "/client-secrets").headers["x-cache"])
+      -- cached apart from the tokens: the tokens route of the same identity is its own answer
+      local t = web:get("/identities/" .. H.ID3 .. "/tokens")
+      assert.equal(400, t.status)
+      assert.equal("MISS", t.headers["x-cache"])
+      -- an identity without Universal Auth: the server's 400, as for the tokens route
+      local n = web:get("/identities/" .. H.ID1 .. "/client-secrets")
+      assert.equal(400, n.status)
+      assert.equal("http", n.json.error)
+      assert.matches("universal auth", n.json.message, 1, true)
+      assert_no_token_in_log()
+    end)
+
     it("serves an identity's active tokens as JSON", function()
       local id, now = fake.identity_id(50), os.time()
       local tokens = active_records(id, 3)

@@ -1,7 +1,8 @@
 --- An nginx content handler serving an identity's active tokens (not revoked, not expired,
--- not used up) as JSON.
+-- not used up), or its active Universal Auth client secrets, as JSON.
 --
---     GET /identities/<identity id>/tokens  ->  200 {"identity_id": "...", "tokens": [...]}
+--     GET /identities/<identity id>/tokens          ->  200 {"identity_id": "...", "tokens": [...]}
+--     GET /identities/<identity id>/client-secrets  ->  200 {"identity_id": "...", "client_secrets": [...]}
 --
 -- Answers are cached in the `lua_shared_dict infisical_cache` for CACHE_TTL seconds and
 -- shared by every worker; while one request fetches, the others for the same identity
@@ -83,11 +84,11 @@ function _M.configure(opts)
 end
 
 -- cjson writes an empty Lua table as {} (only OpenResty's lua-cjson has an array
--- marker, Debian's has none): the token list is written as a JSON array by hand.
-local function encode_tokens(identity_id, tokens, truncated)
+-- marker, Debian's has none): the list is written as a JSON array by hand.
+local function encode_list(identity_id, field, list, truncated)
   local items = {}
-  for i, t in ipairs(tokens) do items[i] = assert(cjson.encode(t)) end
-  return '{"identity_id":' .. cjson.encode(identity_id) .. ',"tokens":['
+  for i, t in ipairs(list) do items[i] = assert(cjson.encode(t)) end
+  return '{"identity_id":' .. cjson.encode(identity_id) .. ',"' .. field .. '":['
     .. table.concat(items, ",") .. "]" .. (truncated and ',"truncated":true' or "") .. "}"
 end
 
@@ -115,10 +116,15 @@ local function http_status(err)
 end
 
 --- Fetches one identity's answer: status, JSON body, and for a 429 the seconds Infisical
--- asked to wait (or nil).
-local function fetch(identity_id)
+-- asked to wait (or nil). `kind`: "tokens" or "client-secrets".
+local function fetch(identity_id, kind)
   local c, err = get_client()
-  if c then
+  if c and kind == "client-secrets" then
+    -- one request (the server has no paging); "active" as the server's login judges it now
+    local list
+    list, err = c:list_client_secrets(identity_id, { status = "active" })
+    if list then return 200, encode_list(identity_id, "client_secrets", list) end
+  elseif c then
     local tokens
     -- "active" is judged at the time of the fetch; a cached answer is at most CACHE_TTL old
     tokens, err = c:all_tokens(identity_id, { status = "active", partial = true })
@@ -128,7 +134,7 @@ local function fetch(identity_id)
         message = "Infisical's answer held tokens of another identity" }
     end
     if tokens then
-      return 200, encode_tokens(identity_id, tokens, err ~= nil and err.kind == "truncated")
+      return 200, encode_list(identity_id, "tokens", tokens, err ~= nil and err.kind == "truncated")
     end
   end
   if err.kind == "config" then
@@ -153,9 +159,11 @@ end
 
 --- The answer for an identity, from the cache or fetched once for everybody: status,
 -- body, whether it came from the cache, and for a 429 or 504 the Retry-After seconds.
-function _M.tokens(identity_id)
-  local key = "tokens:" .. identity_id
-  local lock = "lock:" .. identity_id
+-- `kind`: "tokens" (the default) or "client-secrets".
+function _M.tokens(identity_id, kind)
+  kind = kind or "tokens"
+  local key = kind .. ":" .. identity_id
+  local lock = "lock:" .. kind .. ":" .. identity_id
   -- the lock outlives the longest fetch, so no second fetch starts while one runs
   local lock_ttl = _M.worst_case(_M.client_options) + 1
   local deadline = ngx.now() + math.min(lock_ttl, _M.wait_limit)
@@ -169,7 +177,7 @@ function _M.tokens(identity_id)
     lock_serial = lock_serial + 1
     local mine = ("%d:%d:%.3f"):format(ngx.worker.pid(), lock_serial, ngx.now())
     if cache:add(lock, mine, lock_ttl) then
-      local ok, st, b, wait = pcall(fetch, identity_id)
+      local ok, st, b, wait = pcall(fetch, identity_id, kind)
       if not ok then
         unlock(lock, mine)   -- a bug must not leave the others waiting for the lock
         error(st, 0)
@@ -189,15 +197,21 @@ end
 
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
---- The content handler: `content_by_lua_block { require("handler").serve(ngx.var.identity) }`.
+--- The content handler: `content_by_lua_block { require("handler").serve(ngx.var.identity, ngx.var.what) }`.
 -- An id that is not a UUID (Infisical's identity ids are) never reaches Infisical.
-function _M.serve(identity_id)
+-- `what`: "tokens" (the default) or "client-secrets".
+function _M.serve(identity_id, what)
   if type(identity_id) ~= "string" or not identity_id:find(UUID) then
     ngx.status = 400
     ngx.header["Content-Type"] = "application/json"
     return ngx.say(cjson.encode{ error = "bad_request", message = "the identity id must be a UUID" })
   end
-  local status, body, cached, retry_after = _M.tokens(identity_id)
+  if what ~= nil and what ~= "tokens" and what ~= "client-secrets" then
+    ngx.status = 404
+    ngx.header["Content-Type"] = "application/json"
+    return ngx.say(cjson.encode{ error = "not_found", message = "tokens or client-secrets" })
+  end
+  local status, body, cached, retry_after = _M.tokens(identity_id, what)
   ngx.status = status
   ngx.header["Content-Type"] = "application/json"
   ngx.header["X-Cache"] = cached and "HIT" or "MISS"

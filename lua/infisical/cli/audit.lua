@@ -12,6 +12,7 @@ local common = require "infisical.cli.common"
 local core = require "infisical.core"
 local pace = require "infisical.pace"
 local options = require "infisical.options"
+local status = require "infisical.status"
 
 local ipairs, tostring, pcall, type = ipairs, tostring, pcall, type
 
@@ -26,7 +27,7 @@ local stdout, stderr = io.stdout, io.stderr
 local FORMATS = common.FORMATS
 
 local SPEC = { ["from-file"] = "value", format = "value", concurrency = "value", ["page-size"] = "value",
-  ["no-header"] = "flag", org = "value" }
+  ["no-header"] = "flag", org = "value", ["unused-days"] = "value", ["max-age"] = "value" }
 _M.SPEC = SPEC
 
 -- audit --org reads the organisation's identities this many a request (the server takes up
@@ -55,8 +56,19 @@ local function audit_parse(argv, first)
   if u then return nil, usage_fail(u) end
   ps, u = args.int(cmd, o, "page-size", options.range("page_size"))
   if u then return nil, usage_fail(u) end
+  local ud
+  ud, u = args.int(cmd, o, "unused-days", 0, 36500)
+  if u then return nil, usage_fail(u) end
+  local max_age
+  if o["max-age"] then
+    max_age = status.parse_duration(o["max-age"])
+    if not max_age then
+      return nil, usage_fail(args.usage(cmd, "--max-age takes a duration like 90d, 12h, 90m or 3600"))
+    end
+  end
   local a = { cmd = cmd, o = o, now = now, fmt = fmt, page_size = ps,
-    concurrency = conc or options.default("concurrency", options.MANY) }
+    concurrency = conc or options.default("concurrency", options.MANY),
+    unused_days = ud or report.UNUSED_DAYS, max_age = max_age }
   if o.org ~= nil then
     -- the organisation's identities are the whole input: ids beside them are refused
     -- rather than guessed at (added? a subset?); `identities --org ORG --token-auth`
@@ -98,6 +110,26 @@ local function new_progress()
   return p
 end
 
+-- Whether a membership's identity uses Universal Auth (its client secrets are audited).
+local function uses_ua(m)
+  for _, name in ipairs(infisical.auth_methods(m)) do
+    if name == "universal-auth" then return true end
+  end
+  return false
+end
+
+-- A client secret route's answer for an identity without Universal Auth.
+local function no_ua(err)
+  return core.is_error(err) and err.kind == "http" and err.status == 400
+    and type(err.message) == "string" and err.message:find("does not have universal auth", 1, true) ~= nil
+end
+
+-- A token route's answer for an identity without Token Auth.
+local function no_token_auth(err)
+  return core.is_error(err) and err.kind == "http" and err.status == 400
+    and type(err.message) == "string" and err.message:lower():find("does not have token auth", 1, true) ~= nil
+end
+
 --- audit --org, step 2a: the organisation's identities, in the server's order; the ones
 -- without Token Auth become skipped results. Returns results and the ids to audit, or nil
 -- and the exit status (reported: nothing is printed on stdout after this failure).
@@ -112,10 +144,14 @@ local function discover(a, client, progress)
       if r then
         -- one identity under two memberships (a server's duplicate): one row, audited
         -- once, when either says it has Token Auth
-        if r.skipped and infisical.uses_token_auth(m) then r.skipped = nil; ids[#ids + 1] = id end
+        if not r.token_auth and infisical.uses_token_auth(m) then r.token_auth = true; ids[#ids + 1] = id end
+        r.ua = r.ua or uses_ua(m)
+        r.skipped = not (r.token_auth or r.ua) or nil
       else
-        r = { id = id, name = m.identity.name, auth_methods = infisical.auth_methods(m) }
-        if infisical.uses_token_auth(m) then ids[#ids + 1] = r.id else r.skipped = true end
+        r = { id = id, name = m.identity.name, auth_methods = infisical.auth_methods(m),
+          token_auth = infisical.uses_token_auth(m), ua = uses_ua(m) }
+        if r.token_auth then ids[#ids + 1] = r.id end
+        if not (r.token_auth or r.ua) then r.skipped = true end
         results[#results + 1] = r
         seen[id] = r
       end
@@ -164,14 +200,14 @@ local function audit_fetch(a)
       r.summary = report.summarize(tokens or (err and err.tokens) or {}, now, err ~= nil, a.server)
     end
   end
-  local started, done = core.monotime(), 0
+  local started, done, total, what = core.monotime(), 0, #ids, nil
   local function tick()
     done = done + 1
     -- the library's pauses for the server's rate limit, on every path (pages, logins and
     -- the concurrent token requests)
     local paused = pace.paused(client)
-    progress.show(report.progress_line{ done = done, total = #ids, elapsed = core.monotime() - started,
-      pauses = paused.n, waited = paused.seconds, limited = limited })
+    progress.show(report.progress_line{ done = done, total = total, elapsed = core.monotime() - started,
+      pauses = paused.n, waited = paused.seconds, limited = limited, what = what })
   end
   if #ids > 0 then
     -- what the server enforces (its token-lifetime ceiling, whether it records use), once
@@ -196,9 +232,48 @@ local function audit_fetch(a)
       end
     end
     run:close()   -- (what `break` does by itself on Lua 5.4)
+  end
+  -- the client secrets: of the organisation's Universal Auth identities, or of every
+  -- identity given (an answer "no Universal Auth" is no error then), one request each
+  local secret_ids = {}
+  for _, r in ipairs(results) do
+    if (a.org and r.ua) or (not a.org and not (r.err and r.err.kind ~= "http")) then
+      secret_ids[#secret_ids + 1] = r.id
+    end
+  end
+  if #secret_ids > 0 and not a.stopped then
+    -- the progress line's second phase: the client secrets, one request per identity
+    progress.clear()
+    started, done, total, what = core.monotime(), 0, #secret_ids, "client secrets of"
+    if not a.server then
+      local sv, serr = client:server_info()
+      if not sv then
+        say("audit: %s", err_text(serr))
+        common.advise({ serr })
+        client:close()
+        return nil, common.fail_status(serr)
+      end
+      a.server = sv
+    end
+    for _, id in ipairs(secret_ids) do
+      local r = results[index[id]]
+      local list, err = client:list_client_secrets(id)
+      if list then
+        r.secrets = report.summarize_secrets(list, now, a.unused_days, a.max_age)
+        -- given by id: an identity with client secrets but no Token Auth is no error
+        if r.err and no_token_auth(r.err) then r.err, r.error_text, r.short_text = nil, nil, nil end
+      elseif not (not a.org and no_ua(err)) then
+        if not r.err then take(id, nil, err) end
+        if core.is_error(err) and err.kind == "auth" then a.stopped = true end
+      end
+      tick()
+      if a.stopped then break end
+    end
+  end
+  if #ids > 0 or #secret_ids > 0 then
     if a.stopped then
       for _, r in ipairs(results) do
-        if not r.summary and not r.err and not r.skipped then
+        if not r.summary and not r.secrets and not r.err and not r.skipped then
           r.not_tried = true
           r.err = { kind = "not_tried", message = "not tried: the server refused the credentials" }
           r.error_text, r.short_text = r.err.message, r.err.message
@@ -219,7 +294,7 @@ local function audit_render(a, results)
   for _, r in ipairs(results) do
     if r.err then errors = errors + 1; errs[#errs + 1] = r.err
     elseif r.skipped then skipped = skipped + 1
-    elseif r.summary.findings > 0 then findings = findings + 1 end
+    elseif report.has_findings(r) then findings = findings + 1 end
   end
   if a.fmt == "json" then
     stdout:write(out.json(report.json(results, now, a.org)))
@@ -227,35 +302,50 @@ local function audit_render(a, results)
     local rows = {}
     for i, r in ipairs(results) do
       local s = r.summary
-      if s then
+      if r.err then
+        rows[i] = { r.id, "", "", "", "", "", "", "", "", "", r.error_text }
+      elseif s then
         rows[i] = { r.id, s.total, s.counts.active, s.counts.expired, s.counts.exhausted, s.counts.revoked,
           s.use_recorded and #s.never_used or "n/a", s.use_recorded and #s.near_limit or "n/a",
           #s.expiring_soon, tostring(s.truncated), "" }
-      elseif r.skipped then
-        rows[i] = { r.id, "", "", "", "", "", "", "", "", "", "" }
       else
-        rows[i] = { r.id, "", "", "", "", "", "", "", "", "", r.error_text }
+        rows[i] = { r.id, "", "", "", "", "", "", "", "", "", "" }
       end
+      local row = rows[i]
       if a.org then
-        -- --org adds its columns at the end: the first eleven are the same in both forms
-        local row = rows[i]
+        -- --org adds its columns after the first eleven, the same in both forms
         row[12], row[13], row[14] = r.name, table.concat(r.auth_methods or {}, " "),
           r.skipped and "true" or "false"
+      end
+      -- then the client secrets' (empty for an identity without Universal Auth)
+      local cs, n = not r.err and r.secrets, #row
+      if cs then
+        row[n + 1], row[n + 2], row[n + 3], row[n + 4] = cs.total, cs.counts.active,
+          cs.counts.expired, cs.counts.exhausted
+        row[n + 5], row[n + 6], row[n + 7], row[n + 8], row[n + 9] = #cs.never_expires,
+          #cs.unused, #cs.too_old, #cs.near_limit, #cs.expired
+      else
+        for j = n + 1, n + 9 do row[j] = "" end
       end
     end
     local head = { "identity_id", "tokens", "active", "expired", "exhausted", "revoked",
       "never_used", "near_limit", "expiring_soon", "truncated", "error" }
     if a.org then head[12], head[13], head[14] = "name", "auth_methods", "skipped" end
+    for _, h in ipairs{ "client_secrets", "secrets_active", "secrets_expired", "secrets_exhausted",
+      "secrets_never_expire", "secrets_unused", "secrets_too_old", "secrets_near_limit",
+      "secrets_expired_not_revoked" } do head[#head + 1] = h end
     stdout:write(out.csv(head, rows, o["no-header"]))
   else
     local text, dropped = report.table(results, o["no-header"], a.org ~= nil, common.terminal_width())
     stdout:write(text)
     common.dropped_note(dropped)
     if not o["no-header"] then
-      stdout:write(("\n%d identit%s audited at %s: %d with findings, %d with errors"):format(#ids,
-        #ids == 1 and "y" or "ies", out.time(now, true), findings, errors))
+      local audited = #results - skipped   -- Token Auth, Universal Auth or both
+      stdout:write(("\n%d identit%s audited at %s: %d with findings, %d with errors"):format(audited,
+        audited == 1 and "y" or "ies", out.time(now, true), findings, errors))
       if a.org then
-        stdout:write(("; %d skipped (no Token Auth) in organisation %s"):format(skipped, out.clean(a.org)))
+        stdout:write(("; %d skipped (no Token Auth or Universal Auth) in organisation %s"):format(skipped,
+          out.clean(a.org)))
       end
       stdout:write("\n")
     end

@@ -55,7 +55,7 @@ access tokens and Universal Auth client secrets.
 Commands:
   list IDENTITY_ID...      every token of the identities, with derived status and expiry
   audit IDENTITY_ID...     a summary per identity; exit status 1 when there are findings
-  audit --org ORG_ID       the same for every Token Auth identity of an organisation
+  audit --org ORG_ID       the same for every identity of an organisation
   revoke TOKEN_ID...       revoke tokens (prints what it would do unless --yes)
   secrets IDENTITY_ID...   the Universal Auth client secrets of the identities
   revoke-secret IDENTITY_ID SECRET_ID...
@@ -127,30 +127,47 @@ Usage: infisical-tokens audit IDENTITY_ID... [OPTIONS]
        infisical-tokens audit --from-file FILE [OPTIONS]
        infisical-tokens audit --org ORG_ID [OPTIONS]
 
-Summarizes each identity's tokens, several identities at a time: counts by status
-(active, expired, exhausted, revoked) and findings among the active tokens: never used,
-within 10% of their use limit, expiring within 7 days; and identities with 200 or more
-tokens (the server lets a client read 200: the rest are unseen).
+Summarizes each identity's credentials. Its Token Auth tokens, several identities at a
+time: counts by status (active, expired, exhausted, revoked) and findings among the
+active tokens: never used, within 10% of their use limit, expiring within 7 days; and
+identities with 200 or more tokens (the server lets a client read 200: the rest are
+unseen). Its Universal Auth client secrets (one request per identity): findings among
+the active ones: never expiring (TTL 0 and no use limit), never used and older than
+--unused-days, older than --max-age, within 10% of their use limit; and secrets expired
+but not revoked (the server revokes one only when someone tries to log in with it).
+Given by id, an identity is asked for both; one that has client secrets but no Token
+Auth is no error.
 
 ]] .. IDS .. [[
 
   --from-file FILE     identity ids from FILE (see above)
-  --org ORG_ID         audit every identity of the organisation that uses Token Auth,
-                       read from the server (]] .. ORG_PAGE .. [[ a request); the others are
-                       in the report as skipped, with their auth methods. Not with
+  --org ORG_ID         audit every identity of the organisation that uses Token Auth or
+                       Universal Auth, read from the server (]] .. ORG_PAGE .. [[ a request); the
+                       others are in the report as skipped, with their auth methods. Not with
                        identity ids, '-' or --from-file (exit status 2): to audit some,
                        pick their ids from 'infisical-tokens identities --org ORG_ID'
+  --unused-days N      a client secret never used and created N days ago or more is a
+                       finding (default 30)
+  --max-age D          a client secret created D ago or more is a finding (90d, 12h,
+                       3600; default: none)
   -f, -o, --format F   table (default), json or csv; --output F is the same
   --no-header          no header row (table and csv), and no summary line after the table
   -c, --concurrency N  identities in progress at once, 1 to 64 (default ]] .. CONCURRENCY .. [[)
   --page-size N        tokens per request, ]] .. PAGE_MIN .. [[ to ]] .. PAGE_MAX .. [[ (default ]] .. PAGE .. [[)
 
-With --org the table has a NAME column after IDENTITY, and skipped identities say
-"skipped: no Token Auth (their methods)" or "skipped: no auth method" as RESULT; the
-summary line counts them. CSV adds three columns at the end: name, auth_methods
-(space-separated), skipped (true/false). JSON adds "org" and "identitiesSkipped" to the
-document, and "name", "authMethods" and "skipped" to each identity. When the
-organisation's identities cannot be read, nothing is printed on stdout.
+The table's SECRETS column counts an identity's client secrets, SECRET FINDINGS names
+their findings ('-': no Universal Auth). With --org the table has a NAME column after
+IDENTITY, and skipped identities say "skipped: no Token Auth or Universal Auth (their
+methods)" or "skipped: no auth method" as RESULT; the summary line counts them. CSV:
+the first eleven columns are the tokens'; --org adds three: name, auth_methods
+(space-separated), skipped (true/false); then nine for the client secrets:
+client_secrets, secrets_active, secrets_expired, secrets_exhausted,
+secrets_never_expire, secrets_unused, secrets_too_old, secrets_near_limit,
+secrets_expired_not_revoked (empty without Universal Auth). JSON adds "clientSecrets"
+to each identity (counts and the ids of each finding; null without Universal Auth), and
+with --org "org" and "identitiesSkipped" to the document, and "name", "authMethods" and
+"skipped" to each identity. When the organisation's identities cannot be read, nothing
+is printed on stdout.
 
 A progress line goes to stderr when stderr is a terminal and the run takes a while:
 identities done of the total, the times the library paused for the server's rate
