@@ -87,6 +87,9 @@ lua5.4 bench/workers.lua "$NW_IDS" "$RL_LIMIT" "$RL_WINDOW" "$OUT/workers.dat" >
 echo "6. connections per batch: list_many of 2 identities 11 times after one of 8 and a pause past the keep-alive" >&2
 lua5.4 bench/conns.lua "$BASE_IDLE" 12 idle | sed 's/^/conns /' >> "$RAW"
 
+echo "7. audit --org under the rate limit: $RL_IDS identities, half Token Auth, half Universal Auth (client secrets)" >&2
+lua5.4 bench/audit_org.lua "$RL_IDS" "$RL_LIMIT" "$RL_WINDOW" 8 | tee "$OUT/audit_org.txt" | sed -n 2p >&2
+
 lua5.4 bench/report.lua "$RAW" "$OUT"
 gnuplot bench/concurrency.gp && echo "wrote bench/concurrency.png" >&2
 gnuplot bench/ratelimit.gp && echo "wrote bench/ratelimit.png" >&2
