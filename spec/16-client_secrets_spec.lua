@@ -225,3 +225,67 @@ describe("client secrets over Universal Auth and in organisations", function()
     assert.equal(4, #assert(c:list_client_secrets(UA)))
   end)
 end)
+
+describe("list_many_client_secrets and stream_many_client_secrets", function()
+  local srv
+  setup(function() srv = fake.start{ state = H.org_state(30) } end)
+  teardown(function() srv:stop() end)
+
+  it("read many identities' client secrets at once, each answer or error its own", function()
+    srv:reset(H.org_state(30))
+    local c = H.client(srv)
+    local ua, other = {}, nil
+    for m in c:each_identity(H.ORG) do
+      local methods = table.concat(infisical.auth_methods(m), ",")
+      if methods:find("universal-auth", 1, true) then ua[#ua + 1] = m.identity.id
+      elseif not other then other = m.identity.id end
+    end
+    assert.is_true(#ua >= 10)
+    local ids = { other }
+    for _, id in ipairs(ua) do ids[#ids + 1] = id end
+    local before = #H.api_requests(srv)
+    local results, errors = c:list_many_client_secrets(ids, { concurrency = 4 })
+    assert.equal(#ids, #H.api_requests(srv) - before)   -- one request per identity
+    assert.same({ "http", 400 }, { errors[other].kind, errors[other].status })
+    assert.is_nil(results[other])
+    for _, id in ipairs(ua) do
+      assert.same(assert(c:list_client_secrets(id)), results[id])
+      assert.is_nil(errors[id])
+    end
+    -- filters, and no errors table when none failed
+    local active, none = c:list_many_client_secrets(ua, { status = "active" })
+    assert.is_nil(none)
+    for _, id in ipairs(ua) do
+      for _, s in ipairs(active[id]) do assert.equal("active", infisical.client_secret_status(s)) end
+    end
+    -- the stream gives the same, as each identity completes
+    local n = 0
+    for id, list, err in c:stream_many_client_secrets(ua, { concurrency = 3 }) do
+      n = n + 1
+      assert.is_nil(err)
+      assert.same(results[id], list)
+    end
+    assert.equal(#ua, n)
+    assert.has_error(function() c:list_many_client_secrets(ua, { page_size = 10 }) end,
+      "infisical: list_many_client_secrets: unknown option 'page_size'")
+  end)
+
+  it("paces under the server's rate limit: every identity answered, no 429 beyond the concurrency", function()
+    local s = H.org_state(40)
+    s.rate_limit = { limit = 10, window = 1, per_route = false }
+    srv:reset(s)
+    local c = H.client(srv, { retries = 0 })
+    local ids = {}
+    for m in c:each_identity(H.ORG) do
+      if table.concat(infisical.auth_methods(m), ","):find("universal-auth", 1, true) then
+        ids[#ids + 1] = m.identity.id
+      end
+    end
+    local results, errors = c:list_many_client_secrets(ids, { concurrency = 4 })
+    assert.is_nil(errors)
+    for _, id in ipairs(ids) do assert.is_table(results[id]) end
+    local n429 = 0
+    for _, q in ipairs(H.api_requests(srv)) do if q.status == 429 then n429 = n429 + 1 end end
+    assert.is_true(n429 <= 4, n429)
+  end)
+end)

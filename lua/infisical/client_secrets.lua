@@ -21,6 +21,9 @@ local math_type = math.type
 
 local status = require "infisical.status"
 local filters = require "infisical.filters"
+local core = require "infisical.core"
+
+local find = string.find
 
 local _M = {}
 
@@ -121,6 +124,51 @@ function _M.compile(opts)
   end
   if opts.where ~= nil then tests[#tests + 1] = opts.where end
   return filters.all(tests)
+end
+
+local UA_PATH = "/api/v1/auth/universal-auth/identities/"
+
+--- The client secrets route of an identity.
+function _M.url(base_url, identity_id)
+  return base_url .. UA_PATH .. core.escape_segment(identity_id) .. "/client-secrets"
+end
+
+
+-- What a client secret route's refusals mean in the user's terms.
+local function secret_hint(err, identity_id)
+  if err.hint ~= nil or err.kind ~= "http" then return err end
+  local msg = type(err.message) == "string" and err.message or ""
+  if err.status == 400 and find(msg, "does not have universal auth", 1, true) then
+    err.hint = "the identity does not use Universal Auth, so it has no client secrets"
+  elseif err.status == 404 then
+    err.hint = ("no identity %s in the token's organisation, or no such client secret of it"):format(identity_id)
+  end
+  return err
+end
+
+--- A parser for `{ clientSecretData = [...] }` (list) or `{ clientSecretData = {...} }` (one),
+-- for infisical.http and the many engine.
+function _M.parser(identity_id, many_records)
+  return function(status_code, body, headers, method, url, redact, arg)
+    local v, err = core.parse(status_code, body, headers, method, url, redact, arg)
+    if v == nil then
+      if type(err) == "table" then secret_hint(err, identity_id) end
+      return nil, err
+    end
+    local data = type(v) == "table" and v.clientSecretData or nil
+    local ok = type(data) == "table"
+    if ok and many_records then
+      for i = 1, #data do
+        if type(data[i]) ~= "table" or type(data[i].id) ~= "string" then ok = false; break end
+      end
+    end
+    if not ok then
+      return nil, core.error{ kind = "decode", status = status_code, method = method, url = url,
+        message = many_records and "answer has no clientSecretData array of records"
+          or "answer has no clientSecretData object" }
+    end
+    return data
+  end
 end
 
 return _M

@@ -279,44 +279,6 @@ end
 local secrets_spec = options.spec({})
 setmetatable(secrets_spec, { __index = client_secrets.spec })
 
-local UA_PATH = "/api/v1/auth/universal-auth/identities/"
-
--- What a client secret route's refusals mean in the user's terms.
-local function secret_hint(err, identity_id)
-  if err.hint ~= nil or err.kind ~= "http" then return err end
-  local msg = type(err.message) == "string" and err.message or ""
-  if err.status == 400 and find(msg, "does not have universal auth", 1, true) then
-    err.hint = "the identity does not use Universal Auth, so it has no client secrets"
-  elseif err.status == 404 then
-    err.hint = ("no identity %s in the token's organisation, or no such client secret of it"):format(identity_id)
-  end
-  return err
-end
-
--- A parser for `{ clientSecretData = [...] }` (list) or `{ clientSecretData = {...} }` (one).
-local function secret_parser(identity_id, many_records)
-  return function(status_code, body, headers, method, url, redact, arg)
-    local v, err = core.parse(status_code, body, headers, method, url, redact, arg)
-    if v == nil then
-      if type(err) == "table" then secret_hint(err, identity_id) end
-      return nil, err
-    end
-    local data = type(v) == "table" and v.clientSecretData or nil
-    local ok = type(data) == "table"
-    if ok and many_records then
-      for i = 1, #data do
-        if type(data[i]) ~= "table" or type(data[i].id) ~= "string" then ok = false; break end
-      end
-    end
-    if not ok then
-      return nil, core.error{ kind = "decode", status = status_code, method = method, url = url,
-        message = many_records and "answer has no clientSecretData array of records"
-          or "answer has no clientSecretData object" }
-    end
-    return data
-  end
-end
-
 local function check_secret_id(fname, v)
   if type(v) ~= "string" or v == "" or #v > 256 or find(v, "%c") then
     options.bad(fname, "client_secret_id", "non-empty string of at most 256 bytes expected, got "
@@ -333,8 +295,8 @@ function Client:list_client_secrets(identity_id, opts)
   options.identity_id("list_client_secrets", identity_id)
   opts = options.check("list_client_secrets", opts, secrets_spec)
   local keep = client_secrets.compile(opts)
-  local url = self.base_url .. UA_PATH .. core.escape_segment(identity_id) .. "/client-secrets"
-  local list, err = http.request(self, "GET", url, secret_parser(identity_id, true))
+  local url = client_secrets.url(self.base_url, identity_id)
+  local list, err = http.request(self, "GET", url, client_secrets.parser(identity_id, true))
   if list == nil then return nil, err end
   if keep then
     local out = {}
@@ -354,9 +316,9 @@ function Client:revoke_client_secret(identity_id, client_secret_id)
   check_client(self, "revoke_client_secret")
   options.identity_id("revoke_client_secret", identity_id)
   check_secret_id("revoke_client_secret", client_secret_id)
-  local url = self.base_url .. UA_PATH .. core.escape_segment(identity_id) .. "/client-secrets/"
+  local url = client_secrets.url(self.base_url, identity_id) .. "/"
     .. core.escape_segment(client_secret_id) .. "/revoke"
-  return http.request(self, "POST", url, secret_parser(identity_id, false), true)
+  return http.request(self, "POST", url, client_secrets.parser(identity_id, false), true)
 end
 
 --- Transport counters of the client's connection: `new_connections` opened by the last call (its logins and retries included), `total_time` of its last request.
@@ -398,6 +360,24 @@ end
 function Client:stream_many(identity_ids, opts)
   check_client(self, "stream_many")
   return many.stream(self, identity_ids, opts, walk_spec)
+end
+
+--- Like `list_many`, for the identities' Universal Auth client secrets: one request per identity, the same engine, concurrency and pacing.
+-- @tparam {string,...} identity_ids
+-- @tparam[opt] table opts `list_client_secrets`'s filters and `concurrency` (default 8)
+-- @return results, errors: `results[id]` the identity's client secrets (as `list_client_secrets` returns them), `errors[id]` its error; `errors` is nil when no identity has an error
+function Client:list_many_client_secrets(identity_ids, opts)
+  check_client(self, "list_many_client_secrets")
+  return many.list(self, identity_ids, opts, walk_spec, true)
+end
+
+--- Like `stream_many`, for the identities' client secrets: an iterator yielding `identity_id, secrets, err` as each identity completes.
+-- @tparam {string,...} identity_ids
+-- @tparam[opt] table opts as `list_many_client_secrets`
+-- @return the iterator, and (fourth value) the run to `close()` when the loop is left early on Lua 5.1/LuaJIT
+function Client:stream_many_client_secrets(identity_ids, opts)
+  check_client(self, "stream_many_client_secrets")
+  return many.stream(self, identity_ids, opts, walk_spec, true)
 end
 
 --- What the client knows of its server's token rules, learned once per client from

@@ -29,6 +29,7 @@
 
 local core = require "infisical.core"
 local options = require "infisical.options"
+local client_secrets = require "infisical.client_secrets"
 local server = require "infisical.server"
 local filters = require "infisical.filters"
 local walk = require "infisical.walk"
@@ -148,8 +149,13 @@ function Run:send(job)
     self.engine:set_token(token)
     secrets.set(self, "given", token)
   end
-  local offset, limit = job.walk:next_request()
-  job.url, job.limit = tokens_url(client.base_url, job.walk.identity_id, offset, limit), limit
+  if self.secrets then
+    -- client secrets: one request per identity (the server has no paging)
+    job.url = client_secrets.url(client.base_url, job.walk.identity_id)
+  else
+    local offset, limit = job.walk:next_request()
+    job.url, job.limit = tokens_url(client.base_url, job.walk.identity_id, offset, limit), limit
+  end
   -- the engines take the token when the request is added, before anything yields
   job.try:sending(auth.generation(client))
   job.flying = true
@@ -164,7 +170,7 @@ function Run:start_one()
   self.serial = tag
   local job = {
     tag = tag, try = attempt.new(self.client, "GET"), tokens = {},
-    walk = walk.new(id, self.page_size, self.filter, self.partial),
+    walk = self.secrets and { identity_id = id } or walk.new(id, self.page_size, self.filter, self.partial),
   }
   self.jobs[tag] = job
   self.active = self.active + 1
@@ -193,8 +199,17 @@ end
 
 --- One answer for a job: feed the page, or act on what infisical.attempt decides.
 function Run:on_answer(job, status, body, headers)
-  local action, x = job.try:outcome(status, body, headers, http.token_parser(job.limit), job.url)
-  if action == "done" then
+  local parser = self.secrets and client_secrets.parser(job.walk.identity_id, true)
+    or http.token_parser(job.limit)
+  local action, x = job.try:outcome(status, body, headers, parser, job.url)
+  if action == "done" and self.secrets then
+    local keep, out = self.filter, x
+    if keep then
+      out = {}
+      for j = 1, #x do if keep(x[j]) then out[#out + 1] = x[j] end end
+    end
+    return self:complete(job, out)
+  elseif action == "done" then
     job.try = attempt.new(self.client, "GET")
     local got = job.walk:feed(x)
     local tokens = job.tokens
@@ -293,14 +308,19 @@ end
 
 local many_spec = options.spec(options.MANY)   -- concurrency; the walks' options below
 
+local secrets_many_spec = { concurrency = options.spec(options.MANY).concurrency }
+setmetatable(secrets_many_spec, { __index = client_secrets.spec })
+
 --- A new run over `ids` for `client` (checked by the caller); `walk_spec`: the walks' options.
-local function new_run(self, fname, ids, opts, unique, walk_spec)
+-- `secrets`: a run over the identities' client secrets (one request each), not their tokens.
+local function new_run(self, fname, ids, opts, unique, walk_spec, secrets)
   local n = check_ids(fname, ids, 3)
   if getmetatable(many_spec) == nil then setmetatable(many_spec, { __index = walk_spec }) end
-  opts = options.check(fname, opts, many_spec, 3)
+  opts = options.check(fname, opts, secrets and secrets_many_spec or many_spec, 3)
   -- the status filters need what the server enforces (infisical.server), learned first;
   -- when that fails, every identity gets the error (see `failed` in _M.list/_M.stream)
-  local sv, serr = server.for_filters(self, opts)
+  local sv, serr
+  if not secrets then sv, serr = server.for_filters(self, opts) end
   local i, seen = 0, unique and {} or nil
   local source = function()
     while i < n do
@@ -325,7 +345,8 @@ local function new_run(self, fname, ids, opts, unique, walk_spec)
     client = self, fname = fname, engine = engine, source = source,
     concurrency = opts.concurrency or options.default("concurrency", options.MANY),
     page_size = opts.page_size or self.opts.page_size,
-    filter = filters.compile(opts, sv), partial = opts.partial == true,
+    filter = secrets and client_secrets.compile(opts) or filters.compile(opts, sv),
+    partial = opts.partial == true, secrets = secrets or nil,
     jobs = {}, active = 0, serial = 0, delayed = {}, ready = {}, rhead = 1,
     finished = false, exhausted = false, own = own,
   }, Run)
@@ -334,8 +355,10 @@ local function new_run(self, fname, ids, opts, unique, walk_spec)
 end
 
 --- `client:list_many(identity_ids, opts)` (docs/api.md): results, errors.
-function _M.list(client, identity_ids, opts, walk_spec)
-  local run = new_run(client, "list_many", identity_ids, opts, true, walk_spec)
+-- `secrets`: `list_many_client_secrets` (the identities' client secrets).
+function _M.list(client, identity_ids, opts, walk_spec, secrets)
+  local run = new_run(client, secrets and "list_many_client_secrets" or "list_many", identity_ids,
+    opts, true, walk_spec, secrets)
   local results, errors = {}, {}
   if run.failed then
     for id in run.source do errors[id] = run.failed end
@@ -353,8 +376,10 @@ function _M.list(client, identity_ids, opts, walk_spec)
 end
 
 --- `client:stream_many(identity_ids, opts)` (docs/api.md): the iterator and the run.
-function _M.stream(client, identity_ids, opts, walk_spec)
-  local run = new_run(client, "stream_many", identity_ids, opts, false, walk_spec)
+-- `secrets`: `stream_many_client_secrets`.
+function _M.stream(client, identity_ids, opts, walk_spec, secrets)
+  local run = new_run(client, secrets and "stream_many_client_secrets" or "stream_many", identity_ids,
+    opts, false, walk_spec, secrets)
   if run.failed then
     local function nothing() end
     local closer = setmetatable({ close = nothing }, { __close = nothing })

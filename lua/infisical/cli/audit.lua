@@ -255,9 +255,10 @@ local function audit_fetch(a)
       end
       a.server = sv
     end
-    for _, id in ipairs(secret_ids) do
+    -- the same engine, concurrency and pacing as the tokens' (one request per identity)
+    local iter, st, ctl, run = client:stream_many_client_secrets(secret_ids, { concurrency = a.concurrency })
+    for id, list, err in iter, st, ctl, run do
       local r = results[index[id]]
-      local list, err = client:list_client_secrets(id)
       if list then
         r.secrets = report.summarize_secrets(list, now, a.unused_days, a.max_age)
         -- given by id: an identity with client secrets but no Token Auth is no error
@@ -269,6 +270,7 @@ local function audit_fetch(a)
       tick()
       if a.stopped then break end
     end
+    run:close()
   end
   if #ids > 0 or #secret_ids > 0 then
     if a.stopped then

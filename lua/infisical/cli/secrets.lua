@@ -148,15 +148,16 @@ function _M.main(argv, first)
   local client = common.make_client(cmd, o)
   if not client then return ERRORS end
   local results, errs, rc, failed = {}, {}, OK, false
+  -- several identities at once, on the library's engine (concurrency and pacing)
+  local res, errors = client:list_many_client_secrets(ids, fopts)
+  errors = errors or {}
   for i, id in ipairs(ids) do
-    local list, e = client:list_client_secrets(id, fopts)
+    local list, e = res[id], errors[id]
     results[i] = { id = id, secrets = list }
     if not list then
       say("secrets %s: %s", id, err_text(e))
       rc, failed = ERRORS, true
       errs[#errs + 1] = e
-      -- refused credentials end the run: every other identity would be refused alike
-      if type(e) == "table" and e.kind == "auth" then break end
     end
   end
   _M.print_secrets(fmt, results, now, o["no-header"], failed)
