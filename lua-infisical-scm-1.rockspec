@@ -74,6 +74,8 @@ build = {
       ["infisical.cli.list"] = "lua/infisical/cli/list.lua",
       ["infisical.cli.output"] = "lua/infisical/cli/output.lua",
       ["infisical.cli.revoke"] = "lua/infisical/cli/revoke.lua",
+      ["infisical.cli.revoke_secret"] = "lua/infisical/cli/revoke_secret.lua",
+      ["infisical.cli.secrets"] = "lua/infisical/cli/secrets.lua",
    },
    -- The guides the README links to (docs/api.md, docs/cli.md, ...), installed beside it
    -- (`luarocks doc lua-infisical` opens the folder).

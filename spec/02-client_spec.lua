@@ -604,8 +604,9 @@ describe("the public surface", function()
   end
 
   it("require 'infisical' exposes only documented names", function()
-    assert.same({ "_VERSION", "auth_methods", "defaults", "expires_at", "is_error", "new",
-      "parse_time", "token_status", "uses_token_auth" }, keys(infisical))
+    assert.same({ "_VERSION", "auth_methods", "client_secret_expires_at", "client_secret_status",
+      "defaults", "expires_at", "is_error", "new", "parse_time", "token_status", "uses_token_auth" },
+      keys(infisical))
   end)
 
   it("a client exposes only its documented methods and plain fields", function()
@@ -614,8 +615,10 @@ describe("the public surface", function()
       local c = assert(infisical.new(opts))
       local mt = getmetatable(c)
       assert.same({ "__close", "__index", "__name", "__tostring" }, keys(mt))
-      assert.same({ "all_tokens", "close", "each_identity", "each_token", "get_token", "info", "list_identities",
-        "list_many", "list_tokens", "revoke_token", "server_info", "stream_many" }, keys(mt.__index))
+      assert.same({ "all_tokens", "close", "each_identity", "each_token", "get_token", "info",
+        "list_client_secrets", "list_identities", "list_many", "list_many_client_secrets", "list_tokens",
+        "revoke_client_secret", "revoke_token", "server_info", "stream_many",
+        "stream_many_client_secrets" }, keys(mt.__index))
       assert.same({ "base_url", "clock", "opts", "sleep", "transport" }, keys(c))
       c:close()
     end

@@ -148,8 +148,9 @@ rm -rf $d
     assert.matches("deploy-bot", ids, 1, true)
     assert.matches("ua-service", ids, 1, true)
     assert.is_nil(ids:find("rc=", 1, true))
-    assert.matches("6 identities audited", audit, 1, true)
-    assert.matches("1 skipped", audit, 1, true)
+    -- ua-service (Universal Auth) is audited for its client secrets, not skipped
+    assert.matches("7 identities audited", audit, 1, true)
+    assert.matches("0 skipped", audit, 1, true)
     -- the server stopped with the demo (Enter ends it): its port no longer answers
     local url = served:match("INFISICAL_API_URL=(%S+)")
     local _, crc = fake.curl{ "-s", "-o", "/dev/null", "--max-time", "2", url .. "/api/status" }

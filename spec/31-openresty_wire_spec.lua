@@ -46,7 +46,7 @@ http {
             ngx.say("ok")
         } }
         location = /lock { content_by_lua_block {
-            local cache, key = ngx.shared.infisical_cache, "lock:" .. ngx.var.arg_id
+            local cache, key = ngx.shared.infisical_cache, "lock:tokens:" .. ngx.var.arg_id
             if ngx.var.arg_set then cache:set(key, ngx.var.arg_set, 60) end
             ngx.say(require("cjson").encode{ value = cache:get(key) or false,
               ttl = cache:get(key) and cache:ttl(key) or false })
